@@ -1,0 +1,135 @@
+# vmproc build. `make` builds the library, the CLI, the guest kernel (cached
+# outside the tree), the guest init and image; `make check` runs every test;
+# `make demo` boots the guest. See README.md.
+
+BUILD := build
+# Host-side objects (library, CLI, tests) go here; the sanitizer build
+# points it elsewhere and shares the guest artefacts in $(BUILD).
+HOSTBUILD ?= $(BUILD)
+PREFIX ?= /usr/local
+DATADIR_INSTALLED = $(PREFIX)/share/vmproc
+# Where the library looks for the default kernel and initramfs.
+VMPROC_DATADIR ?= $(abspath $(BUILD))
+
+CC ?= cc
+WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	-Wpointer-arith -Wformat=2 -Wvla
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -Isrc -Iguest/include \
+	-fvisibility=hidden -fPIC -MMD -MP -DVMPROC_DATADIR='"$(VMPROC_DATADIR)"'
+LDLIBS := -lpthread -lrt
+ifeq ($(SANITIZE),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+SONAME := libvmproc.so.0
+SOVERSION := 0.1.0
+
+LIB_SRCS := $(wildcard src/util/*.c src/vmm/*.c src/x86/*.c src/virtio/*.c src/api/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(HOSTBUILD)/obj/%.o)
+CLI_OBJS := $(HOSTBUILD)/obj/cli/vmproc.o
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(HOSTBUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+E2E_TESTS := $(patsubst tests/e2e/%.c,$(HOSTBUILD)/tests/%,$(wildcard tests/e2e/test_*.c))
+EXAMPLES := $(patsubst examples/%.c,$(HOSTBUILD)/examples/%,$(wildcard examples/*.c))
+
+.PHONY: all lib cli kernel demo check check-unit check-e2e check-asan install clean \
+	deps format lint
+
+all: lib cli guest kernel $(EXAMPLES)
+
+lib: $(HOSTBUILD)/libvmproc.a $(HOSTBUILD)/libvmproc.so $(HOSTBUILD)/vmproc.pc
+cli: $(HOSTBUILD)/vmproc
+
+include guest/guest.mk
+
+$(HOSTBUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(HOSTBUILD)/libvmproc.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(HOSTBUILD)/libvmproc.so.$(SOVERSION): $(LIB_OBJS) src/libvmproc.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libvmproc.map \
+		$(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
+
+$(HOSTBUILD)/libvmproc.so: $(HOSTBUILD)/libvmproc.so.$(SOVERSION)
+	ln -sf libvmproc.so.$(SOVERSION) $(HOSTBUILD)/$(SONAME)
+	ln -sf libvmproc.so.$(SOVERSION) $@
+
+$(HOSTBUILD)/vmproc.pc: vmproc.pc.in Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(SOVERSION)|' $< > $@
+
+$(HOSTBUILD)/vmproc: $(CLI_OBJS) $(HOSTBUILD)/libvmproc.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(HOSTBUILD)/examples/%: examples/%.c $(HOSTBUILD)/libvmproc.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(HOSTBUILD)/libvmproc.a $(LDLIBS)
+
+# Unit tests link the library's objects directly, so they can reach
+# internal modules (virtqueue, boot params, ELF loader).
+$(HOSTBUILD)/tests/%: tests/unit/%.c tests/harness.h $(HOSTBUILD)/libvmproc.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(HOSTBUILD)/libvmproc.a $(LDLIBS)
+$(HOSTBUILD)/tests/%: tests/e2e/%.c tests/harness.h $(HOSTBUILD)/libvmproc.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(HOSTBUILD)/libvmproc.a $(LDLIBS)
+
+# The guest kernel: built once per (source version, fragment, patches),
+# cached under ~/.cache/vmproc/kernel/<hash>/ and copied here.
+KERNEL_INPUTS := guest/kernel/build.sh guest/kernel/vmproc.config $(wildcard guest/kernel/patches/*.patch)
+kernel: $(BUILD)/vmlinux
+$(BUILD)/vmlinux: $(KERNEL_INPUTS)
+	guest/kernel/build.sh $(BUILD)
+
+demo: all
+	$(HOSTBUILD)/vmproc boot --trace
+
+check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/test_init_logic
+	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic \
+		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay"
+
+check-e2e: all $(E2E_TESTS)
+	tests/run.sh e2e $(E2E_TESTS)
+
+# Everything once more under AddressSanitizer and UBSan.
+check-asan: guest kernel
+	$(MAKE) HOSTBUILD=$(BUILD)/asan SANITIZE=1 check-unit
+	$(MAKE) HOSTBUILD=$(BUILD)/asan SANITIZE=1 VMPROC_E2E_QUICK=1 check-e2e
+
+check: all
+	$(MAKE) check-unit
+	$(MAKE) check-e2e
+	$(MAKE) check-asan
+
+deps:
+	scripts/install-deps.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(DATADIR_INSTALLED)
+	$(MAKE) HOSTBUILD=$(BUILD)/install VMPROC_DATADIR=$(DATADIR_INSTALLED) lib cli
+	install -m 644 include/vmproc.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(BUILD)/install/libvmproc.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libvmproc.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf libvmproc.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libvmproc.so
+	install -m 644 $(BUILD)/install/libvmproc.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(BUILD)/install/vmproc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(BUILD)/install/vmproc $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/vmlinux $(BUILD)/initramfs.cpio $(DESTDIR)$(DATADIR_INSTALLED)/
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		-D_GNU_SOURCE -Iinclude -Isrc -Iguest/include src cli
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(HOSTBUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,217 @@
+/* vmproc: the command-line tool. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmproc.h"
+
+/* Exit codes for failures of vmproc itself, as docker run does. */
+#define EXIT_VMPROC_USAGE 125   /* bad options */
+#define EXIT_VMPROC_VM 125      /* the VM could not start or failed */
+
+static void usage(FILE *f)
+{
+	fputs("Usage: vmproc [--version] [--help] COMMAND [OPTIONS]\n"
+	      "\n"
+	      "Commands:\n"
+	      "  boot    boot the guest to its init and power it off again\n"
+	      "\n"
+	      "Run 'vmproc COMMAND --help' for a command's options.\n",
+	      f);
+}
+
+static void boot_usage(FILE *f)
+{
+	fputs("Usage: vmproc boot [OPTIONS] [-- INIT-ARGS...]\n"
+	      "\n"
+	      "Boots the guest kernel with its built-in init, which mounts its file\n"
+	      "systems, reports ready and powers the VM off. Exit status: the init's\n"
+	      "(0 on a clean poweroff), or 125 if the VM failed.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --trace            print where boot time went, and VM exits\n"
+	      "  --kernel PATH      guest kernel (uncompressed vmlinux)\n"
+	      "  --initrd PATH      initramfs (uncompressed cpio)\n"
+	      "  --memory MIB       guest memory in MiB (default 128)\n"
+	      "  --timeout SECONDS  stop the VM after this long (default: none)\n"
+	      "  --cmdline WORDS    extra kernel command-line words\n"
+	      "  --kernel-log       show the kernel's boot log (slow: one exit per byte)\n"
+	      "  -h, --help         this help\n"
+	      "\n"
+	      "Words after -- are passed to the guest init, which runs them as a\n"
+	      "program and powers off with its exit status.\n",
+	      f);
+}
+
+static void write_out(const void *data, size_t len, void *userdata)
+{
+	(void)userdata;
+	fwrite(data, 1, len, stdout);
+	fflush(stdout);
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Joins argv words into one string separated by spaces. */
+static char *join_words(const char *prefix, int argc, char **argv)
+{
+	size_t n = (prefix ? strlen(prefix) + 1 : 0) + 4;
+	for (int i = 0; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	char *s = malloc(n);
+	if (!s)
+		return NULL;
+	s[0] = '\0';
+	if (prefix)
+		strcat(s, prefix);
+	if (argc) {
+		strcat(s, *s ? " --" : "--");
+		for (int i = 0; i < argc; i++) {
+			strcat(s, " ");
+			strcat(s, argv[i]);
+		}
+	}
+	return s;
+}
+
+struct boot_opts {
+	int trace;
+	int kernel_log;
+	const char *kernel, *initrd, *cmdline;
+	unsigned long memory, timeout;
+};
+
+static int parse_boot(int argc, char **argv, struct boot_opts *o)
+{
+	enum { O_TRACE = 256, O_KERNEL, O_INITRD, O_MEMORY, O_TIMEOUT, O_CMDLINE, O_KLOG };
+	static const struct option opts[] = {
+		{ "trace", no_argument, NULL, O_TRACE },
+		{ "kernel", required_argument, NULL, O_KERNEL },
+		{ "initrd", required_argument, NULL, O_INITRD },
+		{ "memory", required_argument, NULL, O_MEMORY },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "cmdline", required_argument, NULL, O_CMDLINE },
+		{ "kernel-log", no_argument, NULL, O_KLOG },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_TRACE: o->trace = 1; break;
+		case O_KLOG: o->kernel_log = 1; break;
+		case O_KERNEL: o->kernel = optarg; break;
+		case O_INITRD: o->initrd = optarg; break;
+		case O_CMDLINE: o->cmdline = optarg; break;
+		case O_MEMORY:
+			if (parse_uint(optarg, 65536, &o->memory)) {
+				fprintf(stderr, "vmproc: --memory wants MiB, not '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case O_TIMEOUT:
+			if (parse_uint(optarg, 86400, &o->timeout)) {
+				fprintf(stderr, "vmproc: --timeout wants seconds, not '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case 'h': boot_usage(stdout); exit(0);
+		default: boot_usage(stderr); return -1;
+		}
+	}
+	return 0;
+}
+
+static int configure(vmproc_config *cfg, const struct boot_opts *o, char *cmdline)
+{
+	int rc = 0;
+	if (!rc && o->kernel)
+		rc = vmproc_config_set_kernel(cfg, o->kernel);
+	if (!rc && o->initrd)
+		rc = vmproc_config_set_initrd(cfg, o->initrd);
+	if (!rc && o->memory)
+		rc = vmproc_config_set_memory_mib(cfg, (unsigned)o->memory);
+	if (!rc && o->timeout)
+		rc = vmproc_config_set_timeout_ms(cfg, (uint64_t)o->timeout * 1000);
+	if (!rc && cmdline && *cmdline)
+		rc = vmproc_config_set_cmdline_extra(cfg, cmdline);
+	if (!rc)
+		rc = vmproc_config_set_console(cfg, write_out, NULL);
+	if (!rc)
+		rc = vmproc_config_set_kernel_log(cfg, o->kernel_log);
+	if (rc)
+		fprintf(stderr, "vmproc: %s\n", vmproc_config_error(cfg));
+	return rc;
+}
+
+static int cmd_boot(int argc, char **argv)
+{
+	struct boot_opts o = { 0 };
+	if (parse_boot(argc, argv, &o))
+		return EXIT_VMPROC_USAGE;
+	char *cmdline = join_words(o.cmdline, argc - optind, argv + optind);
+	vmproc_config *cfg = NULL;
+	vmproc_vm *vm = NULL;
+	int status = EXIT_VMPROC_VM;
+	if (!cmdline || vmproc_config_new(&cfg) || configure(cfg, &o, cmdline) ||
+	    vmproc_vm_new(&vm, cfg)) {
+		fprintf(stderr, "vmproc: cannot set up the VM\n");
+		goto out;
+	}
+	int rc = vmproc_vm_start(vm);
+	int exit_status = 0;
+	if (!rc)
+		rc = vmproc_vm_wait(vm, &exit_status);
+	if (o.trace) {
+		char buf[8192];
+		vmproc_vm_format_trace(vm, buf, sizeof(buf));
+		fputs(buf, stderr);
+	}
+	if (rc) {
+		fprintf(stderr, "vmproc: VM failed (%s): %s\n",
+			vmproc_failure_name(vmproc_vm_failure(vm)), vmproc_vm_error(vm));
+		goto out;
+	}
+	fprintf(stderr, "vmproc: guest booted to init in %.1f ms and powered off after %.1f ms\n",
+		vmproc_vm_ms_to_ready(vm), vmproc_vm_ms_to_exit(vm));
+	status = exit_status;
+out:
+	vmproc_vm_free(vm);
+	vmproc_config_free(cfg);
+	free(cmdline);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_VMPROC_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("vmproc %s\n", vmproc_version());
+		return 0;
+	}
+	if (!strcmp(cmd, "boot"))
+		return cmd_boot(argc - 1, argv + 1);
+	fprintf(stderr, "vmproc: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return EXIT_VMPROC_USAGE;
+}

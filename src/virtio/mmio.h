@@ -1,0 +1,72 @@
+/* The virtio-mmio transport (virtio 1.x, section 4.2, version 2 layout).
+ * A device plugs in through struct virtio_device_ops; the transport owns
+ * the register file, feature negotiation, queue setup and the interrupt.
+ * Register accesses arrive from a vCPU thread; devices may also complete
+ * work from other threads, so the transport state is under a mutex. */
+#ifndef VMP_VIRTIO_MMIO_H
+#define VMP_VIRTIO_MMIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "virtio/virtqueue.h"
+#include "vmm/guest_mem.h"
+
+#define VIRTIO_MMIO_MAX_QUEUES 8
+
+#define VIRTIO_F_VERSION_1 (1ull << 32)
+#define VIRTIO_RING_F_EVENT_IDX (1ull << 29)
+
+struct virtio_mmio;
+
+struct virtio_device_ops {
+	const char *name;            /* for messages: "virtio-console" */
+	uint32_t device_id;
+	uint64_t features;           /* offered, besides VIRTIO_F_VERSION_1 */
+	unsigned num_queues;
+	uint16_t queue_max;
+	/* Device config space, at most 256 bytes; off+len is pre-checked. */
+	uint32_t config_size;
+	void (*read_config)(void *dev, uint32_t off, void *data, uint32_t len);
+	/* The driver notified queue q. Returns 0, or negative if the guest
+	 * broke the rules (message in err): the VM is then stopped. */
+	int (*notify)(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error *err);
+	/* The driver reset the device (status 0). */
+	void (*reset)(void *dev);
+};
+
+struct virtio_mmio {
+	pthread_mutex_t lock;
+	uint64_t base;
+	unsigned irq;
+	int irqfd;                   /* eventfd bound to irq with KVM_IRQFD */
+	const struct virtio_device_ops *ops;
+	void *dev;
+	const struct guest_mem *mem;
+	uint32_t status, device_features_sel, driver_features_sel, queue_sel;
+	uint64_t driver_features;
+	uint32_t interrupt_status;
+	uint32_t config_generation;
+	struct virtq vq[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+int virtio_mmio_init(struct virtio_mmio *t, uint64_t base, unsigned irq, int irqfd,
+		     const struct virtio_device_ops *ops, void *dev, const struct guest_mem *mem);
+void virtio_mmio_destroy(struct virtio_mmio *t);
+
+/* A guest access at offset off (0..0xfff) of the device window. Reads
+ * fill data. Returns negative (message in err) if the guest drove the
+ * device into an error that must stop the VM. */
+int virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint32_t len,
+		       bool is_write, struct vmp_error *err);
+
+/* Raises the used-buffer interrupt if queue q asks for one. Call with
+ * t->lock held (devices do, from notify or their own threads). */
+void virtio_mmio_interrupt(struct virtio_mmio *t, unsigned q);
+
+/* Whether the driver has finished initialisation (DRIVER_OK). */
+bool virtio_mmio_driver_ok(const struct virtio_mmio *t);
+
+#endif

@@ -1,0 +1,591 @@
+/* VM lifecycle: create the KVM VM, load the guest, start the vCPU thread,
+ * report how it ended, tear everything down. */
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "x86/boot_params.h"
+#include "x86/cpu.h"
+#include "x86/cpuid.h"
+#include "x86/elf_kernel.h"
+#include "x86/layout.h"
+
+#define KVM_API_VERSION_EXPECTED 12
+#define TSS_ADDR 0xfffbd000ul
+#define PAGE_SIZE_4K 4096ull
+
+/* Kernel command line words every vmproc guest gets. Why each one:
+ * console=hvc0     our virtio-console; no legacy UART exits
+ * quiet            every printed byte costs emulated guest-kernel time
+ * reboot=k         reboot/panic end in a port 0x64 write the VMM sees
+ * panic=-1         reboot at once on panic instead of hanging
+ * mitigations=off  no page-table isolation or retpolines: a guest VM is
+ *                  the isolation boundary, and PTI doubles syscall cost
+ *          deterministic addresses (symbols in error messages)
+ * tsc=reliable     no clocksource watchdog work */
+static const char base_cmdline[] =
+	"console=hvc0 quiet reboot=k panic=-1 mitigations=off tsc=reliable";
+static const char kernel_log_cmdline[] =
+	"console=hvc0 reboot=k panic=-1 mitigations=off tsc=reliable "
+	"earlyprintk=serial,ttyS0,115200 ignore_loglevel";
+
+void vm_fail(struct vmproc_vm *vm, vmproc_failure f, int code, const char *fmt, ...)
+{
+	if (vm->failure != VMPROC_FAILURE_NONE || vm->err.code)
+		return;
+	vm->failure = f;
+	vm->err.code = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(vm->err.msg, sizeof(vm->err.msg), fmt, ap);
+	va_end(ap);
+}
+
+void vm_symbolize(const struct vmproc_vm *vm, uint64_t addr, char *buf, size_t len)
+{
+	char name[128];
+	uint64_t off;
+	if (vm->kernel_file &&
+	    elf_kernel_symbolize(vm->kernel_file, vm->kernel_size, addr, name, sizeof(name), &off) == 0)
+		snprintf(buf, len, "0x%llx (%s+0x%llx)", (unsigned long long)addr, name,
+			 (unsigned long long)off);
+	else
+		snprintf(buf, len, "0x%llx", (unsigned long long)addr);
+}
+
+static void console_output(const void *data, size_t len, void *userdata)
+{
+	struct vmproc_vm *vm = userdata;
+	/* Keep the tail: a panic message is looked for there. */
+	const uint8_t *p = data;
+	if (len >= VM_CONSOLE_TAIL) {
+		memcpy(vm->console_tail, p + len - VM_CONSOLE_TAIL, VM_CONSOLE_TAIL);
+		vm->console_tail_len = VM_CONSOLE_TAIL;
+	} else {
+		size_t keep = vm->console_tail_len + len > VM_CONSOLE_TAIL
+				      ? VM_CONSOLE_TAIL - len
+				      : vm->console_tail_len;
+		memmove(vm->console_tail, vm->console_tail + vm->console_tail_len - keep, keep);
+		memcpy(vm->console_tail + keep, p, len);
+		vm->console_tail_len = keep + len;
+	}
+	if (vm->cfg.console_fn)
+		vm->cfg.console_fn(data, len, vm->cfg.console_userdata);
+}
+
+int vmproc_vm_new(vmproc_vm **out, const vmproc_config *cfg)
+{
+	if (!out || !cfg)
+		return -EINVAL;
+	struct vmproc_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+	vm->ended_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int rc = vm->ended_fd < 0 ? -errno : 0;
+	if (!rc)
+		rc = config_copy(&vm->cfg, cfg);
+	if (!rc) {
+		vm->kernel_path = cfg->kernel_path ? strdup(cfg->kernel_path) : config_default_kernel();
+		vm->initrd_path = cfg->initrd_path ? strdup(cfg->initrd_path) : config_default_initrd();
+		if (!vm->kernel_path || !vm->initrd_path)
+			rc = -ENOMEM;
+	}
+	if (!rc) {
+		rc = -pthread_mutex_init(&vm->lock, NULL);
+		if (!rc && (rc = -pthread_cond_init(&vm->ended_cond, NULL)))
+			pthread_mutex_destroy(&vm->lock);
+	}
+	if (rc) {
+		if (vm->ended_fd >= 0)
+			close(vm->ended_fd);
+		config_release(&vm->cfg);
+		free(vm->kernel_path);
+		free(vm->initrd_path);
+		free(vm);
+		return rc;
+	}
+	*out = vm;
+	return 0;
+}
+
+static int map_file(const char *path, const char *what, const uint8_t **data, size_t *size,
+		    struct vmp_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vmp_fail_errno(err, -errno, "cannot open %s %s", what, path);
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = -errno;
+		close(fd);
+		return vmp_fail_errno(err, e, "cannot stat %s %s", what, path);
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+		close(fd);
+		return vmp_fail(err, -ENOEXEC, "%s %s is empty or not a regular file", what, path);
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	int e = errno;
+	close(fd);
+	if (p == MAP_FAILED)
+		return vmp_fail_errno(err, -e, "cannot map %s %s", what, path);
+	*data = p;
+	*size = (size_t)st.st_size;
+	return 0;
+}
+
+static int open_kvm(struct vmproc_vm *vm, struct vmp_error *err)
+{
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return vmp_fail_errno(err, -errno, "cannot open /dev/kvm");
+	int v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION_EXPECTED)
+		return vmp_fail(err, -ENOTSUP, "KVM API version %d, expected %d", v,
+				KVM_API_VERSION_EXPECTED);
+	static const struct {
+		int cap;
+		const char *name;
+	} caps[] = {
+		{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+		{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
+		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+		{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	};
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0)
+			return vmp_fail(err, -ENOTSUP, "KVM lacks %s", caps[i].name);
+	return 0;
+}
+
+static int create_vm(struct vmproc_vm *vm, struct vmp_error *err)
+{
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return vmp_fail_errno(err, -errno, "KVM_CREATE_VM");
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, TSS_ADDR) < 0)
+		return vmp_fail_errno(err, -errno, "KVM_SET_TSS_ADDR");
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return vmp_fail_errno(err, -errno, "KVM_CREATE_IRQCHIP");
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return vmp_fail_errno(err, -errno, "KVM_CREATE_PIT2");
+	return 0;
+}
+
+static int setup_memory(struct vmproc_vm *vm, struct vmp_error *err)
+{
+	int rc = guest_mem_init(&vm->mem, (uint64_t)vm->cfg.memory_mib << 20, err);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < vm->mem.nregions; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = i,
+			.guest_phys_addr = vm->mem.region[i].gpa,
+			.memory_size = vm->mem.region[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)vm->mem.region[i].host,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+			return vmp_fail_errno(err, -errno, "KVM_SET_USER_MEMORY_REGION");
+	}
+	return 0;
+}
+
+/* The initramfs goes at the top of low RAM, as bootloaders put it. */
+static int load_initrd(struct vmproc_vm *vm, uint64_t kernel_end, uint64_t *gpa, uint32_t *size,
+		       struct vmp_error *err)
+{
+	const uint8_t *data;
+	size_t len;
+	int rc = map_file(vm->initrd_path, "initramfs", &data, &len, err);
+	if (rc)
+		return rc;
+	uint64_t top = guest_mem_low_end(&vm->mem);
+	if (len > UINT32_MAX || len > top || ((top - len) & ~(PAGE_SIZE_4K - 1)) < kernel_end) {
+		munmap((void *)data, len);
+		return vmp_fail(err, -ENOMEM,
+				"initramfs %s (%zu KiB) does not fit in %u MiB of guest memory beside the kernel",
+				vm->initrd_path, len >> 10, vm->cfg.memory_mib);
+	}
+	uint64_t at = (top - len) & ~(PAGE_SIZE_4K - 1);
+	memcpy(guest_mem_ptr(&vm->mem, at, len), data, len);
+	munmap((void *)data, len);
+	*gpa = at;
+	*size = (uint32_t)len;
+	return 0;
+}
+
+static int build_cmdline(struct vmproc_vm *vm, char *buf, size_t len, struct vmp_error *err)
+{
+	size_t n = (size_t)snprintf(buf, len, "%s", vm->cfg.kernel_log ? kernel_log_cmdline
+									 : base_cmdline);
+	for (unsigned i = 0; i < vm->ndev && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, " virtio_mmio.device=4K@0x%llx:%u",
+				      (unsigned long long)vm->dev[i].transport.base,
+				      vm->dev[i].transport.irq);
+	if (vm->cfg.cmdline_extra && n < len)
+		n += (size_t)snprintf(buf + n, len - n, " %s", vm->cfg.cmdline_extra);
+	if (n >= len)
+		return vmp_fail(err, -E2BIG, "kernel command line is longer than %zu bytes", len - 1);
+	return 0;
+}
+
+static int write_boot_data(struct vmproc_vm *vm, uint64_t initrd_gpa, uint32_t initrd_size,
+			   struct vmp_error *err)
+{
+	char *cmdline = guest_mem_ptr(&vm->mem, LAYOUT_CMDLINE, LAYOUT_CMDLINE_MAX);
+	struct boot_params *bp = guest_mem_ptr(&vm->mem, LAYOUT_ZERO_PAGE, sizeof(*bp));
+	if (!cmdline || !bp)
+		return vmp_fail(err, -ENOMEM, "guest memory too small for boot data");
+	int rc = build_cmdline(vm, cmdline, LAYOUT_CMDLINE_MAX, err);
+	if (rc)
+		return rc;
+	struct boot_params_input in = {
+		.mem = &vm->mem,
+		.cmdline_gpa = LAYOUT_CMDLINE,
+		.cmdline_size = (uint32_t)strlen(cmdline) + 1,
+		.initrd_gpa = initrd_gpa,
+		.initrd_size = initrd_size,
+	};
+	if ((rc = boot_params_build(bp, &in, err)))
+		return rc;
+	return x86_write_boot_tables(&vm->mem, err);
+}
+
+static int create_vcpu(struct vmproc_vm *vm, uint64_t entry, struct vmp_error *err)
+{
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0)
+		return vmp_fail_errno(err, -errno, "KVM_CREATE_VCPU");
+	int sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (sz < (int)sizeof(struct kvm_run))
+		return vmp_fail(err, -EIO, "KVM_GET_VCPU_MMAP_SIZE returned %d", sz);
+	vm->run = mmap(NULL, (size_t)sz, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		vm->run = NULL;
+		return vmp_fail_errno(err, -errno, "mmap of kvm_run");
+	}
+	vm->run_size = (size_t)sz;
+	struct kvm_cpuid2 *cpuid;
+	int rc = cpuid_get_supported(vm->kvm_fd, &cpuid, err);
+	if (rc)
+		return rc;
+	cpuid_filter(cpuid, 0, 1, vm->emulated_kernel);
+	rc = ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0 ? -errno : 0;
+	free(cpuid);
+	if (rc)
+		return vmp_fail_errno(err, rc, "KVM_SET_CPUID2");
+	return x86_setup_boot_vcpu(vm->vcpu_fd, entry, LAYOUT_ZERO_PAGE, err);
+}
+
+static int add_device(struct vmproc_vm *vm, const struct virtio_device_ops *ops, void *dev,
+		      struct vmp_error *err)
+{
+	if (vm->ndev >= VM_MAX_DEVICES)
+		return vmp_fail(err, -ENOSPC, "too many devices");
+	struct vm_device *d = &vm->dev[vm->ndev];
+	unsigned irq = VM_FIRST_DEVICE_IRQ + vm->ndev;
+	uint64_t base = LAYOUT_VIRTIO_MMIO_BASE + vm->ndev * LAYOUT_VIRTIO_MMIO_SIZE;
+	d->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->irqfd < 0)
+		return vmp_fail_errno(err, -errno, "eventfd");
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)d->irqfd, .gsi = irq };
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		int e = -errno;
+		close(d->irqfd);
+		return vmp_fail_errno(err, e, "KVM_IRQFD");
+	}
+	int rc = virtio_mmio_init(&d->transport, base, irq, d->irqfd, ops, dev, &vm->mem);
+	if (rc) {
+		close(d->irqfd);
+		return vmp_fail_errno(err, rc, "virtio-mmio transport");
+	}
+	vm->ndev++;
+	return 0;
+}
+
+static int setup_devices(struct vmproc_vm *vm, struct vmp_error *err)
+{
+	vm->console = virtio_console_new(console_output, vm);
+	if (!vm->console)
+		return vmp_fail(err, -ENOMEM, "out of memory");
+	return add_device(vm, virtio_console_ops(), vm->console, err);
+}
+
+static int setup(struct vmproc_vm *vm, struct vmp_error *err)
+{
+	struct vm_trace *t = &vm->trace;
+	int rc;
+	if ((rc = kick_install_handler()))
+		return vmp_fail_errno(err, rc, "cannot install the vCPU kick signal handler");
+	vm->emulated_kernel = cpuid_host_emulates_kernel();
+	if ((rc = open_kvm(vm, err)))
+		return rc;
+	trace_mark(t, TP_KVM_OPEN);
+	if ((rc = create_vm(vm, err)))
+		return rc;
+	trace_mark(t, TP_VM_CREATED);
+	if ((rc = setup_memory(vm, err)))
+		return rc;
+	trace_mark(t, TP_MEMORY);
+	if ((rc = map_file(vm->kernel_path, "kernel", &vm->kernel_file, &vm->kernel_size, err)))
+		return rc;
+	struct elf_kernel k;
+	if ((rc = elf_kernel_load(&vm->mem, vm->kernel_file, vm->kernel_size, &k, err)))
+		return rc;
+	trace_mark(t, TP_KERNEL);
+	uint64_t initrd_gpa = 0;
+	uint32_t initrd_size = 0;
+	if ((rc = load_initrd(vm, k.load_hi, &initrd_gpa, &initrd_size, err)))
+		return rc;
+	trace_mark(t, TP_INITRD);
+	/* Devices first: their addresses go on the command line. */
+	if ((rc = setup_devices(vm, err)))
+		return rc;
+	if ((rc = write_boot_data(vm, initrd_gpa, initrd_size, err)))
+		return rc;
+	trace_mark(t, TP_BOOT_DATA);
+	if ((rc = create_vcpu(vm, k.entry, err)))
+		return rc;
+	trace_mark(t, TP_VCPU);
+	trace_mark(t, TP_DEVICES);
+	return 0;
+}
+
+static void teardown(struct vmproc_vm *vm)
+{
+	if (vm->timer_armed) {
+		timer_delete(vm->timer);
+		vm->timer_armed = false;
+	}
+	for (unsigned i = 0; i < vm->ndev; i++) {
+		virtio_mmio_destroy(&vm->dev[i].transport);
+		close(vm->dev[i].irqfd);
+	}
+	vm->ndev = 0;
+	virtio_console_free(vm->console);
+	vm->console = NULL;
+	if (vm->run)
+		munmap(vm->run, vm->run_size);
+	vm->run = NULL;
+	if (vm->vcpu_fd >= 0)
+		close(vm->vcpu_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->vcpu_fd = vm->vm_fd = vm->kvm_fd = -1;
+	guest_mem_release(&vm->mem);
+	if (vm->kernel_file)
+		munmap((void *)vm->kernel_file, vm->kernel_size);
+	vm->kernel_file = NULL;
+}
+
+static void mark_ended(struct vmproc_vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->state = VM_ENDED;
+	pthread_cond_broadcast(&vm->ended_cond);
+	pthread_mutex_unlock(&vm->lock);
+	uint64_t one = 1;
+	ssize_t n = write(vm->ended_fd, &one, sizeof(one));
+	(void)n;
+}
+
+int vmproc_vm_start(vmproc_vm *vm)
+{
+	if (!vm)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	enum vm_state st = vm->state;
+	if (st == VM_NEW)
+		vm->state = VM_RUNNING;
+	pthread_mutex_unlock(&vm->lock);
+	if (st != VM_NEW)
+		return vmp_fail(&vm->err, -EALREADY, "VM was already started");
+
+	trace_mark(&vm->trace, TP_START);
+	if (vm->cfg.timeout_ms)
+		vm->deadline_ns = vm->trace.ns[TP_START] + vm->cfg.timeout_ms * 1000000ull;
+	struct vmp_error err = { 0 };
+	int rc = setup(vm, &err);
+	if (!rc) {
+		rc = -pthread_create(&vm->thread, NULL, vcpu_thread_main, vm);
+		if (rc)
+			vmp_fail_errno(&err, rc, "cannot create the vCPU thread");
+		else
+			vm->thread_started = true;
+	}
+	if (rc) {
+		vm_fail(vm, VMPROC_FAILURE_SETUP, rc, "%s", err.msg);
+		teardown(vm);
+		mark_ended(vm);
+	}
+	return rc;
+}
+
+void vm_thread_finished(struct vmproc_vm *vm)
+{
+	/* Release the VM's memory and fds as soon as it ends, not when the
+	 * handle is freed: a finished VM costs its owner nothing but the
+	 * handle. */
+	teardown(vm);
+	trace_mark(&vm->trace, TP_END);
+	mark_ended(vm);
+}
+
+static int result(const struct vmproc_vm *vm, int *exit_status)
+{
+	if (vm->failure != VMPROC_FAILURE_NONE)
+		return vm->err.code ? vm->err.code : -EIO;
+	if (exit_status)
+		*exit_status = vm->exit_status;
+	return 0;
+}
+
+int vmproc_vm_wait(vmproc_vm *vm, int *exit_status)
+{
+	if (!vm)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->state == VM_NEW) {
+		pthread_mutex_unlock(&vm->lock);
+		return -ECHILD;
+	}
+	while (vm->state != VM_ENDED)
+		pthread_cond_wait(&vm->ended_cond, &vm->lock);
+	pthread_mutex_unlock(&vm->lock);
+	return result(vm, exit_status);
+}
+
+int vmproc_vm_try_wait(vmproc_vm *vm, int *exit_status)
+{
+	if (!vm)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	enum vm_state st = vm->state;
+	pthread_mutex_unlock(&vm->lock);
+	if (st == VM_NEW)
+		return -ECHILD;
+	if (st != VM_ENDED)
+		return -EAGAIN;
+	return result(vm, exit_status);
+}
+
+int vmproc_vm_fd(const vmproc_vm *vm)
+{
+	return vm ? vm->ended_fd : -EINVAL;
+}
+
+static void request_stop(struct vmproc_vm *vm, vmproc_failure why)
+{
+	int expected = 0;
+	atomic_compare_exchange_strong(&vm->stop_request, &expected, (int)why);
+	pid_t tid = atomic_load(&vm->vcpu_tid);
+	if (tid > 0)
+		syscall(SYS_tgkill, getpid(), tid, kick_signal());
+}
+
+int vmproc_vm_stop(vmproc_vm *vm)
+{
+	if (!vm)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->state == VM_RUNNING)
+		request_stop(vm, VMPROC_FAILURE_STOPPED);
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+vmproc_failure vmproc_vm_failure(const vmproc_vm *vm)
+{
+	return vm ? vm->failure : VMPROC_FAILURE_NONE;
+}
+
+const char *vmproc_vm_error(const vmproc_vm *vm)
+{
+	return vm ? vm->err.msg : "";
+}
+
+int vmproc_vm_format_trace(const vmproc_vm *vm, char *buf, size_t len)
+{
+	return vm ? trace_format(&vm->trace, buf, len) : -EINVAL;
+}
+
+double vmproc_vm_ms_to_ready(const vmproc_vm *vm)
+{
+	return vm ? trace_ms(&vm->trace, TP_INIT_READY) : -1;
+}
+
+double vmproc_vm_ms_to_exit(const vmproc_vm *vm)
+{
+	return vm ? trace_ms(&vm->trace, TP_INIT_EXIT) : -1;
+}
+
+void vmproc_vm_free(vmproc_vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->thread_started) {
+		pthread_mutex_lock(&vm->lock);
+		if (vm->state == VM_RUNNING)
+			request_stop(vm, VMPROC_FAILURE_STOPPED);
+		pthread_mutex_unlock(&vm->lock);
+		pthread_join(vm->thread, NULL);
+	}
+	close(vm->ended_fd);
+	pthread_cond_destroy(&vm->ended_cond);
+	pthread_mutex_destroy(&vm->lock);
+	config_release(&vm->cfg);
+	free(vm->kernel_path);
+	free(vm->initrd_path);
+	free(vm);
+}
+
+const char *vmproc_failure_name(vmproc_failure f)
+{
+	switch (f) {
+	case VMPROC_FAILURE_NONE: return "none";
+	case VMPROC_FAILURE_SETUP: return "setup";
+	case VMPROC_FAILURE_GUEST_PANIC: return "guest-panic";
+	case VMPROC_FAILURE_GUEST_RESET: return "guest-reset";
+	case VMPROC_FAILURE_TRIPLE_FAULT: return "triple-fault";
+	case VMPROC_FAILURE_EMULATION: return "emulation-failure";
+	case VMPROC_FAILURE_GUEST_ERROR: return "guest-error";
+	case VMPROC_FAILURE_TIMEOUT: return "timeout";
+	case VMPROC_FAILURE_STOPPED: return "stopped";
+	case VMPROC_FAILURE_VMM: return "vmm-error";
+	}
+	return "unknown";
+}
+
+int vmproc_vm_run(const vmproc_config *cfg, int *exit_status, char *errbuf, size_t errbuf_len)
+{
+	vmproc_vm *vm;
+	int rc = vmproc_vm_new(&vm, cfg);
+	if (rc) {
+		if (errbuf && errbuf_len)
+			snprintf(errbuf, errbuf_len, "cannot create VM: error %d", -rc);
+		return rc;
+	}
+	rc = vmproc_vm_start(vm);
+	if (!rc)
+		rc = vmproc_vm_wait(vm, exit_status);
+	if (rc && errbuf && errbuf_len)
+		snprintf(errbuf, errbuf_len, "%s", vm->err.msg);
+	vmproc_vm_free(vm);
+	return rc;
+}

@@ -1,0 +1,89 @@
+/* A virtual machine: one KVM VM, its memory, vCPU, devices and the
+ * library thread that runs it. This is struct vmproc_vm behind the
+ * public handle. */
+#ifndef VMP_VMM_VM_H
+#define VMP_VMM_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "api/config.h"
+#include "util/error.h"
+#include "virtio/console.h"
+#include "virtio/mmio.h"
+#include "vmm/guest_mem.h"
+#include "vmm/trace.h"
+
+#define VM_CONSOLE_TAIL 4096
+#define VM_MAX_DEVICES 8
+/* Legacy PIC lines free on a PC without ISA devices. */
+#define VM_FIRST_DEVICE_IRQ 5
+
+enum vm_state { VM_NEW, VM_RUNNING, VM_ENDED };
+
+struct vm_device {
+	struct virtio_mmio transport;
+	int irqfd;
+};
+
+struct vmproc_vm {
+	struct vmproc_config cfg;  /* owned copy */
+	char *kernel_path, *initrd_path;
+
+	pthread_mutex_t lock;      /* state, result */
+	pthread_cond_t ended_cond;
+	enum vm_state state;
+	int ended_fd;              /* eventfd, readable once ended */
+
+	int kvm_fd, vm_fd, vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	struct guest_mem mem;
+	const uint8_t *kernel_file; /* mapped for symbols in error messages */
+	size_t kernel_size;
+	bool emulated_kernel;
+
+	struct vm_device dev[VM_MAX_DEVICES];
+	unsigned ndev;
+	struct virtio_console *console;
+
+	pthread_t thread;
+	bool thread_started;
+	_Atomic pid_t vcpu_tid;
+	atomic_int stop_request;   /* 0, or the vmproc_failure to end with */
+	uint64_t deadline_ns;      /* 0: none */
+	timer_t timer;
+	bool timer_armed;
+
+	/* Result, written by the vCPU thread before state becomes ENDED. */
+	int exit_status;
+	vmproc_failure failure;
+	struct vmp_error err;
+
+	struct vm_trace trace;
+	char console_tail[VM_CONSOLE_TAIL];
+	size_t console_tail_len;
+	bool init_ready;
+};
+
+/* Internals shared between vm.c and vcpu.c. */
+void *vcpu_thread_main(void *arg);
+/* The vCPU thread's last act: release KVM resources, mark the VM ended. */
+void vm_thread_finished(struct vmproc_vm *vm);
+/* Ends the VM with a failure (first call wins); message formatted. */
+void vm_fail(struct vmproc_vm *vm, vmproc_failure f, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Symbolises a guest kernel address into buf ("func+0x12" or "0x..."). */
+void vm_symbolize(const struct vmproc_vm *vm, uint64_t addr, char *buf, size_t len);
+
+/* The kick signal and its process-wide no-op handler (kick.c). */
+int kick_signal(void);
+int kick_install_handler(void);
+
+#endif

@@ -1,0 +1,63 @@
+/* Tiny hand-made "kernels" for failure tests: an ELF64 executable whose
+ * one PT_LOAD segment at 16 MiB holds a few bytes of x86-64 code. The VMM
+ * enters them exactly like vmlinux (64-bit mode, IDT limit 0), so any
+ * exception they raise ends in a triple fault. */
+#ifndef VMP_TESTS_TINY_KERNEL_H
+#define VMP_TESTS_TINY_KERNEL_H
+
+#include <elf.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TINY_LOAD_ADDR 0x1000000ull
+
+/* mov rax, 0x8000000000000000; mov [rax], rax  -> #GP -> triple fault */
+static const unsigned char tiny_code_triple_fault[] = {
+	0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x48, 0x89, 0x00,
+};
+/* int3: the emulator of hosts without VT-x/AMD-V cannot execute it at
+ * CPL 0 (../shared/PLATFORM.md); on hardware it triple-faults. */
+static const unsigned char tiny_code_int3[] = { 0x90, 0x90, 0xcc };
+/* 1: jmp 1b  -> spins in guest kernel mode forever */
+static const unsigned char tiny_code_spin[] = { 0xeb, 0xfe };
+/* cli; hlt  -> sleeps forever with interrupts off */
+static const unsigned char tiny_code_halt[] = { 0xfa, 0xf4, 0xeb, 0xfc };
+/* mov al, 42; out 0x601, al via dx  -> clean "poweroff" with status 42 */
+static const unsigned char tiny_code_exit42[] = {
+	0xb0, 42, 0x66, 0xba, 0x01, 0x06, 0xee, 0xeb, 0xfe,
+};
+
+/* Writes an ELF file holding code to path. Returns 0 or -1. */
+static int tiny_kernel_write(const char *path, const unsigned char *code, size_t len)
+{
+	struct {
+		Elf64_Ehdr eh;
+		Elf64_Phdr ph;
+	} h;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.eh.e_ident, ELFMAG, SELFMAG);
+	h.eh.e_ident[EI_CLASS] = ELFCLASS64;
+	h.eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	h.eh.e_ident[EI_VERSION] = EV_CURRENT;
+	h.eh.e_type = ET_EXEC;
+	h.eh.e_machine = EM_X86_64;
+	h.eh.e_version = EV_CURRENT;
+	h.eh.e_entry = TINY_LOAD_ADDR;
+	h.eh.e_phoff = sizeof(Elf64_Ehdr);
+	h.eh.e_ehsize = sizeof(Elf64_Ehdr);
+	h.eh.e_phentsize = sizeof(Elf64_Phdr);
+	h.eh.e_phnum = 1;
+	h.ph.p_type = PT_LOAD;
+	h.ph.p_offset = sizeof(h);
+	h.ph.p_vaddr = h.ph.p_paddr = TINY_LOAD_ADDR;
+	h.ph.p_filesz = h.ph.p_memsz = len;
+	h.ph.p_flags = PF_R | PF_X;
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	int ok = fwrite(&h, sizeof(h), 1, f) == 1 && fwrite(code, len, 1, f) == 1;
+	return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+#endif
