@@ -36,7 +36,7 @@ enum {
 #define VENDOR_ID 0x554d4551     /* "QEMU": what Linux and peers expect */
 #define STATUS_DRIVER_OK 4
 #define STATUS_FEATURES_OK 8
-#define STATUS_FAILED 128
+#define STATUS_DEVICE_NEEDS_RESET 64
 #define INTERRUPT_USED_BUFFER 1
 
 int virtio_mmio_init(struct virtio_mmio *t, uint64_t base, unsigned irq, int irqfd,
@@ -218,14 +218,14 @@ int virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint3
 		}
 	}
 	if (rc)
-		t->status |= STATUS_FAILED;
+		t->status |= STATUS_DEVICE_NEEDS_RESET;
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }
 
 void virtio_mmio_interrupt(struct virtio_mmio *t, unsigned q)
 {
-	if (q >= VIRTIO_MMIO_MAX_QUEUES || !virtq_needs_interrupt(&t->vq[q]))
+	if (q >= t->ops->num_queues || !t->vq[q].ready || !virtq_needs_interrupt(&t->vq[q]))
 		return;
 	t->interrupt_status |= INTERRUPT_USED_BUFFER;
 	uint64_t one = 1;

@@ -3,6 +3,7 @@
 #include <linux/kvm.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static const char *const point_names[TP_COUNT] = {
@@ -44,6 +45,15 @@ void trace_count_port(struct vm_trace *t, uint16_t port)
 		return;
 	}
 	t->other_ports++;
+}
+
+void trace_vcpu_cputime(struct vm_trace *t)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_THREAD, &ru) < 0)
+		return;
+	t->vcpu_user_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + (uint64_t)ru.ru_utime.tv_usec * 1000ull;
+	t->vcpu_sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + (uint64_t)ru.ru_stime.tv_usec * 1000ull;
 }
 
 double trace_ms(const struct vm_trace *t, enum trace_point p)
@@ -100,6 +110,8 @@ int trace_format(const struct vm_trace *t, char *buf, size_t len)
 		    (double)(t->ns[p] - t->ns[TP_START]) / 1e6, (double)(t->ns[p] - prev) / 1e6);
 		prev = t->ns[p];
 	}
+	put(&o, "vCPU thread CPU time: %.1f ms in KVM_RUN and the kernel, %.1f ms in the VMM\n",
+	    (double)t->vcpu_sys_ns / 1e6, (double)t->vcpu_user_ns / 1e6);
 	uint64_t total = 0;
 	for (unsigned r = 0; r < TRACE_EXIT_REASONS; r++)
 		total += t->exits[r];

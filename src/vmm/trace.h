@@ -39,11 +39,17 @@ struct vm_trace {
 	struct trace_port_count ports[TRACE_PORTS];
 	uint64_t other_ports;
 	uint64_t mmio_virtio, mmio_other;
+	/* CPU time of the vCPU thread: where KVM emulates guest-kernel code,
+	 * this is the guest's work, and it does not grow when other
+	 * processes compete for the host CPUs the way wall time does. */
+	uint64_t vcpu_user_ns, vcpu_sys_ns;
 };
 
 uint64_t trace_now_ns(void);
 void trace_mark(struct vm_trace *t, enum trace_point p);
 void trace_count_port(struct vm_trace *t, uint16_t port);
+/* Records the calling thread's CPU time as the vCPU's. */
+void trace_vcpu_cputime(struct vm_trace *t);
 /* Milliseconds from TP_START to p, or -1 if p was not reached. */
 double trace_ms(const struct vm_trace *t, enum trace_point p);
 /* snprintf-style formatting of the whole trace. */

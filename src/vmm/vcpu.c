@@ -300,6 +300,7 @@ void *vcpu_thread_main(void *arg)
 	if (!rc) {
 		atomic_store(&vm->vcpu_tid, (pid_t)syscall(SYS_gettid));
 		run_loop(vm);
+		trace_vcpu_cputime(&vm->trace);
 	}
 	atomic_store(&vm->vcpu_tid, 0);
 	vm_thread_finished(vm);

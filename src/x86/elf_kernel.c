@@ -2,18 +2,30 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 /* Largest program header table we accept; vmlinux has about five. */
 #define MAX_PHDRS 64
 
-static int check_header(const uint8_t *file, size_t size, const Elf64_Ehdr **out,
+/* The file is an untrusted byte buffer: headers are copied out with
+ * memcpy, never read through misaligned struct pointers. */
+static Elf64_Phdr phdr_at(const uint8_t *file, uint64_t phoff, unsigned i)
+{
+	Elf64_Phdr ph;
+	memcpy(&ph, file + phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+	return ph;
+}
+
+static int check_header(const uint8_t *file, size_t size, Elf64_Ehdr *out,
 			struct vmp_error *err)
 {
 	if (size < sizeof(Elf64_Ehdr))
 		return vmp_fail(err, -ENOEXEC, "kernel image is %zu bytes: too short for an ELF header", size);
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)file;
+	Elf64_Ehdr ehdr;
+	const Elf64_Ehdr *eh = &ehdr;
+	memcpy(&ehdr, file, sizeof(ehdr));
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
 		return vmp_fail(err, -ENOEXEC,
 				"kernel image is not an ELF file (vmproc boots an uncompressed vmlinux)");
@@ -26,25 +38,26 @@ static int check_header(const uint8_t *file, size_t size, const Elf64_Ehdr **out
 		return vmp_fail(err, -ENOEXEC, "kernel image has a malformed program header table");
 	if (eh->e_phoff > size || (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > size - eh->e_phoff)
 		return vmp_fail(err, -ENOEXEC, "kernel image is truncated (program headers past the end)");
-	*out = eh;
+	*out = ehdr;
 	return 0;
 }
 
 int elf_kernel_load(struct guest_mem *mem, const uint8_t *file, size_t size,
 		    struct elf_kernel *out, struct vmp_error *err)
 {
-	const Elf64_Ehdr *eh;
+	Elf64_Ehdr eh;
 	int rc = check_header(file, size, &eh, err);
 	if (rc)
 		return rc;
-	const Elf64_Phdr *ph = (const Elf64_Phdr *)(file + eh->e_phoff);
 	uint64_t lo = UINT64_MAX, hi = 0;
 	unsigned loaded = 0;
-	for (unsigned i = 0; i < eh->e_phnum; i++) {
-		if (ph[i].p_type != PT_LOAD)
+	bool entry_loaded = false;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph = phdr_at(file, eh.e_phoff, i);
+		if (ph.p_type != PT_LOAD)
 			continue;
-		uint64_t off = ph[i].p_offset, filesz = ph[i].p_filesz, memsz = ph[i].p_memsz;
-		uint64_t paddr = ph[i].p_paddr;
+		uint64_t off = ph.p_offset, filesz = ph.p_filesz, memsz = ph.p_memsz;
+		uint64_t paddr = ph.p_paddr;
 		if (filesz > memsz)
 			return vmp_fail(err, -ENOEXEC, "kernel segment %u: file size exceeds memory size", i);
 		if (off > size || filesz > size - off)
@@ -59,6 +72,8 @@ int elf_kernel_load(struct guest_mem *mem, const uint8_t *file, size_t size,
 					(unsigned long long)(mem->ram_size >> 20));
 		memcpy(dst, file + off, filesz);
 		memset(dst + filesz, 0, memsz - filesz);
+		if (eh.e_entry >= paddr && eh.e_entry - paddr < memsz)
+			entry_loaded = true;
 		if (paddr < lo)
 			lo = paddr;
 		if (paddr + memsz > hi)
@@ -67,66 +82,75 @@ int elf_kernel_load(struct guest_mem *mem, const uint8_t *file, size_t size,
 	}
 	if (!loaded)
 		return vmp_fail(err, -ENOEXEC, "kernel image has no loadable segment");
-	if (eh->e_entry < lo || eh->e_entry >= hi)
+	if (!entry_loaded)
 		return vmp_fail(err, -ENOEXEC, "kernel entry point 0x%llx is outside its segments",
-				(unsigned long long)eh->e_entry);
-	out->entry = eh->e_entry;
+				(unsigned long long)eh.e_entry);
+	out->entry = eh.e_entry;
 	out->load_lo = lo;
 	out->load_hi = hi;
 	return 0;
 }
 
-static const Elf64_Shdr *section_headers(const uint8_t *file, size_t size, unsigned *count)
+static Elf64_Shdr shdr_at(const uint8_t *file, uint64_t shoff, unsigned i)
 {
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)file;
-	if (eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
-	    (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > size - eh->e_shoff)
-		return NULL;
-	*count = eh->e_shnum;
-	return (const Elf64_Shdr *)(file + eh->e_shoff);
+	Elf64_Shdr sh;
+	memcpy(&sh, file + shoff + (uint64_t)i * sizeof(sh), sizeof(sh));
+	return sh;
+}
+
+static bool section_in_file(const Elf64_Shdr *sh, size_t size)
+{
+	return sh->sh_offset <= size && sh->sh_size <= size - sh->sh_offset;
+}
+
+/* Only sized function symbols count: zero-size markers (_text, __brk_limit,
+ * absolute symbols) would otherwise "contain" every later address. */
+static bool symbol_contains(const Elf64_Sym *sym, uint64_t vaddr)
+{
+	unsigned type = ELF64_ST_TYPE(sym->st_info);
+	return (type == STT_FUNC || type == STT_NOTYPE) && sym->st_size != 0 &&
+	       sym->st_shndx != SHN_UNDEF && sym->st_shndx < SHN_LORESERVE &&
+	       vaddr >= sym->st_value && vaddr - sym->st_value < sym->st_size;
 }
 
 int elf_kernel_symbolize(const uint8_t *file, size_t size, uint64_t vaddr,
 			 char *name, size_t name_len, uint64_t *offset)
 {
-	const Elf64_Ehdr *eh;
+	Elf64_Ehdr eh;
 	if (check_header(file, size, &eh, NULL))
 		return -ENOENT;
-	unsigned nsh;
-	const Elf64_Shdr *sh = section_headers(file, size, &nsh);
-	if (!sh)
+	if (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shoff > size ||
+	    (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr) > size - eh.e_shoff)
 		return -ENOENT;
-	for (unsigned i = 0; i < nsh; i++) {
-		if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= nsh ||
-		    sh[i].sh_entsize != sizeof(Elf64_Sym))
+	for (unsigned i = 0; i < eh.e_shnum; i++) {
+		Elf64_Shdr sh = shdr_at(file, eh.e_shoff, i);
+		if (sh.sh_type != SHT_SYMTAB || sh.sh_link >= eh.e_shnum ||
+		    sh.sh_entsize != sizeof(Elf64_Sym))
 			continue;
-		const Elf64_Shdr *strs = &sh[sh[i].sh_link];
-		if (sh[i].sh_offset > size || sh[i].sh_size > size - sh[i].sh_offset ||
-		    strs->sh_offset > size || strs->sh_size > size - strs->sh_offset)
+		Elf64_Shdr strs = shdr_at(file, eh.e_shoff, sh.sh_link);
+		if (!section_in_file(&sh, size) || !section_in_file(&strs, size))
 			return -ENOENT;
-		const Elf64_Sym *sym = (const Elf64_Sym *)(file + sh[i].sh_offset);
-		uint64_t n = sh[i].sh_size / sizeof(Elf64_Sym);
-		const Elf64_Sym *best = NULL;
+		uint64_t n = sh.sh_size / sizeof(Elf64_Sym);
+		bool found = false;
+		Elf64_Sym best = { 0 };
 		for (uint64_t k = 0; k < n; k++) {
-			unsigned type = ELF64_ST_TYPE(sym[k].st_info);
-			if (type != STT_FUNC && type != STT_NOTYPE)
+			Elf64_Sym sym;
+			memcpy(&sym, file + sh.sh_offset + k * sizeof(sym), sizeof(sym));
+			if (sym.st_name >= strs.sh_size || !symbol_contains(&sym, vaddr))
 				continue;
-			if (sym[k].st_value > vaddr || sym[k].st_name >= strs->sh_size)
-				continue;
-			if (sym[k].st_size && vaddr - sym[k].st_value >= sym[k].st_size)
-				continue;
-			if (!best || sym[k].st_value > best->st_value)
-				best = &sym[k];
+			if (!found || sym.st_value > best.st_value)
+				best = sym;
+			found = true;
 		}
-		if (!best)
+		if (!found)
 			return -ENOENT;
-		const char *s = (const char *)file + strs->sh_offset + best->st_name;
-		size_t maxlen = strs->sh_size - best->st_name;
+		const char *s = (const char *)file + strs.sh_offset + best.st_name;
+		size_t maxlen = strs.sh_size - best.st_name;
 		size_t len = strnlen(s, maxlen);
 		if (len == maxlen || len == 0)
 			return -ENOENT;
 		snprintf(name, name_len, "%.*s", (int)len, s);
-		*offset = vaddr - best->st_value;
+		*offset = vaddr - best.st_value;
 		return 0;
 	}
 	return -ENOENT;
