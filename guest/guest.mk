@@ -1,0 +1,57 @@
+# The guest side of vmproc: init, the catsay demo and the initramfs.
+# Included from the top-level Makefile, which defines BUILD. Every
+# variable here starts with GUEST_ so the two cannot clash.
+
+GUEST_CC := musl-gcc
+GUEST_HOST_CC = $(CC)
+GUEST_WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes
+# Static, small and stripped: the guest has no libc, and every byte of the
+# uncompressed initramfs is copied by the (possibly emulated) guest kernel.
+GUEST_CFLAGS := -std=c11 -static -Os -s $(GUEST_WARN) -Iguest/include
+GUEST_HOST_CFLAGS := -std=c11 -O2 -g $(GUEST_WARN) -Iguest/include
+
+GUEST_INIT_SRCS := guest/init/init.c guest/init/init_logic.c
+GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h \
+	guest/include/vmproc_abi.h guest/guest.mk
+GUEST_CATSAY_DEPS := guest/catsay/catsay.c guest/guest.mk
+GUEST_MKINITRAMFS := guest/image/mkinitramfs.sh
+GUEST_IMAGE_DEPS := $(BUILD)/guest/init $(BUILD)/guest/catsay $(GUEST_MKINITRAMFS)
+
+.PHONY: guest check-catsay check-guest-init check-guest
+
+guest: $(BUILD)/guest/init $(BUILD)/guest/catsay $(BUILD)/initramfs.cpio
+
+$(BUILD)/guest/init: $(GUEST_INIT_DEPS)
+	@mkdir -p $(@D)
+	$(GUEST_CC) $(GUEST_CFLAGS) -o $@ $(GUEST_INIT_SRCS)
+
+$(BUILD)/guest/catsay: $(GUEST_CATSAY_DEPS)
+	@mkdir -p $(@D)
+	$(GUEST_CC) $(GUEST_CFLAGS) -o $@ guest/catsay/catsay.c
+
+$(BUILD)/initramfs.cpio: $(GUEST_IMAGE_DEPS)
+	$(GUEST_MKINITRAMFS) $@ $(BUILD)/guest/init $(BUILD)/guest/catsay
+
+# The same image without busybox, for measuring what busybox costs at boot.
+$(BUILD)/initramfs-min.cpio: $(GUEST_IMAGE_DEPS)
+	MKINITRAMFS_NO_BUSYBOX=1 $(GUEST_MKINITRAMFS) $@ \
+		$(BUILD)/guest/init $(BUILD)/guest/catsay
+
+# Host builds, only for tests that run on the host.
+$(BUILD)/host/catsay: $(GUEST_CATSAY_DEPS)
+	@mkdir -p $(@D)
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ guest/catsay/catsay.c
+
+$(BUILD)/host/test_init_logic: guest/init/test_init_logic.c \
+		guest/init/init_logic.c guest/init/init_logic.h guest/guest.mk
+	@mkdir -p $(@D)
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ \
+		guest/init/test_init_logic.c guest/init/init_logic.c
+
+check-catsay: $(BUILD)/host/catsay
+	guest/catsay/test_catsay.sh $(BUILD)/host/catsay
+
+check-guest-init: $(BUILD)/host/test_init_logic
+	$(BUILD)/host/test_init_logic
+
+check-guest: check-catsay check-guest-init

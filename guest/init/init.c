@@ -1,0 +1,357 @@
+/* vmproc guest init: PID 1 of every vmproc VM.
+ *
+ * It mounts the usual file systems, tells the VMM it is ready, runs the
+ * program named on the kernel command line after "--", and reports that
+ * program's exit status to the VMM through an I/O port.
+ *
+ * Guest-kernel code may run ~1000x slower than native (see
+ * shared/PLATFORM.md) while user space runs natively, so this file counts
+ * system calls: the normal path makes only those it cannot avoid, and
+ * anything diagnostic (debug lines, error reports) stays off that path.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "init_logic.h"
+#include "vmproc_abi.h"
+
+/* Status when the program could not even be started (no fork, no wait):
+ * as "found but not runnable" is the closest shell meaning. */
+#define STATUS_SPAWN_FAILED 126
+
+extern char **environ;
+
+static bool debug;
+
+/* How init reaches the VMM's ports: directly after ioperm(), or through
+ * /dev/port when the kernel has no ioperm (CONFIG_X86_IOPL_IOPERM=n). */
+static bool have_ioperm;
+static int port_fd = -1;
+
+static char *const child_env[] = {
+	"PATH=" INIT_CHILD_PATH,
+	"HOME=/root",
+	"TERM=linux",
+	NULL,
+};
+
+/* --- messages ------------------------------------------------------- */
+
+static void write_line(struct init_line *line)
+{
+	init_line_add(line, "\n");
+	/* Best effort: there is nobody to tell if the console is gone. */
+	ssize_t ignored = write(STDERR_FILENO, line->buf, line->len);
+	(void)ignored;
+}
+
+/* "vmproc-init: WHAT" or "vmproc-init: WHAT DETAIL". */
+static void say(const char *what, const char *detail)
+{
+	struct init_line line = { .len = 0 };
+
+	init_line_add(&line, "vmproc-init: ");
+	init_line_add(&line, what);
+	if (detail != NULL) {
+		init_line_add(&line, " ");
+		init_line_add(&line, detail);
+	}
+	write_line(&line);
+}
+
+static void debug_say(const char *what, const char *detail)
+{
+	if (debug)
+		say(what, detail);
+}
+
+/* "vmproc-init: CALL ARG: strerror (errno N)" for a failed system call. */
+static void report(const char *call, const char *arg, int err)
+{
+	struct init_line line = { .len = 0 };
+
+	init_line_add(&line, "vmproc-init: ");
+	init_line_add(&line, call);
+	if (arg != NULL) {
+		init_line_add(&line, " ");
+		init_line_add(&line, arg);
+	}
+	init_line_add(&line, ": ");
+	init_line_add(&line, strerror(err));
+	init_line_add(&line, " (errno ");
+	init_line_add_uint(&line, (unsigned)err);
+	init_line_add(&line, ")");
+	write_line(&line);
+}
+
+/* --- file systems and console ----------------------------------------- */
+
+struct mount_spec {
+	const char *target;
+	const char *type;
+	unsigned long flags;
+	const char *data;
+	/* Never present beforehand (a subdirectory of a fresh devtmpfs):
+	 * mkdir first instead of paying for a mount that must fail. */
+	bool mkdir_first;
+	/* The guest kernel may be built without this file system; its
+	 * absence (ENODEV) is then normal and only shown in debug mode. */
+	bool optional;
+};
+
+/* /dev comes first so that the console exists before anything else can
+ * fail and want to say so. */
+static const struct mount_spec dev_mount = {
+	"/dev", "devtmpfs", MS_NOSUID, "mode=0755", false, false,
+};
+
+static const struct mount_spec other_mounts[] = {
+	{ "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, false, false },
+	{ "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, false, true },
+	{ "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666",
+	  true, true },
+	{ "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", false, false },
+	{ "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", false, false },
+};
+
+static int try_mount(const struct mount_spec *m)
+{
+	if (mount(m->type, m->target, m->type, m->flags, m->data) == 0)
+		return 0;
+	return errno;
+}
+
+/* Creates the mount point; 0 when it exists afterwards. */
+static int make_mount_point(const char *target)
+{
+	if (mkdir(target, 0755) == 0 || errno == EEXIST)
+		return 0;
+	return errno;
+}
+
+static void mount_one(const struct mount_spec *m)
+{
+	int err;
+
+	if (m->mkdir_first && (err = make_mount_point(m->target)) != 0) {
+		report("mkdir", m->target, err);
+		return;
+	}
+	err = try_mount(m);
+	if (err == ENOENT && !m->mkdir_first) {
+		err = make_mount_point(m->target);
+		if (err != 0) {
+			report("mkdir", m->target, err);
+			return;
+		}
+		err = try_mount(m);
+	}
+	/* EBUSY: already mounted (e.g. a kernel with DEVTMPFS_MOUNT and a
+	 * real root); that is what we wanted. */
+	if (err == 0 || err == EBUSY)
+		return;
+	if (err == ENODEV && m->optional && !debug)
+		return;
+	report("mount", m->target, err);
+}
+
+/* The initramfs has no /dev/console node, so the kernel could not give
+ * init its standard descriptors. open() returns the lowest free fd: 0
+ * means fd 0 was closed and the console becomes 0, 1 and 2 (two dup2
+ * calls, no separate "is fd 0 open?" probe). */
+static void open_console(void)
+{
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
+
+	if (fd < 0)
+		return; /* nowhere to report it to */
+	if (fd == 0) {
+		if (dup2(0, 1) < 0)
+			report("dup2", "1", errno);
+		if (dup2(0, 2) < 0)
+			report("dup2", "2", errno);
+		return;
+	}
+	/* fd 0 was open already: keep the inherited descriptors. A console
+	 * fd that filled a hole at 1 or 2 stays, as it is useful there. */
+	if (fd > 2)
+		close(fd);
+}
+
+static void mount_all(void)
+{
+	mount_one(&dev_mount);
+	open_console();
+	for (size_t i = 0; i < sizeof(other_mounts) / sizeof(other_mounts[0]); i++)
+		mount_one(&other_mounts[i]);
+}
+
+/* --- the VMM's ports -------------------------------------------------- */
+
+/* Prefers ioperm(): afterwards a port write is one instruction and one VM
+ * exit, with no guest-kernel work at all. */
+static void open_ports(void)
+{
+	if (ioperm(VMPROC_ABI_EVENT_PORT, 2, 1) == 0) {
+		have_ioperm = true;
+		return;
+	}
+	int ioperm_err = errno;
+
+	port_fd = open("/dev/port", O_WRONLY | O_CLOEXEC);
+	if (port_fd < 0) {
+		report("ioperm", NULL, ioperm_err);
+		report("open", "/dev/port", errno);
+		return;
+	}
+	/* The fallback works; the ioperm failure is only worth a debug line,
+	 * as every run of the program would otherwise print it. */
+	if (debug)
+		report("ioperm", NULL, ioperm_err);
+}
+
+static void port_write(unsigned short port, unsigned char value)
+{
+	if (have_ioperm) {
+		outb(value, port);
+		return;
+	}
+	if (port_fd < 0)
+		return; /* open_ports() has said why */
+	if (pwrite(port_fd, &value, 1, port) != 1)
+		report("pwrite", "/dev/port", errno);
+}
+
+/* --- running the program ---------------------------------------------- */
+
+/* execve() the program, searching the child's PATH as execvp would for a
+ * name without a slash (musl's execvpe would search init's own PATH,
+ * which the kernel does not set). Returns the errno that decides the
+ * exit status. */
+static int exec_program(char *const argv[])
+{
+	const char *file = argv[0];
+	char path[4096];
+	bool denied = false;
+
+	if (file[0] == '\0')
+		return ENOENT;
+	if (strchr(file, '/') != NULL) {
+		execve(file, argv, child_env);
+		return errno;
+	}
+	for (size_t i = 0; init_path_dirs[i] != NULL; i++) {
+		if (!init_join_path(path, sizeof(path), init_path_dirs[i], file))
+			return ENAMETOOLONG;
+		execve(path, argv, child_env);
+		if (errno == EACCES)
+			denied = true;
+		else if (errno != ENOENT && errno != ENOTDIR)
+			return errno;
+	}
+	return denied ? EACCES : ENOENT;
+}
+
+/* Runs in the vfork child, on the parent's memory: only system calls and
+ * stack-local work here, then exec or _exit. */
+static _Noreturn void run_child(char *const argv[])
+{
+	/* A session of its own, so a job-control shell or a daemon in the
+	 * program is not tied to init. */
+	if (setsid() < 0)
+		report("setsid", NULL, errno);
+	int err = exec_program(argv);
+	struct init_line line = { .len = 0 };
+
+	init_line_add(&line, "vmproc-init: ");
+	init_line_add(&line, argv[0]);
+	init_line_add(&line, ": ");
+	init_line_add(&line, strerror(err));
+	write_line(&line);
+	_exit(init_exec_failure_status(err));
+}
+
+/* Waits for pid, reaping every other child on the way: init inherits all
+ * orphans, and unreaped they would stay zombies. */
+static int wait_for(pid_t pid)
+{
+	for (;;) {
+		int wstatus;
+		pid_t got = waitpid(-1, &wstatus, 0);
+
+		if (got == pid)
+			return init_exit_status(wstatus);
+		if (got < 0 && errno != EINTR) {
+			report("waitpid", NULL, errno);
+			return STATUS_SPAWN_FAILED;
+		}
+	}
+}
+
+/* vfork rather than fork: the guest kernel then neither copies init's
+ * page tables nor takes copy-on-write faults in parent and child, work
+ * that costs milliseconds when guest-kernel code is emulated. */
+static int run_program(char *const argv[])
+{
+	pid_t pid = vfork();
+
+	if (pid == 0)
+		run_child(argv);
+	if (pid < 0) {
+		report("vfork", NULL, errno);
+		return STATUS_SPAWN_FAILED;
+	}
+	return wait_for(pid);
+}
+
+/* --- shutdown --------------------------------------------------------- */
+
+static _Noreturn void finish(int status)
+{
+	if (debug) {
+		struct init_line line = { .len = 0 };
+
+		init_line_add(&line, "vmproc-init: exit status ");
+		init_line_add_uint(&line, (unsigned)status);
+		write_line(&line);
+	}
+	sync();
+	port_write(VMPROC_ABI_EXIT_PORT, (unsigned char)status);
+	/* Only reached if the VMM did not stop the VM on the exit port.
+	 * With reboot=k the kernel resets through port 0x64, which the VMM
+	 * also takes as shutdown. PID 1 must never return. */
+	if (reboot(RB_AUTOBOOT) < 0)
+		report("reboot", NULL, errno);
+	for (;;)
+		pause();
+}
+
+int main(int argc, char *argv[])
+{
+	int status = 0;
+
+	debug = init_debug_requested(environ);
+	mount_all();
+	debug_say("mounted", NULL);
+
+	open_ports();
+	port_write(VMPROC_ABI_EVENT_PORT, VMPROC_EVENT_READY);
+	debug_say("ready", NULL);
+
+	if (argc > 1) {
+		debug_say("running", argv[1]);
+		status = run_program(argv + 1);
+	}
+	finish(status);
+}
