@@ -39,6 +39,7 @@ static void boot_usage(FILE *f)
 	      "  --timeout SECONDS  stop the VM after this long (default: none)\n"
 	      "  --cmdline WORDS    extra kernel command-line words\n"
 	      "  --kernel-log       show the kernel's boot log (slow: one exit per byte)\n"
+	      "  --profile          sample the guest RIP; with --trace, print hot functions\n"
 	      "  -h, --help         this help\n"
 	      "\n"
 	      "Words after -- are passed to the guest init, which runs them as a\n"
@@ -89,13 +90,14 @@ static char *join_words(const char *prefix, int argc, char **argv)
 struct boot_opts {
 	int trace;
 	int kernel_log;
+	int profile;
 	const char *kernel, *initrd, *cmdline;
 	unsigned long memory, timeout;
 };
 
 static int parse_boot(int argc, char **argv, struct boot_opts *o)
 {
-	enum { O_TRACE = 256, O_KERNEL, O_INITRD, O_MEMORY, O_TIMEOUT, O_CMDLINE, O_KLOG };
+	enum { O_TRACE = 256, O_KERNEL, O_INITRD, O_MEMORY, O_TIMEOUT, O_CMDLINE, O_KLOG, O_PROFILE };
 	static const struct option opts[] = {
 		{ "trace", no_argument, NULL, O_TRACE },
 		{ "kernel", required_argument, NULL, O_KERNEL },
@@ -104,6 +106,7 @@ static int parse_boot(int argc, char **argv, struct boot_opts *o)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "cmdline", required_argument, NULL, O_CMDLINE },
 		{ "kernel-log", no_argument, NULL, O_KLOG },
+		{ "profile", no_argument, NULL, O_PROFILE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -112,6 +115,7 @@ static int parse_boot(int argc, char **argv, struct boot_opts *o)
 		switch (c) {
 		case O_TRACE: o->trace = 1; break;
 		case O_KLOG: o->kernel_log = 1; break;
+		case O_PROFILE: o->profile = 1; break;
 		case O_KERNEL: o->kernel = optarg; break;
 		case O_INITRD: o->initrd = optarg; break;
 		case O_CMDLINE: o->cmdline = optarg; break;
@@ -151,6 +155,8 @@ static int configure(vmproc_config *cfg, const struct boot_opts *o, char *cmdlin
 		rc = vmproc_config_set_console(cfg, write_out, NULL);
 	if (!rc)
 		rc = vmproc_config_set_kernel_log(cfg, o->kernel_log);
+	if (!rc)
+		rc = vmproc_config_set_profile(cfg, o->profile);
 	if (rc)
 		fprintf(stderr, "vmproc: %s\n", vmproc_config_error(cfg));
 	return rc;
@@ -175,7 +181,7 @@ static int cmd_boot(int argc, char **argv)
 	if (!rc)
 		rc = vmproc_vm_wait(vm, &exit_status);
 	if (o.trace) {
-		char buf[8192];
+		char buf[16384];
 		vmproc_vm_format_trace(vm, buf, sizeof(buf));
 		fputs(buf, stderr);
 	}

@@ -86,6 +86,10 @@ VMPROC_API int vmproc_config_set_console(vmproc_config *cfg, vmproc_output_fn fn
  * serial port, one VM exit per byte: slow, for diagnosis). The log goes
  * to the console callback. */
 VMPROC_API int vmproc_config_set_kernel_log(vmproc_config *cfg, int enable);
+/* Sample the guest's instruction pointer 1000 times a second of vCPU
+ * time and add the busiest guest-kernel functions to the trace
+ * (vmproc_vm_format_trace). For finding where guest time goes. */
+VMPROC_API int vmproc_config_set_profile(vmproc_config *cfg, int enable);
 
 /* ------------------------------------------------------------------ */
 /* VMs                                                                 */

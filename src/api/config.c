@@ -110,6 +110,14 @@ int vmproc_config_set_kernel_log(vmproc_config *cfg, int enable)
 	return 0;
 }
 
+int vmproc_config_set_profile(vmproc_config *cfg, int enable)
+{
+	if (!cfg)
+		return -EINVAL;
+	cfg->profile = enable != 0;
+	return 0;
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;

@@ -21,6 +21,7 @@ struct vmproc_config {
 	vmproc_output_fn console_fn;
 	void *console_userdata;
 	bool kernel_log;
+	bool profile;
 	struct vmp_error err;
 };
 

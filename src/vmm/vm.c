@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "x86/cpuid.h"
 #include "x86/elf_kernel.h"
 #include "x86/layout.h"
+#include "x86/mptable.h"
 
 #define KVM_API_VERSION_EXPECTED 12
 #define TSS_ADDR 0xfffbd000ul
@@ -34,21 +36,27 @@
  * mitigations=off  no page-table isolation or retpolines: a guest VM is
  *                  the isolation boundary, and PTI doubles syscall cost
  *          deterministic addresses (symbols in error messages)
- * tsc=reliable     no clocksource watchdog work */
+ * tsc=reliable     no clocksource watchdog work
+ * no_timer_check   no busy-wait verifying the I/O APIC timer route */
 static const char base_cmdline[] =
-	"console=hvc0 quiet reboot=k panic=-1 mitigations=off tsc=reliable";
+	"console=hvc0 quiet reboot=k panic=-1 mitigations=off tsc=reliable no_timer_check";
 /* On hosts whose KVM emulates guest-kernel code, the guest kernel must
  * not use what the emulator cannot execute (XSAVE/XRSTOR, POPCNT,
  * CLAC/STAC of SMAP, RDPID...) nor rep movsb/stosb (ERMS, FSRM: emulated
- * byte by byte). Masking KVM's CPUID is not enough there: PVM executes
+ * byte by byte). rodata=off skips write-protecting the kernel (about 13 s
+ * of emulated page-table work, measured with initcall_debug) and
+ * retain_initrd skips poisoning the freed initramfs (about 1.7 s): inside
+ * a VM the hardware boundary is what isolates the guest. Masking KVM's
+ * CPUID is not enough there: PVM executes
  * the guest's CPUID natively, so the guest sees the host's bits (measured;
  * see tests/e2e and the closing note of issue 2). The kernel's own
  * clearcpuid= (X86_FEATURE_* numbers of Linux 6.1) hides them. Not
  * "noxsave": 6.1 does not register it, so it would reach init as argv. */
 static const char emulated_cmdline[] =
-	" clearcpuid=145,151,154,156,158,288,293,295,297,298,304,306,308,534,580";
+	" clearcpuid=145,151,154,156,158,288,293,295,297,298,304,306,308,534,580"
+	" rodata=off retain_initrd";
 static const char kernel_log_cmdline[] =
-	"console=hvc0 reboot=k panic=-1 mitigations=off tsc=reliable "
+	"console=hvc0 reboot=k panic=-1 mitigations=off tsc=reliable no_timer_check "
 	"earlyprintk=serial,ttyS0,115200 ignore_loglevel";
 
 void vm_fail(struct vmproc_vm *vm, vmproc_failure f, int code, const char *fmt, ...)
@@ -264,12 +272,27 @@ static int write_boot_data(struct vmproc_vm *vm, uint64_t initrd_gpa, uint32_t i
 	int rc = build_cmdline(vm, cmdline, LAYOUT_CMDLINE_MAX, err);
 	if (rc)
 		return rc;
+	/* A fresh seed per VM: clones of one guest must never share
+	 * randomness. */
+	uint8_t seed[32];
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		return vmp_fail_errno(err, -errno, "getrandom");
+	void *sd = guest_mem_ptr(&vm->mem, LAYOUT_SETUP_DATA, LAYOUT_SETUP_DATA_MAX);
+	if (!sd)
+		return vmp_fail(err, -ENOMEM, "guest memory too small for boot data");
+	rc = boot_params_rng_seed(sd, LAYOUT_SETUP_DATA_MAX, seed, sizeof(seed), err);
+	explicit_bzero(seed, sizeof(seed));
+	if (rc)
+		return rc;
+	if ((rc = mptable_write(&vm->mem, LAYOUT_MPTABLE, LAYOUT_MPTABLE_MAX, 1, err)))
+		return rc;
 	struct boot_params_input in = {
 		.mem = &vm->mem,
 		.cmdline_gpa = LAYOUT_CMDLINE,
 		.cmdline_size = (uint32_t)strlen(cmdline) + 1,
 		.initrd_gpa = initrd_gpa,
 		.initrd_size = initrd_size,
+		.setup_data_gpa = LAYOUT_SETUP_DATA,
 	};
 	if ((rc = boot_params_build(bp, &in, err)))
 		return rc;
@@ -381,6 +404,10 @@ static void teardown(struct vmproc_vm *vm)
 	if (vm->timer_armed) {
 		timer_delete(vm->timer);
 		vm->timer_armed = false;
+	}
+	if (vm->profile_timer_armed) {
+		timer_delete(vm->profile_timer);
+		vm->profile_timer_armed = false;
 	}
 	for (unsigned i = 0; i < vm->ndev; i++) {
 		virtio_mmio_destroy(&vm->dev[i].transport);
@@ -533,7 +560,17 @@ const char *vmproc_vm_error(const vmproc_vm *vm)
 
 int vmproc_vm_format_trace(const vmproc_vm *vm, char *buf, size_t len)
 {
-	return vm ? trace_format(&vm->trace, buf, len) : -EINVAL;
+	if (!vm)
+		return -EINVAL;
+	int n = trace_format(&vm->trace, buf, len);
+	if (vm->profile.report && n >= 0) {
+		size_t used = (size_t)n < len ? (size_t)n : len;
+		int m = snprintf(len > used ? buf + used : NULL, len > used ? len - used : 0, "%s",
+				 vm->profile.report);
+		if (m > 0)
+			n += m;
+	}
+	return n;
 }
 
 double vmproc_vm_ms_to_ready(const vmproc_vm *vm)
@@ -558,6 +595,7 @@ void vmproc_vm_free(vmproc_vm *vm)
 		pthread_join(vm->thread, NULL);
 	}
 	close(vm->ended_fd);
+	profile_release(&vm->profile);
 	pthread_cond_destroy(&vm->ended_cond);
 	pthread_mutex_destroy(&vm->lock);
 	config_release(&vm->cfg);

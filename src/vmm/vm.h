@@ -18,6 +18,7 @@
 #include "virtio/console.h"
 #include "virtio/mmio.h"
 #include "vmm/guest_mem.h"
+#include "vmm/profile.h"
 #include "vmm/trace.h"
 
 #define VM_CONSOLE_TAIL 4096
@@ -60,6 +61,9 @@ struct vmproc_vm {
 	uint64_t deadline_ns;      /* 0: none */
 	timer_t timer;
 	bool timer_armed;
+	timer_t profile_timer;
+	bool profile_timer_armed;
+	struct profile profile;
 
 	/* Result, written by the vCPU thread before state becomes ENDED. */
 	int exit_status;

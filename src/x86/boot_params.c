@@ -38,6 +38,21 @@ static int build_e820(struct boot_params *bp, const struct guest_mem *mem)
 	return rc;
 }
 
+#ifndef SETUP_RNG_SEED
+#define SETUP_RNG_SEED 9
+#endif
+
+int boot_params_rng_seed(void *dst, size_t dst_len, const void *seed, uint32_t len,
+			 struct vmp_error *err)
+{
+	struct setup_data sd = { .next = 0, .type = SETUP_RNG_SEED, .len = len };
+	if (dst_len < sizeof(sd) || len > dst_len - sizeof(sd))
+		return vmp_fail(err, -E2BIG, "RNG seed of %u bytes does not fit", len);
+	memcpy(dst, &sd, sizeof(sd));
+	memcpy((uint8_t *)dst + sizeof(sd), seed, len);
+	return 0;
+}
+
 int boot_params_build(struct boot_params *bp, const struct boot_params_input *in,
 		      struct vmp_error *err)
 {
@@ -64,6 +79,7 @@ int boot_params_build(struct boot_params *bp, const struct boot_params_input *in
 		bp->ext_ramdisk_image = (uint32_t)(in->initrd_gpa >> 32);
 		h->ramdisk_size = in->initrd_size;
 	}
+	h->setup_data = in->setup_data_gpa;
 	if (build_e820(bp, in->mem))
 		return vmp_fail(err, -ENOSPC, "too many e820 entries");
 	return 0;

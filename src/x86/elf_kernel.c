@@ -116,6 +116,16 @@ static bool symbol_contains(const Elf64_Sym *sym, uint64_t vaddr)
 int elf_kernel_symbolize(const uint8_t *file, size_t size, uint64_t vaddr,
 			 char *name, size_t name_len, uint64_t *offset)
 {
+	uint64_t start, sym_size;
+	int rc = elf_kernel_symbol_at(file, size, vaddr, name, name_len, &start, &sym_size);
+	if (!rc)
+		*offset = vaddr - start;
+	return rc;
+}
+
+int elf_kernel_symbol_at(const uint8_t *file, size_t size, uint64_t vaddr, char *name,
+			 size_t name_len, uint64_t *start, uint64_t *sym_size)
+{
 	Elf64_Ehdr eh;
 	if (check_header(file, size, &eh, NULL))
 		return -ENOENT;
@@ -150,7 +160,8 @@ int elf_kernel_symbolize(const uint8_t *file, size_t size, uint64_t vaddr,
 		if (len == maxlen || len == 0)
 			return -ENOENT;
 		snprintf(name, name_len, "%.*s", (int)len, s);
-		*offset = vaddr - best.st_value;
+		*start = best.st_value;
+		*sym_size = best.st_size;
 		return 0;
 	}
 	return -ENOENT;

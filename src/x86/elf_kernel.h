@@ -28,4 +28,8 @@ int elf_kernel_load(struct guest_mem *mem, const uint8_t *file, size_t size,
 int elf_kernel_symbolize(const uint8_t *file, size_t size, uint64_t vaddr,
 			 char *name, size_t name_len, uint64_t *offset);
 
+/* Like elf_kernel_symbolize, returning the symbol's start and size. */
+int elf_kernel_symbol_at(const uint8_t *file, size_t size, uint64_t vaddr, char *name,
+			 size_t name_len, uint64_t *start, uint64_t *sym_size);
+
 #endif
