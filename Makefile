@@ -93,18 +93,17 @@ check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/test_init_logic
 	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic \
 		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay"
 
-check-e2e: all $(E2E_TESTS)
+check-e2e: guest kernel $(E2E_TESTS)
 	tests/run.sh e2e $(E2E_TESTS)
 
 # Everything once more under AddressSanitizer and UBSan.
 check-asan: guest kernel
 	$(MAKE) HOSTBUILD=$(BUILD)/asan SANITIZE=1 check-unit
-	$(MAKE) HOSTBUILD=$(BUILD)/asan SANITIZE=1 VMPROC_E2E_QUICK=1 check-e2e
+	$(MAKE) HOSTBUILD=$(BUILD)/asan SANITIZE=1 check-e2e
 
+# The whole suite with one summary line at the end (tests/check.sh).
 check: all
-	$(MAKE) check-unit
-	$(MAKE) check-e2e
-	$(MAKE) check-asan
+	tests/check.sh
 
 deps:
 	scripts/install-deps.sh
