@@ -66,9 +66,12 @@ $(HOSTBUILD)/vmproc.pc: vmproc.pc.in Makefile
 $(HOSTBUILD)/vmproc: $(CLI_OBJS) $(HOSTBUILD)/libvmproc.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(HOSTBUILD)/examples/%: examples/%.c $(HOSTBUILD)/libvmproc.a
+# Examples see only the public header and link the shared library, as a
+# program using an installed vmproc would.
+$(HOSTBUILD)/examples/%: examples/%.c $(HOSTBUILD)/libvmproc.so include/vmproc.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(HOSTBUILD)/libvmproc.a $(LDLIBS)
+	$(CC) -std=c11 $(WARN) $(CFLAGS) -Iinclude $(LDFLAGS) -o $@ $< -L$(HOSTBUILD) -lvmproc \
+		-Wl,-rpath,$(abspath $(HOSTBUILD))
 
 # Unit tests link the library's objects directly, so they can reach
 # internal modules (virtqueue, boot params, ELF loader).
@@ -119,7 +122,8 @@ install: all
 	install -m 644 $(BUILD)/install/libvmproc.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(BUILD)/install/vmproc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 755 $(BUILD)/install/vmproc $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(BUILD)/vmlinux $(BUILD)/initramfs.cpio $(DESTDIR)$(DATADIR_INSTALLED)/
+	install -m 644 $(BUILD)/vmlinux $(BUILD)/initramfs.cpio $(BUILD)/system.erofs \
+		$(DESTDIR)$(DATADIR_INSTALLED)/
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

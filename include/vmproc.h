@@ -56,8 +56,8 @@ typedef struct vmproc_config vmproc_config;
  * quickly: the guest waits while it runs. */
 typedef void (*vmproc_output_fn)(const void *data, size_t len, void *userdata);
 
-/* Creates a configuration with defaults: the built-in guest kernel and
- * root image, 128 MiB of memory, 1 vCPU, no timeout, console discarded.
+/* Creates a configuration with defaults: the built-in guest kernel,
+ * initramfs and system image, 128 MiB of memory, 1 vCPU, no timeout, console discarded.
  * *out is owned by the caller (vmproc_config_free). Any thread. */
 VMPROC_API int vmproc_config_new(vmproc_config **out);
 /* Frees cfg (NULL is fine). VMs created from it are unaffected. */
@@ -71,6 +71,15 @@ VMPROC_API int vmproc_config_set_kernel(vmproc_config *cfg, const char *path);
 /* Path to an initramfs (uncompressed newc cpio recommended). NULL
  * restores the default: $VMPROC_INITRD, else the built-in image. */
 VMPROC_API int vmproc_config_set_initrd(vmproc_config *cfg, const char *path);
+/* The system image: a read-only file system (erofs) that the guest init
+ * mounts at /usr; the default one holds busybox (/bin/sh and friends,
+ * through /bin -> /usr/bin) and catsay. It is the guest's first disk,
+ * /dev/vda. NULL restores the default ($VMPROC_SYSTEM, else the image
+ * installed with vmproc); "" attaches none. */
+VMPROC_API int vmproc_config_set_system_image(vmproc_config *cfg, const char *path);
+/* Attaches a disk image file as the next virtio-blk disk (/dev/vdb,
+ * /dev/vdc, ... after the system image). At most 6. */
+VMPROC_API int vmproc_config_add_disk(vmproc_config *cfg, const char *path, int read_only);
 /* Guest RAM in MiB (16 .. 65536). */
 VMPROC_API int vmproc_config_set_memory_mib(vmproc_config *cfg, unsigned mib);
 /* Extra words appended to the kernel command line. Words after a "--"

@@ -23,7 +23,11 @@ void config_release(struct vmproc_config *c)
 	free(c->kernel_path);
 	free(c->initrd_path);
 	free(c->cmdline_extra);
-	c->kernel_path = c->initrd_path = c->cmdline_extra = NULL;
+	free(c->system_path);
+	for (unsigned i = 0; i < c->ndisks; i++)
+		free(c->disks[i].path);
+	c->ndisks = 0;
+	c->kernel_path = c->initrd_path = c->cmdline_extra = c->system_path = NULL;
 }
 
 void vmproc_config_free(vmproc_config *cfg)
@@ -71,6 +75,35 @@ int vmproc_config_set_cmdline_extra(vmproc_config *cfg, const char *words)
 {
 	return set_string(cfg, &cfg->cmdline_extra, words && *words ? words : NULL,
 			  "command line");
+}
+
+int vmproc_config_set_system_image(vmproc_config *cfg, const char *path)
+{
+	if (!cfg)
+		return -EINVAL;
+	vmp_error_clear(&cfg->err);
+	char *copy = path ? strdup(path) : NULL;
+	if (path && !copy)
+		return vmp_fail(&cfg->err, -ENOMEM, "out of memory");
+	free(cfg->system_path);
+	cfg->system_path = copy;
+	return 0;
+}
+
+int vmproc_config_add_disk(vmproc_config *cfg, const char *path, int read_only)
+{
+	if (!cfg || !path)
+		return -EINVAL;
+	vmp_error_clear(&cfg->err);
+	if (!*path)
+		return vmp_fail(&cfg->err, -EINVAL, "disk path must not be empty");
+	if (cfg->ndisks >= CONFIG_MAX_DISKS)
+		return vmp_fail(&cfg->err, -ENOSPC, "at most %d disks", CONFIG_MAX_DISKS);
+	char *copy = strdup(path);
+	if (!copy)
+		return vmp_fail(&cfg->err, -ENOMEM, "out of memory");
+	cfg->disks[cfg->ndisks++] = (struct config_disk){ .path = copy, .read_only = read_only != 0 };
+	return 0;
 }
 
 int vmproc_config_set_memory_mib(vmproc_config *cfg, unsigned mib)
@@ -129,9 +162,17 @@ int config_copy(struct vmproc_config *dst, const struct vmproc_config *src)
 	dst->kernel_path = dup_or_null(src->kernel_path);
 	dst->initrd_path = dup_or_null(src->initrd_path);
 	dst->cmdline_extra = dup_or_null(src->cmdline_extra);
+	dst->system_path = dup_or_null(src->system_path);
+	bool failed = false;
+	for (unsigned i = 0; i < src->ndisks; i++) {
+		dst->disks[i].path = dup_or_null(src->disks[i].path);
+		failed |= !dst->disks[i].path;
+	}
 	vmp_error_clear(&dst->err);
-	if ((src->kernel_path && !dst->kernel_path) || (src->initrd_path && !dst->initrd_path) ||
-	    (src->cmdline_extra && !dst->cmdline_extra)) {
+	if (failed || (src->kernel_path && !dst->kernel_path) ||
+	    (src->initrd_path && !dst->initrd_path) ||
+	    (src->cmdline_extra && !dst->cmdline_extra) ||
+	    (src->system_path && !dst->system_path)) {
 		config_release(dst);
 		return -ENOMEM;
 	}
@@ -161,4 +202,9 @@ char *config_default_kernel(void)
 char *config_default_initrd(void)
 {
 	return default_path("VMPROC_INITRD", "initramfs.cpio");
+}
+
+char *config_default_system(void)
+{
+	return default_path("VMPROC_SYSTEM", "system.erofs");
 }

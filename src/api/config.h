@@ -11,11 +11,18 @@
 #define CONFIG_MIN_MEMORY_MIB 16
 #define CONFIG_MAX_MEMORY_MIB 65536
 #define CONFIG_DEFAULT_MEMORY_MIB 128
+#define CONFIG_MAX_DISKS 6
 
 struct vmproc_config {
 	char *kernel_path;     /* NULL: default */
 	char *initrd_path;     /* NULL: default */
 	char *cmdline_extra;   /* NULL: none */
+	char *system_path;     /* NULL: default; "" : none */
+	struct config_disk {
+		char *path;
+		bool read_only;
+	} disks[CONFIG_MAX_DISKS];
+	unsigned ndisks;
 	unsigned memory_mib;
 	uint64_t timeout_ms;
 	vmproc_output_fn console_fn;
@@ -34,5 +41,6 @@ void config_release(struct vmproc_config *c);
  * caller frees, or NULL on allocation failure. */
 char *config_default_kernel(void);
 char *config_default_initrd(void);
+char *config_default_system(void);
 
 #endif

@@ -51,10 +51,19 @@ static const char base_cmdline[] =
  * the guest's CPUID natively, so the guest sees the host's bits (measured;
  * see tests/e2e and the closing note of issue 2). The kernel's own
  * clearcpuid= (X86_FEATURE_* numbers of Linux 6.1) hides them. Not
- * "noxsave": 6.1 does not register it, so it would reach init as argv. */
+ * "noxsave": 6.1 does not register it, so it would reach init as argv.
+ * Native CPUID also means guest user space sees the host's AVX and XCR0,
+ * while the guest kernel, without XSAVE, saves only SSE state on a
+ * context switch: processes corrupt each other's YMM registers (seen: 3 of
+ * 8 busybox pipelines segfaulted; none with AVX off). GLIBC_TUNABLES
+ * reaches init's environment and init hands it to the program, keeping
+ * glibc's string functions off AVX. Programs that probe CPUID themselves
+ * remain exposed: a PVM limitation the guest cannot fix. */
 static const char emulated_cmdline[] =
 	" clearcpuid=145,151,154,156,158,288,293,295,297,298,304,306,308,534,580"
-	" rodata=off retain_initrd";
+	" rodata=off retain_initrd"
+	" GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,-AVX512BW,-AVX512CD,-AVX512DQ,"
+	"-AVX512VL,-AVX_Fast_Unaligned_Load";
 static const char kernel_log_cmdline[] =
 	"console=hvc0 reboot=k panic=-1 mitigations=off tsc=reliable no_timer_check "
 	"earlyprintk=serial,ttyS0,115200 ignore_loglevel";
@@ -118,7 +127,12 @@ int vmproc_vm_new(vmproc_vm **out, const vmproc_config *cfg)
 	if (!rc) {
 		vm->kernel_path = cfg->kernel_path ? strdup(cfg->kernel_path) : config_default_kernel();
 		vm->initrd_path = cfg->initrd_path ? strdup(cfg->initrd_path) : config_default_initrd();
-		if (!vm->kernel_path || !vm->initrd_path)
+		if (!cfg->system_path)
+			vm->system_path = config_default_system();
+		else if (*cfg->system_path)
+			vm->system_path = strdup(cfg->system_path);
+		if (!vm->kernel_path || !vm->initrd_path ||
+		    (!vm->system_path && (!cfg->system_path || *cfg->system_path)))
 			rc = -ENOMEM;
 	}
 	if (!rc) {
@@ -132,6 +146,7 @@ int vmproc_vm_new(vmproc_vm **out, const vmproc_config *cfg)
 		config_release(&vm->cfg);
 		free(vm->kernel_path);
 		free(vm->initrd_path);
+		free(vm->system_path);
 		free(vm);
 		return rc;
 	}
@@ -351,12 +366,30 @@ static int add_device(struct vmproc_vm *vm, const struct virtio_device_ops *ops,
 	return 0;
 }
 
+static int add_disk(struct vmproc_vm *vm, const char *path, bool read_only,
+		    struct vmp_error *err)
+{
+	struct virtio_blk *b;
+	int rc = virtio_blk_new(&b, path, read_only, err);
+	if (rc)
+		return rc;
+	vm->disks[vm->ndisks++] = b;
+	return add_device(vm, virtio_blk_ops(b), b, err);
+}
+
+/* Device order is guest ABI: virtio0 the console (hvc0), then the system
+ * image (vda), then the caller's disks (vdb...). */
 static int setup_devices(struct vmproc_vm *vm, struct vmp_error *err)
 {
 	vm->console = virtio_console_new(console_output, vm);
 	if (!vm->console)
 		return vmp_fail(err, -ENOMEM, "out of memory");
-	return add_device(vm, virtio_console_ops(), vm->console, err);
+	int rc = add_device(vm, virtio_console_ops(), vm->console, err);
+	if (!rc && vm->system_path)
+		rc = add_disk(vm, vm->system_path, true, err);
+	for (unsigned i = 0; !rc && i < vm->cfg.ndisks; i++)
+		rc = add_disk(vm, vm->cfg.disks[i].path, vm->cfg.disks[i].read_only, err);
+	return rc;
 }
 
 static int setup(struct vmproc_vm *vm, struct vmp_error *err)
@@ -416,6 +449,9 @@ static void teardown(struct vmproc_vm *vm)
 	vm->ndev = 0;
 	virtio_console_free(vm->console);
 	vm->console = NULL;
+	for (unsigned i = 0; i < vm->ndisks; i++)
+		virtio_blk_free(vm->disks[i]);
+	vm->ndisks = 0;
 	if (vm->run)
 		munmap(vm->run, vm->run_size);
 	vm->run = NULL;
@@ -601,6 +637,7 @@ void vmproc_vm_free(vmproc_vm *vm)
 	config_release(&vm->cfg);
 	free(vm->kernel_path);
 	free(vm->initrd_path);
+	free(vm->system_path);
 	free(vm);
 }
 

@@ -15,6 +15,7 @@
 
 #include "api/config.h"
 #include "util/error.h"
+#include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/mmio.h"
 #include "vmm/guest_mem.h"
@@ -53,6 +54,9 @@ struct vmproc_vm {
 	struct vm_device dev[VM_MAX_DEVICES];
 	unsigned ndev;
 	struct virtio_console *console;
+	struct virtio_blk *disks[CONFIG_MAX_DISKS + 1];
+	unsigned ndisks;
+	char *system_path;        /* resolved; NULL: no system image */
 
 	pthread_t thread;
 	bool thread_started;
