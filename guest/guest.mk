@@ -1,4 +1,5 @@
-# The guest side of vmproc: init, the catsay demo and the initramfs.
+# The guest side of vmproc: init, the catsay demo, the initramfs and the
+# system image.
 # Included from the top-level Makefile, which defines BUILD. Every
 # variable here starts with GUEST_ so the two cannot clash.
 
@@ -6,7 +7,8 @@ GUEST_CC := musl-gcc
 GUEST_HOST_CC = $(CC)
 GUEST_WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes
 # Static, small and stripped: the guest has no libc, and every byte of the
-# uncompressed initramfs is copied by the (possibly emulated) guest kernel.
+# uncompressed initramfs (init) is copied by the (possibly emulated) guest
+# kernel.
 GUEST_CFLAGS := -std=c11 -static -Os -s $(GUEST_WARN) -Iguest/include
 GUEST_HOST_CFLAGS := -std=c11 -O2 -g $(GUEST_WARN) -Iguest/include
 
@@ -15,11 +17,13 @@ GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h \
 	guest/include/vmproc_abi.h guest/guest.mk
 GUEST_CATSAY_DEPS := guest/catsay/catsay.c guest/guest.mk
 GUEST_MKINITRAMFS := guest/image/mkinitramfs.sh
-GUEST_IMAGE_DEPS := $(BUILD)/guest/init $(BUILD)/guest/catsay $(GUEST_MKINITRAMFS)
+GUEST_MKSYSTEM := guest/image/mksystem.sh
+GUEST_BUSYBOX_SH := guest/image/busybox.sh
 
 .PHONY: guest check-catsay check-guest-init check-guest
 
-guest: $(BUILD)/guest/init $(BUILD)/guest/catsay $(BUILD)/initramfs.cpio
+guest: $(BUILD)/guest/init $(BUILD)/guest/catsay $(BUILD)/initramfs.cpio \
+	$(BUILD)/initramfs-full.cpio $(BUILD)/system.erofs
 
 $(BUILD)/guest/init: $(GUEST_INIT_DEPS)
 	@mkdir -p $(@D)
@@ -29,13 +33,24 @@ $(BUILD)/guest/catsay: $(GUEST_CATSAY_DEPS)
 	@mkdir -p $(@D)
 	$(GUEST_CC) $(GUEST_CFLAGS) -o $@ guest/catsay/catsay.c
 
-$(BUILD)/initramfs.cpio: $(GUEST_IMAGE_DEPS)
-	$(GUEST_MKINITRAMFS) $@ $(BUILD)/guest/init $(BUILD)/guest/catsay
+# The default initramfs: init and mount points only. Programs come from
+# system.erofs, which init mounts read-only at /usr from /dev/vda.
+$(BUILD)/initramfs.cpio: $(BUILD)/guest/init $(GUEST_MKINITRAMFS) \
+		$(GUEST_BUSYBOX_SH) guest/guest.mk
+	$(GUEST_MKINITRAMFS) $@ $(BUILD)/guest/init
 
-# The same image without busybox, for measuring what busybox costs at boot.
-$(BUILD)/initramfs-min.cpio: $(GUEST_IMAGE_DEPS)
-	MKINITRAMFS_NO_BUSYBOX=1 $(GUEST_MKINITRAMFS) $@ \
+# Self-contained (busybox and catsay inside), for a VMM without the disk,
+# e.g. the QEMU benchmark peer. Boots seconds slower on an emulated guest
+# kernel, which copies all of it.
+$(BUILD)/initramfs-full.cpio: $(BUILD)/guest/init $(BUILD)/guest/catsay \
+		$(GUEST_MKINITRAMFS) $(GUEST_BUSYBOX_SH) guest/guest.mk
+	MKINITRAMFS_FULL=1 $(GUEST_MKINITRAMFS) $@ \
 		$(BUILD)/guest/init $(BUILD)/guest/catsay
+
+# The guest's /usr: busybox, its applets and catsay (needs erofs-utils).
+$(BUILD)/system.erofs: $(BUILD)/guest/catsay $(GUEST_MKSYSTEM) \
+		$(GUEST_BUSYBOX_SH) guest/guest.mk
+	$(GUEST_MKSYSTEM) $@ $(BUILD)/guest/catsay
 
 # Host builds, only for tests that run on the host.
 $(BUILD)/host/catsay: $(GUEST_CATSAY_DEPS)

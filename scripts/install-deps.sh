@@ -8,8 +8,8 @@ packages=(
 	build-essential make pkg-config clang clang-format clang-tidy cppcheck
 	# guest kernel build (Debian's kernel source, built with our fragment)
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev xz-utils kmod
-	# guest user space: static init, busybox, initramfs
-	musl-tools busybox-static cpio
+	# guest user space: static init, busybox, initramfs, system image
+	musl-tools busybox-static cpio erofs-utils
 	# benchmark peer
 	qemu-system-x86
 	# tests

@@ -1,40 +1,43 @@
 #!/bin/sh
-# mkinitramfs.sh OUT.cpio INIT CATSAY
+# mkinitramfs.sh OUT.cpio INIT [CATSAY]
 #
 # Builds vmproc's guest initramfs: an UNCOMPRESSED newc cpio, because a
 # guest kernel whose code is emulated never finishes inflating a gzip one
 # (shared/PLATFORM.md). The output is reproducible byte for byte: fixed
 # owners, modes, mtimes and inode numbers, entries in C-locale order.
 #
+# By default the image is minimal and merged-usr: /init, /etc/passwd,
+# /etc/group, empty mount points and /bin -> usr/bin, /sbin -> usr/sbin.
+# The programs live in the system image (mksystem.sh), which init mounts
+# at /usr from the virtio-blk disk /dev/vda. The guest kernel copies every
+# initramfs byte into tmpfs, which costs seconds when its code is
+# emulated, while the disk is read on demand.
+#
 # Environment:
-#   MKINITRAMFS_NO_BUSYBOX=1  leave busybox and its applet links out (an
-#                             image of init and catsay only, to measure what
-#                             the ~2 MB of busybox costs at boot)
+#   MKINITRAMFS_FULL=1        a self-contained image for peers without the
+#                             disk: busybox, its applet links and CATSAY in
+#                             a real /bin (CATSAY is then required)
 #   MKINITRAMFS_BUSYBOX=PATH  the static busybox to use (default
 #                             /bin/busybox, from Debian's busybox-static)
 set -eu
-
-if [ $# -ne 3 ]; then
-	echo "usage: $0 OUT.cpio INIT CATSAY" >&2
-	exit 2
-fi
-out=$1
-init=$2
-catsay=$3
-busybox=${MKINITRAMFS_BUSYBOX:-/bin/busybox}
-no_busybox=${MKINITRAMFS_NO_BUSYBOX:-0}
-
-applets="sh ash cat echo ls mkdir rm mv cp ln mount umount ps kill sleep
-true false env id uname head tail wc grep sed tr sort uniq dd df du find
-xargs stat touch chmod chown date hostname vi tar gzip sync poweroff reboot
-printf test [ seq yes dmesg free top"
 
 die() {
 	echo "mkinitramfs: $*" >&2
 	exit 1
 }
 
-for f in "$init" "$catsay"; do
+full=${MKINITRAMFS_FULL:-0}
+if [ $# -lt 2 ] || [ $# -gt 3 ] || { [ "$full" = 1 ] && [ $# -ne 3 ]; }; then
+	echo "usage: $0 OUT.cpio INIT [CATSAY]  (CATSAY needed with MKINITRAMFS_FULL=1)" >&2
+	exit 2
+fi
+out=$1
+init=$2
+catsay=${3:-}
+
+. "$(dirname "$0")/busybox.sh"
+
+for f in "$init" ${catsay:+"$catsay"}; do
 	if [ ! -f "$f" ] || [ ! -x "$f" ]; then
 		die "$f: not an executable file"
 	fi
@@ -46,7 +49,7 @@ trap 'rm -rf "$stage"' EXIT
 
 # Directories first; modes set explicitly so the umask cannot leak in.
 make_dirs() {
-	for d in bin dev etc proc root run sbin sys tmp usr usr/bin; do
+	for d in "$@"; do
 		mkdir -p "$stage/$d"
 		chmod 0755 "$stage/$d"
 	done
@@ -61,28 +64,18 @@ make_etc() {
 	chmod 0644 "$stage/etc/passwd" "$stage/etc/group"
 }
 
-# busybox must be static: the image has no dynamic loader or libc.
-add_busybox() {
-	[ -x "$busybox" ] || die "$busybox: not found (apt-get install busybox-static)"
-	if command -v file >/dev/null && ! file -L "$busybox" | grep -q 'statically linked'; then
-		die "$busybox: not statically linked (use Debian's busybox-static)"
-	fi
-	have=$("$busybox" --list) || die "$busybox --list failed"
-	for a in $applets; do
-		printf '%s\n' "$have" | grep -qxF -- "$a" ||
-			die "$busybox has no applet '$a'"
-	done
-	install -m 0755 "$busybox" "$stage/bin/busybox"
-	for a in $applets; do
-		ln -s busybox "$stage/bin/$a"
-	done
-}
-
-make_dirs
+if [ "$full" = 1 ]; then
+	make_dirs bin dev etc proc root run sbin sys tmp usr usr/bin
+	install -m 0755 "$catsay" "$stage/bin/catsay"
+	install_busybox "$stage/bin"
+else
+	# /usr stays empty: the system image is mounted over it.
+	make_dirs dev etc proc root run sys tmp usr
+	ln -s usr/bin "$stage/bin"
+	ln -s usr/sbin "$stage/sbin"
+fi
 make_etc
 install -m 0755 "$init" "$stage/init"
-install -m 0755 "$catsay" "$stage/bin/catsay"
-[ "$no_busybox" = 1 ] || add_busybox
 
 # Reproducibility: one mtime for everything (-h: the links themselves),
 # names in C-locale order, and cpio's --reproducible for inode numbers.

@@ -1,8 +1,9 @@
 /* vmproc guest init: PID 1 of every vmproc VM.
  *
- * It mounts the usual file systems, tells the VMM it is ready, runs the
- * program named on the kernel command line after "--", and reports that
- * program's exit status to the VMM through an I/O port.
+ * It mounts the usual file systems and the system image (/usr, from the
+ * VMM's disk /dev/vda when there is one), tells the VMM it is ready, runs
+ * the program named on the kernel command line after "--", and reports
+ * that program's exit status to the VMM through an I/O port.
  *
  * Guest-kernel code may run ~1000x slower than native (see
  * shared/PLATFORM.md) while user space runs natively, so this file counts
@@ -14,6 +15,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/io.h>
 #include <sys/mount.h>
@@ -39,12 +41,25 @@ static bool debug;
 static bool have_ioperm;
 static int port_fd = -1;
 
-static char *const child_env[] = {
+/* The program's environment. The last slot may carry GLIBC_TUNABLES from
+ * init's own environment (the kernel command line): on hosts whose KVM
+ * emulates guest-kernel code the VMM sets it to keep glibc off AVX, whose
+ * register state this guest kernel cannot preserve across context
+ * switches (it has no XSAVE there; user space still sees the host's AVX). */
+static char *child_env[] = {
 	"PATH=" INIT_CHILD_PATH,
 	"HOME=/root",
 	"TERM=linux",
 	NULL,
+	NULL,
 };
+
+static void inherit_tunables(void)
+{
+	const char *t = getenv("GLIBC_TUNABLES");
+	if (t)
+		child_env[3] = (char *)t - sizeof("GLIBC_TUNABLES=") + 1;
+}
 
 /* --- messages ------------------------------------------------------- */
 
@@ -189,10 +204,31 @@ static void open_console(void)
 		close(fd);
 }
 
+/* The system image holds /usr, and through the initramfs's /bin and /sbin
+ * links every program. Just mount it, with no probe for the device first:
+ * a missing disk shows as the mount's errno, and is normal then (though
+ * the kernel itself logs "/dev/vda: Can't open blockdev" at KERN_ERR).
+ * Any other failure is always reported, as the program will then likely
+ * not be found. */
+static void mount_system(void)
+{
+	if (mount(INIT_SYSTEM_DEVICE, INIT_SYSTEM_TARGET, "erofs",
+		  MS_RDONLY | MS_NODEV, NULL) == 0)
+		return;
+	int err = errno;
+
+	if (init_system_disk_absent(err)) {
+		debug_say("no system disk", INIT_SYSTEM_DEVICE);
+		return;
+	}
+	report("mount " INIT_SYSTEM_DEVICE " on", INIT_SYSTEM_TARGET, err);
+}
+
 static void mount_all(void)
 {
 	mount_one(&dev_mount);
 	open_console();
+	mount_system();
 	for (size_t i = 0; i < sizeof(other_mounts) / sizeof(other_mounts[0]); i++)
 		mount_one(&other_mounts[i]);
 }
@@ -342,6 +378,7 @@ int main(int argc, char *argv[])
 	int status = 0;
 
 	debug = init_debug_requested(environ);
+	inherit_tunables();
 	mount_all();
 	debug_say("mounted", NULL);
 

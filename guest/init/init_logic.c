@@ -54,6 +54,13 @@ int init_exec_failure_status(int err)
 	return err == ENOENT ? 127 : 126;
 }
 
+bool init_system_disk_absent(int err)
+{
+	/* ENOENT: devtmpfs has no /dev/vda node. ENXIO: the node is there
+	 * but no device behind it. */
+	return err == ENOENT || err == ENXIO;
+}
+
 /* The kernel hands init every unknown key=value word of its command line
  * as an environment string, but silently drops words containing a dot
  * ("vmproc.debug" looks like a module parameter, see unknown_bootoption()

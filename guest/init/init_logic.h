@@ -25,6 +25,18 @@ int init_exit_status(int wstatus);
  * 127 when the program does not exist, 126 when it cannot be run. */
 int init_exec_failure_status(int err);
 
+/* The system image (guest/image/mksystem.sh): a read-only erofs on the
+ * VMM's first virtio-blk disk, mounted over the initramfs's empty /usr. */
+#define INIT_SYSTEM_DEVICE "/dev/vda"
+#define INIT_SYSTEM_TARGET "/usr"
+
+/* Whether mounting the system image failed with errno err only because
+ * the VM has no such disk (a VMM or peer that boots a self-contained
+ * initramfs): normal, so init says nothing. Anything else (a kernel
+ * without erofs, a bad image) leaves the guest without its programs and
+ * must be reported. */
+bool init_system_disk_absent(int err);
+
 /* Whether the kernel environment asks for step-by-step messages. */
 bool init_debug_requested(char *const envp[]);
 

@@ -70,6 +70,18 @@ static void test_exec_failure_status(void)
 	check(init_exec_failure_status(ENAMETOOLONG) == 126, "ENAMETOOLONG -> 126");
 }
 
+static void test_system_disk_absent(void)
+{
+	check(init_system_disk_absent(ENOENT), "disk: ENOENT is no disk");
+	check(init_system_disk_absent(ENXIO), "disk: ENXIO is no disk");
+	check(!init_system_disk_absent(0), "disk: success is not absence");
+	check(!init_system_disk_absent(ENODEV), "disk: ENODEV (no erofs) reported");
+	check(!init_system_disk_absent(EINVAL), "disk: EINVAL (bad image) reported");
+	check(!init_system_disk_absent(EIO), "disk: EIO reported");
+	check(!init_system_disk_absent(EBUSY), "disk: EBUSY reported");
+	check(!init_system_disk_absent(ENOTBLK), "disk: ENOTBLK reported");
+}
+
 static void test_debug_requested(void)
 {
 	char *none[] = { NULL };
@@ -144,6 +156,7 @@ int main(void)
 {
 	test_exit_status();
 	test_exec_failure_status();
+	test_system_disk_absent();
 	test_debug_requested();
 	test_line();
 	test_join_path();
