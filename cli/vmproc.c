@@ -1,6 +1,7 @@
 /* vmproc: the command-line tool. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ static void boot_usage(FILE *f)
 	      "  --trace            print where boot time went, and VM exits\n"
 	      "  --kernel PATH      guest kernel (uncompressed vmlinux)\n"
 	      "  --initrd PATH      initramfs (uncompressed cpio)\n"
+	      "  --system PATH      system image mounted at /usr (erofs); '' for none\n"
+	      "  --disk PATH[:ro]   attach a disk image (/dev/vdb, ...); repeatable\n"
 	      "  --memory MIB       guest memory in MiB (default 128)\n"
 	      "  --timeout SECONDS  stop the VM after this long (default: none)\n"
 	      "  --cmdline WORDS    extra kernel command-line words\n"
@@ -65,12 +68,21 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
-/* Joins argv words into one string separated by spaces. */
+/* Joins argv words into kernel command-line words after "--". The kernel
+ * splits its command line at spaces outside double quotes and has no
+ * escape for a quote itself, so a word with white space is quoted and a
+ * word with a double quote or a newline cannot be passed. */
 static char *join_words(const char *prefix, int argc, char **argv)
 {
 	size_t n = (prefix ? strlen(prefix) + 1 : 0) + 4;
-	for (int i = 0; i < argc; i++)
-		n += strlen(argv[i]) + 1;
+	for (int i = 0; i < argc; i++) {
+		if (strpbrk(argv[i], "\"\n")) {
+			fprintf(stderr, "vmproc: cannot pass an argument containing '\"' or a newline "
+					"on the kernel command line: %s\n", argv[i]);
+			return NULL;
+		}
+		n += strlen(argv[i]) + 3;
+	}
 	char *s = malloc(n);
 	if (!s)
 		return NULL;
@@ -80,8 +92,11 @@ static char *join_words(const char *prefix, int argc, char **argv)
 	if (argc) {
 		strcat(s, *s ? " --" : "--");
 		for (int i = 0; i < argc; i++) {
-			strcat(s, " ");
+			bool quote = !*argv[i] || strpbrk(argv[i], " \t");
+			strcat(s, quote ? " \"" : " ");
 			strcat(s, argv[i]);
+			if (quote)
+				strcat(s, "\"");
 		}
 	}
 	return s;
@@ -91,13 +106,15 @@ struct boot_opts {
 	int trace;
 	int kernel_log;
 	int profile;
-	const char *kernel, *initrd, *cmdline;
+	const char *kernel, *initrd, *cmdline, *system;
+	const char *disks[8];
+	unsigned ndisks;
 	unsigned long memory, timeout;
 };
 
 static int parse_boot(int argc, char **argv, struct boot_opts *o)
 {
-	enum { O_TRACE = 256, O_KERNEL, O_INITRD, O_MEMORY, O_TIMEOUT, O_CMDLINE, O_KLOG, O_PROFILE };
+	enum { O_TRACE = 256, O_KERNEL, O_INITRD, O_MEMORY, O_TIMEOUT, O_CMDLINE, O_KLOG, O_PROFILE, O_SYSTEM, O_DISK };
 	static const struct option opts[] = {
 		{ "trace", no_argument, NULL, O_TRACE },
 		{ "kernel", required_argument, NULL, O_KERNEL },
@@ -107,6 +124,8 @@ static int parse_boot(int argc, char **argv, struct boot_opts *o)
 		{ "cmdline", required_argument, NULL, O_CMDLINE },
 		{ "kernel-log", no_argument, NULL, O_KLOG },
 		{ "profile", no_argument, NULL, O_PROFILE },
+		{ "system", required_argument, NULL, O_SYSTEM },
+		{ "disk", required_argument, NULL, O_DISK },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -116,6 +135,14 @@ static int parse_boot(int argc, char **argv, struct boot_opts *o)
 		case O_TRACE: o->trace = 1; break;
 		case O_KLOG: o->kernel_log = 1; break;
 		case O_PROFILE: o->profile = 1; break;
+		case O_SYSTEM: o->system = optarg; break;
+		case O_DISK:
+			if (o->ndisks == sizeof(o->disks) / sizeof(o->disks[0])) {
+				fprintf(stderr, "vmproc: too many --disk options\n");
+				return -1;
+			}
+			o->disks[o->ndisks++] = optarg;
+			break;
 		case O_KERNEL: o->kernel = optarg; break;
 		case O_INITRD: o->initrd = optarg; break;
 		case O_CMDLINE: o->cmdline = optarg; break;
@@ -138,6 +165,19 @@ static int parse_boot(int argc, char **argv, struct boot_opts *o)
 	return 0;
 }
 
+/* PATH or PATH:ro */
+static int add_disk_option(vmproc_config *cfg, const char *spec)
+{
+	size_t n = strlen(spec);
+	int ro = n > 3 && !strcmp(spec + n - 3, ":ro");
+	char *path = strndup(spec, ro ? n - 3 : n);
+	if (!path)
+		return -ENOMEM;
+	int rc = vmproc_config_add_disk(cfg, path, ro);
+	free(path);
+	return rc;
+}
+
 static int configure(vmproc_config *cfg, const struct boot_opts *o, char *cmdline)
 {
 	int rc = 0;
@@ -145,6 +185,10 @@ static int configure(vmproc_config *cfg, const struct boot_opts *o, char *cmdlin
 		rc = vmproc_config_set_kernel(cfg, o->kernel);
 	if (!rc && o->initrd)
 		rc = vmproc_config_set_initrd(cfg, o->initrd);
+	if (!rc && o->system)
+		rc = vmproc_config_set_system_image(cfg, o->system);
+	for (unsigned i = 0; !rc && i < o->ndisks; i++)
+		rc = add_disk_option(cfg, o->disks[i]);
 	if (!rc && o->memory)
 		rc = vmproc_config_set_memory_mib(cfg, (unsigned)o->memory);
 	if (!rc && o->timeout)
@@ -171,7 +215,9 @@ static int cmd_boot(int argc, char **argv)
 	vmproc_config *cfg = NULL;
 	vmproc_vm *vm = NULL;
 	int status = EXIT_VMPROC_VM;
-	if (!cmdline || vmproc_config_new(&cfg) || configure(cfg, &o, cmdline) ||
+	if (!cmdline)
+		return EXIT_VMPROC_USAGE;
+	if (vmproc_config_new(&cfg) || configure(cfg, &o, cmdline) ||
 	    vmproc_vm_new(&vm, cfg)) {
 		fprintf(stderr, "vmproc: cannot set up the VM\n");
 		goto out;
