@@ -90,7 +90,7 @@ $(BUILD)/vmlinux: $(KERNEL_INPUTS)
 	guest/kernel/build.sh $(BUILD)
 
 demo: all
-	$(HOSTBUILD)/vmproc boot --trace
+	$(HOSTBUILD)/vmproc boot --trace -- /bin/sh -c 'echo Hello from a vmproc guest | catsay'
 
 check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/test_init_logic
 	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic \
