@@ -16,7 +16,7 @@ run_suite() {
 	make --no-print-directory "$@" 2>&1 | tee "$log"
 	local rc=${PIPESTATUS[0]}
 	local line
-	line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	line=$(grep -E '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 	rm -f "$log"
 	if [ -z "$line" ]; then
 		echo "$name: the suite did not run (make exited $rc)"
