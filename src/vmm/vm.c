@@ -45,7 +45,10 @@ static const char base_cmdline[] =
  * CLAC/STAC of SMAP, RDPID...) nor rep movsb/stosb (ERMS, FSRM: emulated
  * byte by byte). rodata=off skips write-protecting the kernel (about 13 s
  * of emulated page-table work, measured with initcall_debug) and
- * retain_initrd skips poisoning the freed initramfs (about 1.7 s): inside
+ * retain_initrd skips poisoning the freed initramfs (about 1.7 s);
+ * noreplace-smp keeps the lock prefixes a one-CPU kernel would patch
+ * away one text_poke at a time (text_poke, switch_mm and TLB flushes were
+ * about 4% of the boot profile): inside
  * a VM the hardware boundary is what isolates the guest. Masking KVM's
  * CPUID is not enough there: PVM executes
  * the guest's CPUID natively, so the guest sees the host's bits (measured;
@@ -61,7 +64,7 @@ static const char base_cmdline[] =
  * remain exposed: a PVM limitation the guest cannot fix. */
 static const char emulated_cmdline[] =
 	" clearcpuid=145,151,154,156,158,288,293,295,297,298,304,306,308,534,580"
-	" rodata=off retain_initrd"
+	" rodata=off retain_initrd noreplace-smp"
 	" GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,-AVX512BW,-AVX512CD,-AVX512DQ,"
 	"-AVX512VL,-AVX_Fast_Unaligned_Load";
 static const char kernel_log_cmdline[] =
