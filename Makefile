@@ -128,9 +128,14 @@ install: all
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+TIDY_CHECKS := -*,clang-analyzer-*,bugprone-*,-bugprone-easily-swappable-parameters,\
+	-bugprone-reserved-identifier,-bugprone-narrowing-conversions,\
+	-bugprone-implicit-widening-of-multiplication-result,-clang-analyzer-security.insecureAPI.*
 lint:
+	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' $(LIB_SRCS) cli/vmproc.c \
+		-- -std=c11 -D_GNU_SOURCE -DVMPROC_DATADIR='"/usr/share/vmproc"' -Iinclude -Isrc -Iguest/include
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-		-D_GNU_SOURCE -Iinclude -Isrc -Iguest/include src cli
+		-D_GNU_SOURCE -DVMPROC_DATADIR=\"/usr/share/vmproc\" -Iinclude -Isrc -Iguest/include src cli
 
 clean:
 	rm -rf $(BUILD)

@@ -4,37 +4,34 @@
 #include <stdio.h>
 #include <string.h>
 
-static int record(struct vmp_error *err, int code, const char *suffix,
-		  const char *fmt, va_list ap)
+static void record(struct vmp_error *err, int code, const char *suffix, const char *fmt,
+		   va_list ap)
 {
 	if (!err || err->code != 0)
-		return code;
+		return;
 	err->code = code;
-	int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	/* The analyzer cannot follow va_start across the call. */
+	int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	if (suffix && n >= 0 && (size_t)n < sizeof(err->msg))
 		snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s", suffix);
-	return code;
 }
 
-int vmp_fail(struct vmp_error *err, int code, const char *fmt, ...)
+void vmp_error_set(struct vmp_error *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	record(err, code, NULL, fmt, ap);
 	va_end(ap);
-	return code;
 }
 
-int vmp_fail_errno(struct vmp_error *err, int code, const char *fmt, ...)
+void vmp_error_set_errno(struct vmp_error *err, int code, const char *fmt, ...)
 {
 	char buf[128];
-	/* strerror_r (XSI or GNU) is awkward to use portably; strerror is
-	 * not thread-safe in theory but glibc's is for known errno values.
-	 * Use the GNU variant explicitly through a helper. */
-	const char *s = buf;
+	/* The GNU strerror_r: thread-safe, returns the message it chose. */
 #if defined(__GLIBC__) && defined(_GNU_SOURCE)
-	s = strerror_r(-code, buf, sizeof(buf));
+	const char *s = strerror_r(-code, buf, sizeof(buf));
 #else
+	const char *s = buf;
 	if (strerror_r(-code, buf, sizeof(buf)) != 0)
 		snprintf(buf, sizeof(buf), "error %d", -code);
 #endif
@@ -42,7 +39,6 @@ int vmp_fail_errno(struct vmp_error *err, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	record(err, code, s, fmt, ap);
 	va_end(ap);
-	return code;
 }
 
 void vmp_error_clear(struct vmp_error *err)

@@ -87,7 +87,7 @@ static size_t aggregate(struct profile *p, const uint8_t *kernel, size_t size,
 				j++;
 		}
 		size_t k;
-		for (k = 0; k < nb && strcmp(b[k].name, name); k++)
+		for (k = 0; k < nb && strcmp(b[k].name, name) != 0; k++)
 			;
 		if (k == nb && nb < max) {
 			snprintf(b[nb].name, sizeof(b[nb].name), "%s", name);

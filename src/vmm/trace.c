@@ -88,7 +88,7 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 	va_list ap;
 	va_start(ap, fmt);
 	size_t room = o->need < o->len ? o->len - o->need : 0;
-	int n = vsnprintf(room ? o->buf + o->need : NULL, room, fmt, ap);
+	int n = vsnprintf(room ? o->buf + o->need : NULL, room, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 	if (n > 0)
 		o->need += (size_t)n;

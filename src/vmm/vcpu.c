@@ -75,12 +75,10 @@ static enum loop port_write(struct vmproc_vm *vm, uint16_t port, const uint8_t *
 static void port_read(uint16_t port, uint8_t *data, unsigned size)
 {
 	memset(data, 0xff, size);
-	if (port == PORT_I8042_COMMAND)
-		data[0] = 0; /* input buffer empty: kb_wait() returns at once */
-	else if (port == COM1_LSR)
+	if (port == COM1_LSR)
 		data[0] = LSR_TX_EMPTY;
-	else if (port >= PORT_COM1 && port < PORT_COM1 + 8)
-		data[0] = 0;
+	else if (port == PORT_I8042_COMMAND || (port >= PORT_COM1 && port < PORT_COM1 + 8))
+		data[0] = 0; /* i8042: input buffer empty, so kb_wait() returns at once */
 }
 
 static enum loop handle_io(struct vmproc_vm *vm)

@@ -79,7 +79,7 @@ void vm_fail(struct vmproc_vm *vm, vmproc_failure f, int code, const char *fmt, 
 	vm->err.code = code;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(vm->err.msg, sizeof(vm->err.msg), fmt, ap);
+	vsnprintf(vm->err.msg, sizeof(vm->err.msg), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 }
 
@@ -157,15 +157,24 @@ int vmproc_vm_new(vmproc_vm **out, const vmproc_config *cfg)
 	return 0;
 }
 
+/* -errno, never 0: a failed call that left errno at 0 still fails. */
+static int neg_errno(void)
+{
+	int e = errno;
+	return e > 0 ? -e : -EIO;
+}
+
 static int map_file(const char *path, const char *what, const uint8_t **data, size_t *size,
 		    struct vmp_error *err)
 {
+	*data = NULL;
+	*size = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return vmp_fail_errno(err, -errno, "cannot open %s %s", what, path);
+		return vmp_fail_errno(err, neg_errno(), "cannot open %s %s", what, path);
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
-		int e = -errno;
+		int e = neg_errno();
 		close(fd);
 		return vmp_fail_errno(err, e, "cannot stat %s %s", what, path);
 	}
@@ -174,10 +183,10 @@ static int map_file(const char *path, const char *what, const uint8_t **data, si
 		return vmp_fail(err, -ENOEXEC, "%s %s is empty or not a regular file", what, path);
 	}
 	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	int e = errno;
+	int e = neg_errno();
 	close(fd);
 	if (p == MAP_FAILED)
-		return vmp_fail_errno(err, -e, "cannot map %s %s", what, path);
+		return vmp_fail_errno(err, e, "cannot map %s %s", what, path);
 	*data = p;
 	*size = (size_t)st.st_size;
 	return 0;
@@ -257,7 +266,9 @@ static int load_initrd(struct vmproc_vm *vm, uint64_t kernel_end, uint64_t *gpa,
 				vm->initrd_path, len >> 10, vm->cfg.memory_mib);
 	}
 	uint64_t at = (top - len) & ~(PAGE_SIZE_4K - 1);
-	memcpy(guest_mem_ptr(&vm->mem, at, len), data, len);
+	/* map_file succeeded, so data is set (the analyzer does not see
+	 * that vmp_fail's value is always negative). */
+	memcpy(guest_mem_ptr(&vm->mem, at, len), data, len); // NOLINT(clang-analyzer-core.NonNullParamChecker)
 	munmap((void *)data, len);
 	*gpa = at;
 	*size = (uint32_t)len;

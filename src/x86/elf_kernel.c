@@ -63,12 +63,12 @@ int elf_kernel_load(struct guest_mem *mem, const uint8_t *file, size_t size,
 		if (off > size || filesz > size - off)
 			return vmp_fail(err, -ENOEXEC,
 					"kernel image is truncated: segment %u needs bytes up to %llu, file has %zu",
-					i, (unsigned long long)(off + filesz), size);
+					i, (unsigned long long)off + filesz, size);
 		uint8_t *dst = guest_mem_ptr(mem, paddr, memsz);
 		if (!dst)
 			return vmp_fail(err, -ENOMEM,
 					"kernel segment %u (0x%llx-0x%llx) does not fit in %llu MiB of guest memory",
-					i, (unsigned long long)paddr, (unsigned long long)(paddr + memsz),
+					i, (unsigned long long)paddr, (unsigned long long)paddr + memsz,
 					(unsigned long long)(mem->ram_size >> 20));
 		memcpy(dst, file + off, filesz);
 		memset(dst + filesz, 0, memsz - filesz);
