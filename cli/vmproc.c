@@ -10,8 +10,8 @@
 #include "vmproc.h"
 
 /* Exit codes for failures of vmproc itself, as docker run does. */
-#define EXIT_VMPROC_USAGE 125   /* bad options */
-#define EXIT_VMPROC_VM 125      /* the VM could not start or failed */
+#define EXIT_VMPROC_USAGE 125 /* bad options */
+#define EXIT_VMPROC_VM    125 /* the VM could not start or failed */
 
 static void usage(FILE *f)
 {
@@ -77,8 +77,10 @@ static char *join_words(const char *prefix, int argc, char **argv)
 	size_t n = (prefix ? strlen(prefix) + 1 : 0) + 4;
 	for (int i = 0; i < argc; i++) {
 		if (strpbrk(argv[i], "\"\n")) {
-			fprintf(stderr, "vmproc: cannot pass an argument containing '\"' or a newline "
-					"on the kernel command line: %s\n", argv[i]);
+			fprintf(stderr,
+			        "vmproc: cannot pass an argument containing '\"' or a newline "
+			        "on the kernel command line: %s\n",
+			        argv[i]);
 			return NULL;
 		}
 		n += strlen(argv[i]) + 3;
@@ -114,20 +116,31 @@ struct boot_opts {
 
 static int parse_boot(int argc, char **argv, struct boot_opts *o)
 {
-	enum { O_TRACE = 256, O_KERNEL, O_INITRD, O_MEMORY, O_TIMEOUT, O_CMDLINE, O_KLOG, O_PROFILE, O_SYSTEM, O_DISK };
+	enum {
+		O_TRACE = 256,
+		O_KERNEL,
+		O_INITRD,
+		O_MEMORY,
+		O_TIMEOUT,
+		O_CMDLINE,
+		O_KLOG,
+		O_PROFILE,
+		O_SYSTEM,
+		O_DISK
+	};
 	static const struct option opts[] = {
-		{ "trace", no_argument, NULL, O_TRACE },
-		{ "kernel", required_argument, NULL, O_KERNEL },
-		{ "initrd", required_argument, NULL, O_INITRD },
-		{ "memory", required_argument, NULL, O_MEMORY },
-		{ "timeout", required_argument, NULL, O_TIMEOUT },
-		{ "cmdline", required_argument, NULL, O_CMDLINE },
-		{ "kernel-log", no_argument, NULL, O_KLOG },
-		{ "profile", no_argument, NULL, O_PROFILE },
-		{ "system", required_argument, NULL, O_SYSTEM },
-		{ "disk", required_argument, NULL, O_DISK },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"trace", no_argument, NULL, O_TRACE},
+	    {"kernel", required_argument, NULL, O_KERNEL},
+	    {"initrd", required_argument, NULL, O_INITRD},
+	    {"memory", required_argument, NULL, O_MEMORY},
+	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	    {"cmdline", required_argument, NULL, O_CMDLINE},
+	    {"kernel-log", no_argument, NULL, O_KLOG},
+	    {"profile", no_argument, NULL, O_PROFILE},
+	    {"system", required_argument, NULL, O_SYSTEM},
+	    {"disk", required_argument, NULL, O_DISK},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -154,7 +167,8 @@ static int parse_boot(int argc, char **argv, struct boot_opts *o)
 			break;
 		case O_TIMEOUT:
 			if (parse_uint(optarg, 86400, &o->timeout)) {
-				fprintf(stderr, "vmproc: --timeout wants seconds, not '%s'\n", optarg);
+				fprintf(stderr, "vmproc: --timeout wants seconds, not '%s'\n",
+				        optarg);
 				return -1;
 			}
 			break;
@@ -208,7 +222,7 @@ static int configure(vmproc_config *cfg, const struct boot_opts *o, char *cmdlin
 
 static int cmd_boot(int argc, char **argv)
 {
-	struct boot_opts o = { 0 };
+	struct boot_opts o = {0};
 	if (parse_boot(argc, argv, &o))
 		return EXIT_VMPROC_USAGE;
 	char *cmdline = join_words(o.cmdline, argc - optind, argv + optind);
@@ -217,8 +231,7 @@ static int cmd_boot(int argc, char **argv)
 	int status = EXIT_VMPROC_VM;
 	if (!cmdline)
 		return EXIT_VMPROC_USAGE;
-	if (vmproc_config_new(&cfg) || configure(cfg, &o, cmdline) ||
-	    vmproc_vm_new(&vm, cfg)) {
+	if (vmproc_config_new(&cfg) || configure(cfg, &o, cmdline) || vmproc_vm_new(&vm, cfg)) {
 		fprintf(stderr, "vmproc: cannot set up the VM\n");
 		goto out;
 	}
@@ -233,11 +246,11 @@ static int cmd_boot(int argc, char **argv)
 	}
 	if (rc) {
 		fprintf(stderr, "vmproc: VM failed (%s): %s\n",
-			vmproc_failure_name(vmproc_vm_failure(vm)), vmproc_vm_error(vm));
+		        vmproc_failure_name(vmproc_vm_failure(vm)), vmproc_vm_error(vm));
 		goto out;
 	}
 	fprintf(stderr, "vmproc: guest booted to init in %.1f ms and powered off after %.1f ms\n",
-		vmproc_vm_ms_to_ready(vm), vmproc_vm_ms_to_exit(vm));
+	        vmproc_vm_ms_to_ready(vm), vmproc_vm_ms_to_exit(vm));
 	status = exit_status;
 out:
 	vmproc_vm_free(vm);

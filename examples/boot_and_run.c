@@ -48,10 +48,10 @@ int main(int argc, char **argv)
 			rc = vmproc_vm_wait(vm, &status);
 		if (rc != 0)
 			fprintf(stderr, "boot_and_run: VM failed (%s): %s\n",
-				vmproc_failure_name(vmproc_vm_failure(vm)), vmproc_vm_error(vm));
+			        vmproc_failure_name(vmproc_vm_failure(vm)), vmproc_vm_error(vm));
 		else
 			fprintf(stderr, "boot_and_run: exit status %d, init ready after %.0f ms\n",
-				status, vmproc_vm_ms_to_ready(vm));
+			        status, vmproc_vm_ms_to_ready(vm));
 		vmproc_vm_free(vm);
 	}
 	vmproc_config_free(cfg);

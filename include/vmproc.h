@@ -36,9 +36,9 @@ extern "C" {
 #define VMPROC_API
 #endif
 
-#define VMPROC_VERSION_MAJOR 0
-#define VMPROC_VERSION_MINOR 1
-#define VMPROC_VERSION_PATCH 0
+#define VMPROC_VERSION_MAJOR  0
+#define VMPROC_VERSION_MINOR  1
+#define VMPROC_VERSION_PATCH  0
 #define VMPROC_VERSION_STRING "0.1.0"
 
 /* The library's version at run time, e.g. "0.1.0". Any thread. */
@@ -89,8 +89,7 @@ VMPROC_API int vmproc_config_set_cmdline_extra(vmproc_config *cfg, const char *w
  * (0: never). The VM then fails with VMPROC_FAILURE_TIMEOUT. */
 VMPROC_API int vmproc_config_set_timeout_ms(vmproc_config *cfg, uint64_t ms);
 /* Where console output goes (fn NULL: discarded). */
-VMPROC_API int vmproc_config_set_console(vmproc_config *cfg, vmproc_output_fn fn,
-					 void *userdata);
+VMPROC_API int vmproc_config_set_console(vmproc_config *cfg, vmproc_output_fn fn, void *userdata);
 /* Capture the guest kernel's early boot log (earlyprintk on a legacy
  * serial port, one VM exit per byte: slow, for diagnosis). The log goes
  * to the console callback. */
@@ -108,16 +107,16 @@ typedef struct vmproc_vm vmproc_vm;
 
 /* Why a VM ended other than by a clean poweroff. */
 typedef enum vmproc_failure {
-	VMPROC_FAILURE_NONE = 0,        /* the guest init powered off cleanly */
-	VMPROC_FAILURE_SETUP,           /* the VM could not be created */
-	VMPROC_FAILURE_GUEST_PANIC,     /* the guest kernel panicked */
-	VMPROC_FAILURE_GUEST_RESET,     /* the guest rebooted without init's exit */
-	VMPROC_FAILURE_TRIPLE_FAULT,    /* the vCPU shut down (triple fault) */
-	VMPROC_FAILURE_EMULATION,       /* KVM could not emulate a guest instruction */
-	VMPROC_FAILURE_GUEST_ERROR,     /* the guest misused a device; VM stopped */
-	VMPROC_FAILURE_TIMEOUT,         /* the configured timeout expired */
-	VMPROC_FAILURE_STOPPED,         /* vmproc_vm_stop was called */
-	VMPROC_FAILURE_VMM,             /* an error inside the VMM or KVM */
+	VMPROC_FAILURE_NONE = 0,     /* the guest init powered off cleanly */
+	VMPROC_FAILURE_SETUP,        /* the VM could not be created */
+	VMPROC_FAILURE_GUEST_PANIC,  /* the guest kernel panicked */
+	VMPROC_FAILURE_GUEST_RESET,  /* the guest rebooted without init's exit */
+	VMPROC_FAILURE_TRIPLE_FAULT, /* the vCPU shut down (triple fault) */
+	VMPROC_FAILURE_EMULATION,    /* KVM could not emulate a guest instruction */
+	VMPROC_FAILURE_GUEST_ERROR,  /* the guest misused a device; VM stopped */
+	VMPROC_FAILURE_TIMEOUT,      /* the configured timeout expired */
+	VMPROC_FAILURE_STOPPED,      /* vmproc_vm_stop was called */
+	VMPROC_FAILURE_VMM,          /* an error inside the VMM or KVM */
 } vmproc_failure;
 
 /* Creates a VM handle from cfg (copied). Nothing runs yet. *out is owned
@@ -176,7 +175,7 @@ VMPROC_API void vmproc_vm_free(vmproc_vm *vm);
 /* Convenience: new + start + wait + free. Returns what vmproc_vm_wait
  * returns; on failure copies the message into errbuf (may be NULL). */
 VMPROC_API int vmproc_vm_run(const vmproc_config *cfg, int *exit_status, char *errbuf,
-			     size_t errbuf_len);
+                             size_t errbuf_len);
 
 #ifdef __cplusplus
 }

@@ -12,28 +12,28 @@
 static int harness_failed_checks;
 static char harness_first_failure[2048];
 
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			if (!harness_failed_checks++)                                      \
-				snprintf(harness_first_failure, sizeof(harness_first_failure), \
-					 "%s:%d: %s", __FILE__, __LINE__, #cond);          \
-		}                                                                          \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			if (!harness_failed_checks++)                                              \
+				snprintf(harness_first_failure, sizeof(harness_first_failure),     \
+				         "%s:%d: %s", __FILE__, __LINE__, #cond);                  \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_MSG(cond, ...)                                                               \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			if (!harness_failed_checks++) {                                    \
-				int n_ = snprintf(harness_first_failure,                   \
-						  sizeof(harness_first_failure), "%s:%d: %s: ", \
-						  __FILE__, __LINE__, #cond);              \
-				if (n_ > 0 && (size_t)n_ < sizeof(harness_first_failure))  \
-					snprintf(harness_first_failure + n_,               \
-						 sizeof(harness_first_failure) - (size_t)n_, \
-						 __VA_ARGS__);                             \
-			}                                                                  \
-		}                                                                          \
+#define CHECK_MSG(cond, ...)                                                                       \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			if (!harness_failed_checks++) {                                            \
+				int n_ =                                                           \
+				    snprintf(harness_first_failure, sizeof(harness_first_failure), \
+				             "%s:%d: %s: ", __FILE__, __LINE__, #cond);            \
+				if (n_ > 0 && (size_t)n_ < sizeof(harness_first_failure))          \
+					snprintf(harness_first_failure + n_,                       \
+					         sizeof(harness_first_failure) - (size_t)n_,       \
+					         __VA_ARGS__);                                     \
+			}                                                                          \
+		}                                                                                  \
 	} while (0)
 
 struct harness_test {
@@ -61,12 +61,15 @@ static int harness_run(const struct harness_test *tests, size_t n, int argc, cha
 	return failed ? 1 : 0;
 }
 
-#define TEST_LIST(...)                                                                     \
-	int main(int argc, char **argv)                                                    \
-	{                                                                                  \
-		static const struct harness_test tests_[] = { __VA_ARGS__ };               \
-		return harness_run(tests_, sizeof(tests_) / sizeof(tests_[0]), argc, argv); \
+#define TEST_LIST(...)                                                                             \
+	int main(int argc, char **argv)                                                            \
+	{                                                                                          \
+		static const struct harness_test tests_[] = {__VA_ARGS__};                         \
+		return harness_run(tests_, sizeof(tests_) / sizeof(tests_[0]), argc, argv);        \
 	}
-#define T(fn) { #fn, fn }
+#define T(fn)                                                                                      \
+	{                                                                                          \
+#fn, fn                                                                            \
+	}
 
 #endif

@@ -25,27 +25,22 @@
 #include <unistd.h>
 
 #define WRAP_COLUMNS 40
-#define TAB_STOP 8
+#define TAB_STOP     8
 
 /* The art starts right under the bubble; its first lines are the trail of
  * the speech bubble. Each string is one whole line. */
 static const char *const cat_art[] = {
-	"    \\",
-	"     \\   /\\_/\\",
-	"      \\ ( o.o )",
-	"         > ^ <",
-	"        (\")_(\")",
-	NULL,
+    "    \\", "     \\   /\\_/\\", "      \\ ( o.o )", "         > ^ <", "        (\")_(\")", NULL,
 };
 
 static const char *const dog_art[] = {
-	"    \\",
-	"     \\    / \\__",
-	"      \\  (    @\\___",
-	"         /         O",
-	"        /   (_____/",
-	"       /_____/   U",
-	NULL,
+    "    \\",
+    "     \\    / \\__",
+    "      \\  (    @\\___",
+    "         /         O",
+    "        /   (_____/",
+    "       /_____/   U",
+    NULL,
 };
 
 /* --- growable byte buffer ---------------------------------------------- */
@@ -62,7 +57,7 @@ static int write_all(int fd, const char *p, size_t n);
  * the size of this static binary for three messages. */
 static void complain(const char *what, const char *detail)
 {
-	const char *parts[] = { "catsay: ", what, detail, "\n" };
+	const char *parts[] = {"catsay: ", what, detail, "\n"};
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		if (parts[i] != NULL)
@@ -214,7 +209,7 @@ static void segs_add(struct segs *s, size_t off, size_t len, size_t cols)
 		s->v = v;
 		s->cap = cap;
 	}
-	s->v[s->n++] = (struct seg){ off, len, cols };
+	s->v[s->n++] = (struct seg){off, len, cols};
 }
 
 /* Bytes taken by the first `cols` characters of p (n > that many). */
@@ -309,7 +304,7 @@ static void bubble_sides(size_t i, size_t n, char *left, char *right)
 }
 
 static void draw(struct buf *out, const char *text, const struct segs *segs,
-		 const char *const art[])
+                 const char *const art[])
 {
 	size_t width = 0;
 	for (size_t i = 0; i < segs->n; i++) {
@@ -365,8 +360,8 @@ int main(int argc, char *argv[])
 	if (art == NULL)
 		return 2;
 
-	struct buf in = { 0 }, text = { 0 }, out = { 0 };
-	struct segs segs = { 0 };
+	struct buf in = {0}, text = {0}, out = {0};
+	struct segs segs = {0};
 	int err = read_all(STDIN_FILENO, &in);
 	if (err != 0) {
 		complain("read: ", strerror(err));

@@ -47,11 +47,7 @@ static int port_fd = -1;
  * register state this guest kernel cannot preserve across context
  * switches (it has no XSAVE there; user space still sees the host's AVX). */
 static char *child_env[] = {
-	"PATH=" INIT_CHILD_PATH,
-	"HOME=/root",
-	"TERM=linux",
-	NULL,
-	NULL,
+    "PATH=" INIT_CHILD_PATH, "HOME=/root", "TERM=linux", NULL, NULL,
 };
 
 static void inherit_tunables(void)
@@ -74,7 +70,7 @@ static void write_line(struct init_line *line)
 /* "vmproc-init: WHAT" or "vmproc-init: WHAT DETAIL". */
 static void say(const char *what, const char *detail)
 {
-	struct init_line line = { .len = 0 };
+	struct init_line line = {.len = 0};
 
 	init_line_add(&line, "vmproc-init: ");
 	init_line_add(&line, what);
@@ -94,7 +90,7 @@ static void debug_say(const char *what, const char *detail)
 /* "vmproc-init: CALL ARG: strerror (errno N)" for a failed system call. */
 static void report(const char *call, const char *arg, int err)
 {
-	struct init_line line = { .len = 0 };
+	struct init_line line = {.len = 0};
 
 	init_line_add(&line, "vmproc-init: ");
 	init_line_add(&line, call);
@@ -128,16 +124,15 @@ struct mount_spec {
 /* /dev comes first so that the console exists before anything else can
  * fail and want to say so. */
 static const struct mount_spec dev_mount = {
-	"/dev", "devtmpfs", MS_NOSUID, "mode=0755", false, false,
+    "/dev", "devtmpfs", MS_NOSUID, "mode=0755", false, false,
 };
 
 static const struct mount_spec other_mounts[] = {
-	{ "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, false, false },
-	{ "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, false, true },
-	{ "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666",
-	  true, true },
-	{ "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", false, false },
-	{ "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", false, false },
+    {"/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, false, false},
+    {"/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, false, true},
+    {"/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666", true, true},
+    {"/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", false, false},
+    {"/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", false, false},
 };
 
 static int try_mount(const struct mount_spec *m)
@@ -212,8 +207,7 @@ static void open_console(void)
  * not be found. */
 static void mount_system(void)
 {
-	if (mount(INIT_SYSTEM_DEVICE, INIT_SYSTEM_TARGET, "erofs",
-		  MS_RDONLY | MS_NODEV, NULL) == 0)
+	if (mount(INIT_SYSTEM_DEVICE, INIT_SYSTEM_TARGET, "erofs", MS_RDONLY | MS_NODEV, NULL) == 0)
 		return;
 	int err = errno;
 
@@ -308,7 +302,7 @@ static _Noreturn void run_child(char *const argv[])
 	if (setsid() < 0)
 		report("setsid", NULL, errno);
 	int err = exec_program(argv);
-	struct init_line line = { .len = 0 };
+	struct init_line line = {.len = 0};
 
 	init_line_add(&line, "vmproc-init: ");
 	init_line_add(&line, argv[0]);
@@ -356,7 +350,7 @@ static int run_program(char *const argv[])
 static _Noreturn void finish(int status)
 {
 	if (debug) {
-		struct init_line line = { .len = 0 };
+		struct init_line line = {.len = 0};
 
 		init_line_add(&line, "vmproc-init: exit status ");
 		init_line_add_uint(&line, (unsigned)status);

@@ -8,9 +8,7 @@
 
 /* Keep in step with INIT_CHILD_PATH. */
 const char *const init_path_dirs[] = {
-	"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
-	"/usr/bin",        "/sbin",          "/bin",
-	NULL,
+    "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin", NULL,
 };
 
 void init_line_add(struct init_line *line, const char *s)

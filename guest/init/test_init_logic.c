@@ -42,24 +42,39 @@ static int wait_status_of(void (*fn)(void))
 	return wstatus;
 }
 
-static void exit_0(void) { _exit(0); }
-static void exit_3(void) { _exit(3); }
-static void exit_255(void) { _exit(255); }
-static void die_kill(void) { raise(SIGKILL); }
-static void die_term(void) { raise(SIGTERM); }
-static void die_segv(void) { raise(SIGSEGV); }
+static void exit_0(void)
+{
+	_exit(0);
+}
+static void exit_3(void)
+{
+	_exit(3);
+}
+static void exit_255(void)
+{
+	_exit(255);
+}
+static void die_kill(void)
+{
+	raise(SIGKILL);
+}
+static void die_term(void)
+{
+	raise(SIGTERM);
+}
+static void die_segv(void)
+{
+	raise(SIGSEGV);
+}
 
 static void test_exit_status(void)
 {
 	check(init_exit_status(wait_status_of(exit_0)) == 0, "exit 0 -> 0");
 	check(init_exit_status(wait_status_of(exit_3)) == 3, "exit 3 -> 3");
 	check(init_exit_status(wait_status_of(exit_255)) == 255, "exit 255 -> 255");
-	check(init_exit_status(wait_status_of(die_kill)) == 128 + SIGKILL,
-	      "SIGKILL -> 137");
-	check(init_exit_status(wait_status_of(die_term)) == 128 + SIGTERM,
-	      "SIGTERM -> 143");
-	check(init_exit_status(wait_status_of(die_segv)) == 128 + SIGSEGV,
-	      "SIGSEGV -> 139");
+	check(init_exit_status(wait_status_of(die_kill)) == 128 + SIGKILL, "SIGKILL -> 137");
+	check(init_exit_status(wait_status_of(die_term)) == 128 + SIGTERM, "SIGTERM -> 143");
+	check(init_exit_status(wait_status_of(die_segv)) == 128 + SIGSEGV, "SIGSEGV -> 139");
 }
 
 static void test_exec_failure_status(void)
@@ -84,13 +99,13 @@ static void test_system_disk_absent(void)
 
 static void test_debug_requested(void)
 {
-	char *none[] = { NULL };
-	char *kernel_default[] = { "HOME=/", "TERM=linux", NULL };
-	char *on[] = { "HOME=/", "vmproc_debug=1", "TERM=linux", NULL };
-	char *on_yes[] = { "vmproc_debug=yes", NULL };
-	char *off_zero[] = { "vmproc_debug=0", NULL };
-	char *off_empty[] = { "vmproc_debug=", NULL };
-	char *prefix_only[] = { "vmproc_debugger=1", "vmproc_debug", NULL };
+	char *none[] = {NULL};
+	char *kernel_default[] = {"HOME=/", "TERM=linux", NULL};
+	char *on[] = {"HOME=/", "vmproc_debug=1", "TERM=linux", NULL};
+	char *on_yes[] = {"vmproc_debug=yes", NULL};
+	char *off_zero[] = {"vmproc_debug=0", NULL};
+	char *off_empty[] = {"vmproc_debug=", NULL};
+	char *prefix_only[] = {"vmproc_debugger=1", "vmproc_debug", NULL};
 
 	check(!init_debug_requested(NULL), "debug: NULL envp");
 	check(!init_debug_requested(none), "debug: empty envp");
@@ -104,7 +119,7 @@ static void test_debug_requested(void)
 
 static void test_line(void)
 {
-	struct init_line line = { .len = 0 };
+	struct init_line line = {.len = 0};
 
 	init_line_add(&line, "status ");
 	init_line_add_uint(&line, 0);
@@ -113,7 +128,7 @@ static void test_line(void)
 	check(strcmp(line.buf, "status 0 4294967295") == 0, "line: numbers");
 	check(line.len == strlen(line.buf), "line: length");
 
-	struct init_line full = { .len = 0 };
+	struct init_line full = {.len = 0};
 	char big[1000];
 
 	memset(big, 'x', sizeof(big) - 1);
@@ -128,14 +143,12 @@ static void test_join_path(void)
 {
 	char buf[16];
 
-	check(init_join_path(buf, sizeof(buf), "/bin", "sh") &&
-		      strcmp(buf, "/bin/sh") == 0,
+	check(init_join_path(buf, sizeof(buf), "/bin", "sh") && strcmp(buf, "/bin/sh") == 0,
 	      "join: /bin + sh");
 	check(init_join_path(buf, sizeof(buf), "/usr/bin", "abcdef") &&
-		      strcmp(buf, "/usr/bin/abcdef") == 0,
+	          strcmp(buf, "/usr/bin/abcdef") == 0,
 	      "join: exactly fits");
-	check(!init_join_path(buf, sizeof(buf), "/usr/bin", "abcdefg"),
-	      "join: one too long");
+	check(!init_join_path(buf, sizeof(buf), "/usr/bin", "abcdefg"), "join: one too long");
 	check(!init_join_path(buf, 0, "", ""), "join: no room");
 }
 
@@ -148,8 +161,7 @@ static void test_path_dirs(void)
 			strcat(joined, ":");
 		strcat(joined, init_path_dirs[i]);
 	}
-	check(strcmp(joined, INIT_CHILD_PATH) == 0,
-	      "path dirs match INIT_CHILD_PATH");
+	check(strcmp(joined, INIT_CHILD_PATH) == 0, "path dirs match INIT_CHILD_PATH");
 }
 
 int main(void)

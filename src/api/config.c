@@ -73,8 +73,7 @@ int vmproc_config_set_initrd(vmproc_config *cfg, const char *path)
 
 int vmproc_config_set_cmdline_extra(vmproc_config *cfg, const char *words)
 {
-	return set_string(cfg, &cfg->cmdline_extra, words && *words ? words : NULL,
-			  "command line");
+	return set_string(cfg, &cfg->cmdline_extra, words && *words ? words : NULL, "command line");
 }
 
 int vmproc_config_set_system_image(vmproc_config *cfg, const char *path)
@@ -102,7 +101,7 @@ int vmproc_config_add_disk(vmproc_config *cfg, const char *path, int read_only)
 	char *copy = strdup(path);
 	if (!copy)
 		return vmp_fail(&cfg->err, -ENOMEM, "out of memory");
-	cfg->disks[cfg->ndisks++] = (struct config_disk){ .path = copy, .read_only = read_only != 0 };
+	cfg->disks[cfg->ndisks++] = (struct config_disk){.path = copy, .read_only = read_only != 0};
 	return 0;
 }
 
@@ -113,7 +112,7 @@ int vmproc_config_set_memory_mib(vmproc_config *cfg, unsigned mib)
 	vmp_error_clear(&cfg->err);
 	if (mib < CONFIG_MIN_MEMORY_MIB || mib > CONFIG_MAX_MEMORY_MIB)
 		return vmp_fail(&cfg->err, -EINVAL, "memory must be %d..%d MiB, not %u",
-				CONFIG_MIN_MEMORY_MIB, CONFIG_MAX_MEMORY_MIB, mib);
+		                CONFIG_MIN_MEMORY_MIB, CONFIG_MAX_MEMORY_MIB, mib);
 	cfg->memory_mib = mib;
 	return 0;
 }

@@ -8,16 +8,16 @@
 #include "util/error.h"
 #include "vmproc.h"
 
-#define CONFIG_MIN_MEMORY_MIB 16
-#define CONFIG_MAX_MEMORY_MIB 65536
+#define CONFIG_MIN_MEMORY_MIB     16
+#define CONFIG_MAX_MEMORY_MIB     65536
 #define CONFIG_DEFAULT_MEMORY_MIB 128
-#define CONFIG_MAX_DISKS 6
+#define CONFIG_MAX_DISKS          6
 
 struct vmproc_config {
-	char *kernel_path;     /* NULL: default */
-	char *initrd_path;     /* NULL: default */
-	char *cmdline_extra;   /* NULL: none */
-	char *system_path;     /* NULL: default; "" : none */
+	char *kernel_path;   /* NULL: default */
+	char *initrd_path;   /* NULL: default */
+	char *cmdline_extra; /* NULL: none */
+	char *system_path;   /* NULL: default; "" : none */
 	struct config_disk {
 		char *path;
 		bool read_only;

@@ -4,14 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static void record(struct vmp_error *err, int code, const char *suffix, const char *fmt,
-		   va_list ap)
+static void record(struct vmp_error *err, int code, const char *suffix, const char *fmt, va_list ap)
 {
 	if (!err || err->code != 0)
 		return;
 	err->code = code;
 	/* The analyzer cannot follow va_start across the call. */
-	int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+	int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	if (suffix && n >= 0 && (size_t)n < sizeof(err->msg))
 		snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s", suffix);
 }

@@ -9,33 +9,33 @@
 #define VMP_ERROR_MAX 512
 
 struct vmp_error {
-	int code;                 /* 0 or a negative errno value */
-	char msg[VMP_ERROR_MAX];  /* "" when code == 0 */
+	int code;                /* 0 or a negative errno value */
+	char msg[VMP_ERROR_MAX]; /* "" when code == 0 */
 };
 
 /* Records code (negative errno) and a formatted message. err may be
  * NULL. A message already recorded is kept: the first cause wins. */
 void vmp_error_set(struct vmp_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Like vmp_error_set, appending ": strerror(-code)". */
 void vmp_error_set_errno(struct vmp_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Record and evaluate to code, so callers write
  * `return vmp_fail(err, -EINVAL, "...")`. code is evaluated once, before
  * anything can change errno. Macros, so that static analysis sees the
  * value returned is code (always negative) across translation units. */
-#define vmp_fail(err, code, ...)                                                           \
-	__extension__({                                                                    \
-		int vmp_code_ = (code);                                                    \
-		vmp_error_set((err), vmp_code_, __VA_ARGS__);                              \
-		vmp_code_;                                                                 \
+#define vmp_fail(err, code, ...)                                                                   \
+	__extension__({                                                                            \
+		int vmp_code_ = (code);                                                            \
+		vmp_error_set((err), vmp_code_, __VA_ARGS__);                                      \
+		vmp_code_;                                                                         \
 	})
-#define vmp_fail_errno(err, code, ...)                                                     \
-	__extension__({                                                                    \
-		int vmp_code_ = (code);                                                    \
-		vmp_error_set_errno((err), vmp_code_, __VA_ARGS__);                        \
-		vmp_code_;                                                                 \
+#define vmp_fail_errno(err, code, ...)                                                             \
+	__extension__({                                                                            \
+		int vmp_code_ = (code);                                                            \
+		vmp_error_set_errno((err), vmp_code_, __VA_ARGS__);                                \
+		vmp_code_;                                                                         \
 	})
 
 void vmp_error_clear(struct vmp_error *err);

@@ -8,24 +8,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define VIRTIO_ID_BLOCK 2
-#define VIRTIO_BLK_F_SEG_MAX (1ull << 2)
-#define VIRTIO_BLK_F_RO (1ull << 5)
+#define VIRTIO_ID_BLOCK       2
+#define VIRTIO_BLK_F_SEG_MAX  (1ull << 2)
+#define VIRTIO_BLK_F_RO       (1ull << 5)
 #define VIRTIO_BLK_F_BLK_SIZE (1ull << 6)
-#define VIRTIO_BLK_F_FLUSH (1ull << 9)
+#define VIRTIO_BLK_F_FLUSH    (1ull << 9)
 
-#define VIRTIO_BLK_T_IN 0
-#define VIRTIO_BLK_T_OUT 1
-#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_IN     0
+#define VIRTIO_BLK_T_OUT    1
+#define VIRTIO_BLK_T_FLUSH  4
 #define VIRTIO_BLK_T_GET_ID 8
-#define VIRTIO_BLK_S_OK 0
-#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_OK     0
+#define VIRTIO_BLK_S_IOERR  1
 #define VIRTIO_BLK_S_UNSUPP 2
 
 #define SECTOR_SIZE 512u
-#define QUEUE_MAX 128
-#define SEG_MAX (QUEUE_MAX - 2)   /* a chain holds header and status too */
-#define ID_BYTES 20
+#define QUEUE_MAX   128
+#define SEG_MAX     (QUEUE_MAX - 2) /* a chain holds header and status too */
+#define ID_BYTES    20
 
 struct blk_req_header {
 	uint32_t type;
@@ -34,7 +34,7 @@ struct blk_req_header {
 };
 
 struct blk_config {
-	uint64_t capacity;   /* sectors */
+	uint64_t capacity; /* sectors */
 	uint32_t size_max;
 	uint32_t seg_max;
 	uint8_t geometry[4];
@@ -49,8 +49,7 @@ struct virtio_blk {
 	struct virtq_chain chain;
 };
 
-int virtio_blk_new(struct virtio_blk **out, const char *path, bool read_only,
-		   struct vmp_error *err)
+int virtio_blk_new(struct virtio_blk **out, const char *path, bool read_only, struct vmp_error *err)
 {
 	int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0)
@@ -95,8 +94,8 @@ static void read_config(void *dev, uint32_t off, void *data, uint32_t len)
 
 /* Moves bytes between the file at pos and the chain's buffers from
  * buffer index first, skipping skip bytes, for len bytes. */
-static int transfer(struct virtio_blk *b, unsigned first, unsigned end, uint64_t skip,
-		    uint64_t len, uint64_t pos, bool to_guest)
+static int transfer(struct virtio_blk *b, unsigned first, unsigned end, uint64_t skip, uint64_t len,
+                    uint64_t pos, bool to_guest)
 {
 	for (unsigned i = first; i < end && len; i++) {
 		struct virtq_buf *v = &b->chain.buf[i];
@@ -109,8 +108,9 @@ static int transfer(struct virtio_blk *b, unsigned first, unsigned end, uint64_t
 			n = len;
 		uint8_t *p = v->data + skip;
 		for (uint64_t done = 0; done < n;) {
-			ssize_t r = to_guest ? pread(b->fd, p + done, n - done, (off_t)(pos + done))
-					     : pwrite(b->fd, p + done, n - done, (off_t)(pos + done));
+			ssize_t r = to_guest
+			                ? pread(b->fd, p + done, n - done, (off_t)(pos + done))
+			                : pwrite(b->fd, p + done, n - done, (off_t)(pos + done));
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0)
@@ -138,23 +138,23 @@ static bool in_range(const struct virtio_blk *b, uint64_t sector, uint64_t bytes
 static uint8_t serve(struct virtio_blk *b, const struct blk_req_header *h)
 {
 	struct virtq_chain *c = &b->chain;
-	uint64_t data_in = c->write_len - 1;            /* device-writable, minus status */
-	uint64_t data_out = c->read_len - sizeof(*h);   /* device-readable, minus header */
+	uint64_t data_in = c->write_len - 1;          /* device-writable, minus status */
+	uint64_t data_out = c->read_len - sizeof(*h); /* device-readable, minus header */
 	switch (h->type) {
 	case VIRTIO_BLK_T_IN:
 		if (!in_range(b, h->sector, data_in))
 			return VIRTIO_BLK_S_IOERR;
-		if (transfer(b, c->nread, c->nread + c->nwrite, 0, data_in,
-			     h->sector * SECTOR_SIZE, true))
+		if (transfer(b, c->nread, c->nread + c->nwrite, 0, data_in, h->sector * SECTOR_SIZE,
+		             true))
 			return VIRTIO_BLK_S_IOERR;
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_OUT:
 		if (b->read_only || !in_range(b, h->sector, data_out))
 			return VIRTIO_BLK_S_IOERR;
 		return transfer(b, 0, c->nread, sizeof(*h), data_out, h->sector * SECTOR_SIZE,
-				false)
-			       ? VIRTIO_BLK_S_IOERR
-			       : VIRTIO_BLK_S_OK;
+		                false)
+		           ? VIRTIO_BLK_S_IOERR
+		           : VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_FLUSH:
 		return fdatasync(b->fd) == 0 || b->read_only ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
 	case VIRTIO_BLK_T_GET_ID: {
@@ -163,8 +163,7 @@ static uint8_t serve(struct virtio_blk *b, const struct blk_req_header *h)
 		virtq_chain_write(c, 0, id, n);
 		return VIRTIO_BLK_S_OK;
 	}
-	default:
-		return VIRTIO_BLK_S_UNSUPP;
+	default: return VIRTIO_BLK_S_UNSUPP;
 	}
 }
 
@@ -180,7 +179,8 @@ static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error
 		/* A request needs its header and a status byte; anything less
 		 * is a driver bug we refuse to guess around. */
 		if (c->read_len < sizeof(h) || c->write_len < 1 || c->write_len > UINT32_MAX)
-			return vmp_fail(err, -EINVAL, "virtio-blk request without header or status");
+			return vmp_fail(err, -EINVAL,
+			                "virtio-blk request without header or status");
 		virtq_chain_read(c, 0, &h, sizeof(h));
 		uint8_t status = serve(b, &h);
 		virtq_chain_write(c, c->write_len - 1, &status, 1);
@@ -194,13 +194,13 @@ static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error
 	return rc < 0 ? rc : 0;
 }
 
-#define BLK_OPS(ro)                                                                        \
-	{                                                                                  \
-		.name = "virtio-blk", .device_id = VIRTIO_ID_BLOCK,                        \
-		.features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH | \
-			    ((ro) ? VIRTIO_BLK_F_RO : 0),                                  \
+#define BLK_OPS(ro)                                                                                \
+	{                                                                                          \
+		.name = "virtio-blk", .device_id = VIRTIO_ID_BLOCK,                                \
+		.features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH |    \
+		            ((ro) ? VIRTIO_BLK_F_RO : 0),                                          \
 		.num_queues = 1, .queue_max = QUEUE_MAX, .config_size = sizeof(struct blk_config), \
-		.read_config = read_config, .notify = notify, .reset = NULL,               \
+		.read_config = read_config, .notify = notify, .reset = NULL,                       \
 	}
 
 static const struct virtio_device_ops ops_rw = BLK_OPS(0), ops_ro = BLK_OPS(1);

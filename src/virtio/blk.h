@@ -15,7 +15,7 @@ struct virtio_blk;
 /* Opens path (read-only if read_only). The size is rounded down to whole
  * 512-byte sectors. */
 int virtio_blk_new(struct virtio_blk **out, const char *path, bool read_only,
-		   struct vmp_error *err);
+                   struct vmp_error *err);
 void virtio_blk_free(struct virtio_blk *b);
 /* The ops for this device (read-only devices advertise VIRTIO_BLK_F_RO). */
 const struct virtio_device_ops *virtio_blk_ops(const struct virtio_blk *b);

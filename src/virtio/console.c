@@ -4,14 +4,14 @@
 #include <string.h>
 
 #define VIRTIO_ID_CONSOLE 3
-#define QUEUE_RX 0
-#define QUEUE_TX 1
-#define QUEUE_MAX 64
+#define QUEUE_RX          0
+#define QUEUE_TX          1
+#define QUEUE_MAX         64
 
 struct virtio_console {
 	virtio_console_output_fn out;
 	void *userdata;
-	struct virtq_chain chain;   /* scratch, used under the transport lock */
+	struct virtq_chain chain; /* scratch, used under the transport lock */
 };
 
 struct virtio_console *virtio_console_new(virtio_console_output_fn out, void *userdata)
@@ -59,15 +59,15 @@ static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error
 }
 
 static const struct virtio_device_ops ops = {
-	.name = "virtio-console",
-	.device_id = VIRTIO_ID_CONSOLE,
-	.features = 0,
-	.num_queues = 2,
-	.queue_max = QUEUE_MAX,
-	.config_size = 12,
-	.read_config = read_config,
-	.notify = notify,
-	.reset = NULL,
+    .name = "virtio-console",
+    .device_id = VIRTIO_ID_CONSOLE,
+    .features = 0,
+    .num_queues = 2,
+    .queue_max = QUEUE_MAX,
+    .config_size = 12,
+    .read_config = read_config,
+    .notify = notify,
+    .reset = NULL,
 };
 
 const struct virtio_device_ops *virtio_console_ops(void)
@@ -76,7 +76,7 @@ const struct virtio_device_ops *virtio_console_ops(void)
 }
 
 size_t virtio_console_input(struct virtio_console *c, struct virtio_mmio *t, const void *data,
-			    size_t len)
+                            size_t len)
 {
 	size_t done = 0;
 	pthread_mutex_lock(&t->lock);
@@ -84,8 +84,8 @@ size_t virtio_console_input(struct virtio_console *c, struct virtio_mmio *t, con
 	while (done < len && virtio_mmio_driver_ok(t)) {
 		if (virtq_pop(q, t->mem, &c->chain, NULL) <= 0)
 			break;
-		uint64_t n = virtq_chain_write(&c->chain, 0, (const uint8_t *)data + done,
-					       len - done);
+		uint64_t n =
+		    virtq_chain_write(&c->chain, 0, (const uint8_t *)data + done, len - done);
 		virtq_push(q, c->chain.head, (uint32_t)n);
 		done += n;
 	}

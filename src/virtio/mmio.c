@@ -31,16 +31,16 @@ enum {
 	REG_CONFIG = 0x100,
 };
 
-#define VIRTIO_MMIO_WINDOW 0x1000
-#define MAGIC_VALUE 0x74726976   /* "virt" */
-#define VENDOR_ID 0x554d4551     /* "QEMU": what Linux and peers expect */
-#define STATUS_DRIVER_OK 4
-#define STATUS_FEATURES_OK 8
+#define VIRTIO_MMIO_WINDOW        0x1000
+#define MAGIC_VALUE               0x74726976 /* "virt" */
+#define VENDOR_ID                 0x554d4551 /* "QEMU": what Linux and peers expect */
+#define STATUS_DRIVER_OK          4
+#define STATUS_FEATURES_OK        8
 #define STATUS_DEVICE_NEEDS_RESET 64
-#define INTERRUPT_USED_BUFFER 1
+#define INTERRUPT_USED_BUFFER     1
 
 int virtio_mmio_init(struct virtio_mmio *t, uint64_t base, unsigned irq, int irqfd,
-		     const struct virtio_device_ops *ops, void *dev, const struct guest_mem *mem)
+                     const struct virtio_device_ops *ops, void *dev, const struct guest_mem *mem)
 {
 	memset(t, 0, sizeof(*t));
 	if (ops->num_queues > VIRTIO_MMIO_MAX_QUEUES)
@@ -94,8 +94,9 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 	case REG_DEVICE_ID: return t->ops->device_id;
 	case REG_VENDOR_ID: return VENDOR_ID;
 	case REG_DEVICE_FEATURES:
-		return t->device_features_sel == 0 ? (uint32_t)f
-		       : t->device_features_sel == 1 ? (uint32_t)(f >> 32) : 0;
+		return t->device_features_sel == 0   ? (uint32_t)f
+		       : t->device_features_sel == 1 ? (uint32_t)(f >> 32)
+		                                     : 0;
 	case REG_QUEUE_NUM_MAX: return q ? t->ops->queue_max : 0;
 	case REG_QUEUE_READY: return q ? q->ready : 0;
 	case REG_INTERRUPT_STATUS: return t->interrupt_status;
@@ -107,12 +108,11 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 
 static void set_half(uint64_t *v, uint32_t val, bool high)
 {
-	*v = high ? ((*v & 0xffffffffull) | ((uint64_t)val << 32))
-		  : ((*v & ~0xffffffffull) | val);
+	*v = high ? ((*v & 0xffffffffull) | ((uint64_t)val << 32)) : ((*v & ~0xffffffffull) | val);
 }
 
 static int write_queue_ready(struct virtio_mmio *t, struct virtq *q, uint32_t val,
-			     struct vmp_error *err)
+                             struct vmp_error *err)
 {
 	if (!val) {
 		q->ready = false;
@@ -120,7 +120,7 @@ static int write_queue_ready(struct virtio_mmio *t, struct virtq *q, uint32_t va
 	}
 	if (q->size == 0 || q->size > t->ops->queue_max)
 		return vmp_fail(err, -EINVAL, "%s: queue %u enabled with size %u (max %u)",
-				t->ops->name, t->queue_sel, q->size, t->ops->queue_max);
+		                t->ops->name, t->queue_sel, q->size, t->ops->queue_max);
 	q->event_idx = (t->driver_features & VIRTIO_RING_F_EVENT_IDX) != 0;
 	int rc = virtq_start(q, t->mem, err);
 	if (rc)
@@ -178,7 +178,7 @@ static int write_reg(struct virtio_mmio *t, uint64_t off, uint32_t val, struct v
 }
 
 static int access_config(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint32_t len,
-			 bool is_write)
+                         bool is_write)
 {
 	uint64_t coff = off - REG_CONFIG;
 	if (is_write || coff >= t->ops->config_size || len > t->ops->config_size - coff) {
@@ -191,7 +191,7 @@ static int access_config(struct virtio_mmio *t, uint64_t off, uint8_t *data, uin
 }
 
 int virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint32_t len,
-		       bool is_write, struct vmp_error *err)
+                       bool is_write, struct vmp_error *err)
 {
 	int rc = 0;
 	if (len == 0 || len > 8 || off >= VIRTIO_MMIO_WINDOW || len > VIRTIO_MMIO_WINDOW - off)

@@ -16,15 +16,15 @@
 
 #define VIRTIO_MMIO_MAX_QUEUES 8
 
-#define VIRTIO_F_VERSION_1 (1ull << 32)
+#define VIRTIO_F_VERSION_1      (1ull << 32)
 #define VIRTIO_RING_F_EVENT_IDX (1ull << 29)
 
 struct virtio_mmio;
 
 struct virtio_device_ops {
-	const char *name;            /* for messages: "virtio-console" */
+	const char *name; /* for messages: "virtio-console" */
 	uint32_t device_id;
-	uint64_t features;           /* offered, besides VIRTIO_F_VERSION_1 */
+	uint64_t features; /* offered, besides VIRTIO_F_VERSION_1 */
 	unsigned num_queues;
 	uint16_t queue_max;
 	/* Device config space, at most 256 bytes; off+len is pre-checked. */
@@ -41,7 +41,7 @@ struct virtio_mmio {
 	pthread_mutex_t lock;
 	uint64_t base;
 	unsigned irq;
-	int irqfd;                   /* eventfd bound to irq with KVM_IRQFD */
+	int irqfd; /* eventfd bound to irq with KVM_IRQFD */
 	const struct virtio_device_ops *ops;
 	void *dev;
 	const struct guest_mem *mem;
@@ -53,14 +53,14 @@ struct virtio_mmio {
 };
 
 int virtio_mmio_init(struct virtio_mmio *t, uint64_t base, unsigned irq, int irqfd,
-		     const struct virtio_device_ops *ops, void *dev, const struct guest_mem *mem);
+                     const struct virtio_device_ops *ops, void *dev, const struct guest_mem *mem);
 void virtio_mmio_destroy(struct virtio_mmio *t);
 
 /* A guest access at offset off (0..0xfff) of the device window. Reads
  * fill data. Returns negative (message in err) if the guest drove the
  * device into an error that must stop the VM. */
 int virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint32_t len,
-		       bool is_write, struct vmp_error *err);
+                       bool is_write, struct vmp_error *err);
 
 /* Raises the used-buffer interrupt if queue q asks for one. Call with
  * t->lock held (devices do, from notify or their own threads). */

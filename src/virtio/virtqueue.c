@@ -5,18 +5,30 @@
 
 /* The avail ring is u16 flags, u16 idx, u16 ring[n], u16 used_event.
  * The used ring is u16 flags, u16 idx, {u32 id, u32 len}[n], u16 avail_event. */
-uint64_t virtq_desc_bytes(uint16_t n) { return 16ull * n; }
-uint64_t virtq_avail_bytes(uint16_t n) { return 6ull + 2ull * n; }
-uint64_t virtq_used_bytes(uint16_t n) { return 6ull + 8ull * n; }
+uint64_t virtq_desc_bytes(uint16_t n)
+{
+	return 16ull * n;
+}
+uint64_t virtq_avail_bytes(uint16_t n)
+{
+	return 6ull + 2ull * n;
+}
+uint64_t virtq_used_bytes(uint16_t n)
+{
+	return 6ull + 8ull * n;
+}
 
-static bool aligned(uint64_t v, uint64_t a) { return (v & (a - 1)) == 0; }
+static bool aligned(uint64_t v, uint64_t a)
+{
+	return (v & (a - 1)) == 0;
+}
 
 int virtq_start(struct virtq *q, const struct guest_mem *mem, struct vmp_error *err)
 {
 	uint16_t n = q->size;
 	if (n == 0 || n > VIRTQ_MAX_SIZE || (n & (n - 1)) != 0)
 		return vmp_fail(err, -EINVAL, "virtqueue size %u is not a power of two <= %u", n,
-				VIRTQ_MAX_SIZE);
+		                VIRTQ_MAX_SIZE);
 	if (!aligned(q->desc_gpa, 16) || !aligned(q->avail_gpa, 2) || !aligned(q->used_gpa, 4))
 		return vmp_fail(err, -EINVAL, "virtqueue ring addresses are misaligned");
 	q->desc = guest_mem_ptr(mem, q->desc_gpa, virtq_desc_bytes(n));
@@ -40,18 +52,20 @@ static uint16_t load_acquire16(const uint16_t *p)
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
-static int add_buf(struct virtq_chain *c, const struct guest_mem *mem, uint64_t addr,
-		   uint32_t len, bool writable, struct vmp_error *err)
+static int add_buf(struct virtq_chain *c, const struct guest_mem *mem, uint64_t addr, uint32_t len,
+                   bool writable, struct vmp_error *err)
 {
 	if (!writable && c->nwrite)
-		return vmp_fail(err, -EINVAL, "virtqueue chain has a readable buffer after a writable one");
+		return vmp_fail(err, -EINVAL,
+		                "virtqueue chain has a readable buffer after a writable one");
 	if (c->nread + c->nwrite >= VIRTQ_MAX_SIZE)
 		return vmp_fail(err, -E2BIG, "virtqueue chain is too long");
 	uint8_t *p = guest_mem_ptr(mem, addr, len);
 	if (!p)
-		return vmp_fail(err, -EFAULT, "virtqueue buffer 0x%llx+%u lies outside guest memory",
-				(unsigned long long)addr, len);
-	c->buf[c->nread + c->nwrite] = (struct virtq_buf){ .data = p, .len = len };
+		return vmp_fail(err, -EFAULT,
+		                "virtqueue buffer 0x%llx+%u lies outside guest memory",
+		                (unsigned long long)addr, len);
+	c->buf[c->nread + c->nwrite] = (struct virtq_buf){.data = p, .len = len};
 	if (writable) {
 		c->nwrite++;
 		c->write_len += len;
@@ -63,7 +77,7 @@ static int add_buf(struct virtq_chain *c, const struct guest_mem *mem, uint64_t 
 }
 
 int virtq_pop(struct virtq *q, const struct guest_mem *mem, struct virtq_chain *c,
-	      struct vmp_error *err)
+              struct vmp_error *err)
 {
 	if (!q->ready || !q->avail)
 		return 0;
@@ -75,7 +89,7 @@ int virtq_pop(struct virtq *q, const struct guest_mem *mem, struct virtq_chain *
 		return 0;
 	if (pending > q->size)
 		return vmp_fail(err, -EINVAL, "virtqueue avail index jumped by %u (queue size %u)",
-				pending, q->size);
+		                pending, q->size);
 	uint16_t head = q->avail[2 + (q->last_avail & (q->size - 1))];
 	if (head >= q->size)
 		return vmp_fail(err, -EINVAL, "virtqueue head %u out of range", head);
@@ -92,14 +106,16 @@ int virtq_pop(struct virtq *q, const struct guest_mem *mem, struct virtq_chain *
 		struct virtq_desc d;
 		memcpy(&d, &q->desc[i], sizeof(d)); /* one snapshot: the guest may race */
 		if (d.flags & VIRTQ_DESC_F_INDIRECT)
-			return vmp_fail(err, -EINVAL, "indirect descriptor used but not negotiated");
+			return vmp_fail(err, -EINVAL,
+			                "indirect descriptor used but not negotiated");
 		int rc = add_buf(c, mem, d.addr, d.len, d.flags & VIRTQ_DESC_F_WRITE, err);
 		if (rc)
 			return rc;
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
 			break;
 		if (d.next >= q->size)
-			return vmp_fail(err, -EINVAL, "virtqueue descriptor next %u out of range", d.next);
+			return vmp_fail(err, -EINVAL, "virtqueue descriptor next %u out of range",
+			                d.next);
 		i = d.next;
 	}
 	return 1;
@@ -121,7 +137,8 @@ bool virtq_needs_interrupt(struct virtq *q)
 	 * driver's suppression state, or both sides may wait (spec 2.7.10). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!q->event_idx)
-		return !(__atomic_load_n(&q->avail[0], __ATOMIC_RELAXED) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+		return !(__atomic_load_n(&q->avail[0], __ATOMIC_RELAXED) &
+		         VIRTQ_AVAIL_F_NO_INTERRUPT);
 	uint16_t used_event = __atomic_load_n(&q->avail[2 + q->size], __ATOMIC_RELAXED);
 	uint16_t old = q->signalled_used, new_idx = q->used_idx;
 	bool first = !q->signalled_valid;
@@ -150,8 +167,7 @@ uint64_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, 
 	return done;
 }
 
-uint64_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src,
-			   uint64_t len)
+uint64_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src, uint64_t len)
 {
 	uint64_t done = 0;
 	for (unsigned i = c->nread; i < c->nread + c->nwrite && done < len; i++) {

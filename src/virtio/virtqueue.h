@@ -16,9 +16,9 @@
 
 #define VIRTQ_MAX_SIZE 256
 
-#define VIRTQ_DESC_F_NEXT 1
-#define VIRTQ_DESC_F_WRITE 2
-#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_DESC_F_NEXT          1
+#define VIRTQ_DESC_F_WRITE         2
+#define VIRTQ_DESC_F_INDIRECT      4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 
 struct virtq_desc {
@@ -40,11 +40,11 @@ struct virtq {
 	uint64_t desc_gpa, avail_gpa, used_gpa;
 	/* Validated host views, set by virtq_start. */
 	struct virtq_desc *desc;
-	uint16_t *avail;       /* flags, idx, ring[size], used_event */
-	uint16_t *used;        /* flags, idx, then elems; see virtq_used_ring */
-	uint16_t last_avail;   /* next avail entry to consume */
-	uint16_t used_idx;     /* our copy of used->idx */
-	bool event_idx;        /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	uint16_t *avail;         /* flags, idx, ring[size], used_event */
+	uint16_t *used;          /* flags, idx, then elems; see virtq_used_ring */
+	uint16_t last_avail;     /* next avail entry to consume */
+	uint16_t used_idx;       /* our copy of used->idx */
+	bool event_idx;          /* VIRTIO_RING_F_EVENT_IDX negotiated */
 	uint16_t signalled_used; /* used_idx when the guest was last notified */
 	bool signalled_valid;
 };
@@ -57,9 +57,9 @@ struct virtq_buf {
 
 struct virtq_chain {
 	uint16_t head;
-	unsigned nread, nwrite;         /* device-readable bufs come first */
+	unsigned nread, nwrite; /* device-readable bufs come first */
 	struct virtq_buf buf[VIRTQ_MAX_SIZE];
-	uint64_t read_len, write_len;   /* totals */
+	uint64_t read_len, write_len; /* totals */
 };
 
 /* Validates the ring addresses for size and computes host views. */
@@ -69,7 +69,7 @@ void virtq_reset(struct virtq *q);
 /* Takes the next available chain: 1 if one was taken, 0 if the ring is
  * empty, negative if the guest broke the rules. */
 int virtq_pop(struct virtq *q, const struct guest_mem *mem, struct virtq_chain *c,
-	      struct vmp_error *err);
+              struct vmp_error *err);
 
 /* Returns a chain to the guest with len bytes written into it. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
@@ -83,7 +83,7 @@ bool virtq_needs_interrupt(struct virtq *q);
 uint64_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, uint64_t len);
 /* Copies into the chain's writable buffers; returns bytes copied. */
 uint64_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src,
-			   uint64_t len);
+                           uint64_t len);
 
 /* Sizes in bytes of the three ring parts for a queue of size n. */
 uint64_t virtq_desc_bytes(uint16_t n);

@@ -6,15 +6,14 @@
 
 void guest_mem_layout(struct guest_mem *m, uint8_t *host, uint64_t ram_size)
 {
-	uint64_t low = ram_size < GUEST_MEM_MMIO_HOLE_START ? ram_size
-							    : GUEST_MEM_MMIO_HOLE_START;
+	uint64_t low = ram_size < GUEST_MEM_MMIO_HOLE_START ? ram_size : GUEST_MEM_MMIO_HOLE_START;
 	m->nregions = 1;
-	m->region[0] = (struct guest_region){ .gpa = 0, .size = low, .host = host };
+	m->region[0] = (struct guest_region){.gpa = 0, .size = low, .host = host};
 	if (ram_size > low) {
 		m->region[1] = (struct guest_region){
-			.gpa = GUEST_MEM_HIGH_START,
-			.size = ram_size - low,
-			.host = host + low,
+		    .gpa = GUEST_MEM_HIGH_START,
+		    .size = ram_size - low,
+		    .host = host + low,
 		};
 		m->nregions = 2;
 	}
@@ -25,10 +24,10 @@ int guest_mem_init(struct guest_mem *m, uint64_t ram_size, struct vmp_error *err
 {
 	memset(m, 0, sizeof(*m));
 	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return vmp_fail_errno(err, -errno, "cannot map %llu MiB of guest memory",
-				      (unsigned long long)(ram_size >> 20));
+		                      (unsigned long long)(ram_size >> 20));
 	m->mapping = p;
 	m->mapping_size = ram_size;
 	guest_mem_layout(m, p, ram_size);

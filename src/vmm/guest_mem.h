@@ -10,8 +10,8 @@
 
 /* RAM lives below the 32-bit MMIO hole and, for large guests, above 4 GiB. */
 #define GUEST_MEM_MMIO_HOLE_START 0xc0000000ull
-#define GUEST_MEM_HIGH_START 0x100000000ull
-#define GUEST_MEM_MAX_REGIONS 2
+#define GUEST_MEM_HIGH_START      0x100000000ull
+#define GUEST_MEM_MAX_REGIONS     2
 
 struct guest_region {
 	uint64_t gpa;
@@ -22,8 +22,8 @@ struct guest_region {
 struct guest_mem {
 	struct guest_region region[GUEST_MEM_MAX_REGIONS];
 	unsigned nregions;
-	uint64_t ram_size;   /* total bytes of RAM */
-	void *mapping;       /* one host mapping backing all regions */
+	uint64_t ram_size; /* total bytes of RAM */
+	void *mapping;     /* one host mapping backing all regions */
 	uint64_t mapping_size;
 };
 

@@ -58,8 +58,8 @@ static int by_count(const void *a, const void *b)
 
 /* Samples sorted by RIP, so runs of one function are adjacent once each
  * RIP is named; names are looked up once per distinct RIP. */
-static size_t aggregate(struct profile *p, const uint8_t *kernel, size_t size,
-			struct bucket *b, size_t max)
+static size_t aggregate(struct profile *p, const uint8_t *kernel, size_t size, struct bucket *b,
+                        size_t max)
 {
 	size_t nb = 0;
 	uint64_t fn_start = 1, fn_end = 0; /* the function of the previous run */
@@ -78,8 +78,8 @@ static size_t aggregate(struct profile *p, const uint8_t *kernel, size_t size,
 			fn_end = rip + 1;
 			if (rip < 0xffff800000000000ull)
 				snprintf(name, sizeof(name), "(guest user space)");
-			else if (!kernel || elf_kernel_symbol_at(kernel, size, rip, name, sizeof(name),
-								 &fn_start, &sz))
+			else if (!kernel || elf_kernel_symbol_at(kernel, size, rip, name,
+			                                         sizeof(name), &fn_start, &sz))
 				snprintf(name, sizeof(name), "(unknown kernel address)");
 			else
 				fn_end = fn_start + sz;
@@ -115,11 +115,12 @@ void profile_finish(struct profile *p, const uint8_t *kernel, size_t kernel_size
 	}
 	size_t nb = aggregate(p, kernel, kernel_size, b, max);
 	qsort(b, nb, sizeof(*b), by_count);
-	size_t used = (size_t)snprintf(out, len, "guest profile: %zu samples, one per 2 ms of vCPU time\n", p->n);
+	size_t used = (size_t)snprintf(
+	    out, len, "guest profile: %zu samples, one per 2 ms of vCPU time\n", p->n);
 	for (size_t i = 0; i < nb && i < PROFILE_TOP && used < len; i++)
 		used += (size_t)snprintf(out + used, len - used, "  %6.2f%% %7zu  %s\n",
-					 100.0 * (double)b[i].count / (double)p->n, b[i].count,
-					 b[i].name);
+		                         100.0 * (double)b[i].count / (double)p->n, b[i].count,
+		                         b[i].name);
 	free(b);
 	free(p->report);
 	p->report = out;

@@ -11,10 +11,10 @@
 #include <stdint.h>
 
 struct profile {
-	uint64_t interval_ns;   /* next sampling interval */
+	uint64_t interval_ns; /* next sampling interval */
 	uint64_t *rip;
 	size_t n, cap;
-	char *report;   /* formatted at the end, owned */
+	char *report; /* formatted at the end, owned */
 };
 
 /* Sampling interval in vCPU CPU time. Under PVM an interrupted
@@ -22,9 +22,9 @@ struct profile {
  * 1.1 MB rep stosb never finished at 1 kHz), so when a sample finds the
  * RIP where the previous one did, the interval doubles until the
  * instruction completes; any progress resets it. */
-#define PROFILE_INTERVAL_NS 2000000ull
+#define PROFILE_INTERVAL_NS     2000000ull
 #define PROFILE_MAX_INTERVAL_NS 4000000000ull
-#define PROFILE_MAX_SAMPLES (4u << 20)
+#define PROFILE_MAX_SAMPLES     (4u << 20)
 
 /* Records a sample; returns the interval until the next one. */
 uint64_t profile_record(struct profile *p, uint64_t rip);

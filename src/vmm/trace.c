@@ -7,19 +7,19 @@
 #include <time.h>
 
 static const char *const point_names[TP_COUNT] = {
-	[TP_START] = "start",
-	[TP_KVM_OPEN] = "open /dev/kvm",
-	[TP_VM_CREATED] = "create VM + irqchip",
-	[TP_MEMORY] = "map guest memory",
-	[TP_KERNEL] = "load kernel",
-	[TP_INITRD] = "load initramfs",
-	[TP_BOOT_DATA] = "boot params + page tables",
-	[TP_VCPU] = "create vCPU",
-	[TP_DEVICES] = "virtio devices",
-	[TP_FIRST_RUN] = "first guest instruction",
-	[TP_INIT_READY] = "guest init ready",
-	[TP_INIT_EXIT] = "guest poweroff",
-	[TP_END] = "VM stopped",
+    [TP_START] = "start",
+    [TP_KVM_OPEN] = "open /dev/kvm",
+    [TP_VM_CREATED] = "create VM + irqchip",
+    [TP_MEMORY] = "map guest memory",
+    [TP_KERNEL] = "load kernel",
+    [TP_INITRD] = "load initramfs",
+    [TP_BOOT_DATA] = "boot params + page tables",
+    [TP_VCPU] = "create vCPU",
+    [TP_DEVICES] = "virtio devices",
+    [TP_FIRST_RUN] = "first guest instruction",
+    [TP_INIT_READY] = "guest init ready",
+    [TP_INIT_EXIT] = "guest poweroff",
+    [TP_END] = "VM stopped",
 };
 
 uint64_t trace_now_ns(void)
@@ -52,8 +52,10 @@ void trace_vcpu_cputime(struct vm_trace *t)
 	struct rusage ru;
 	if (getrusage(RUSAGE_THREAD, &ru) < 0)
 		return;
-	t->vcpu_user_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + (uint64_t)ru.ru_utime.tv_usec * 1000ull;
-	t->vcpu_sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + (uint64_t)ru.ru_stime.tv_usec * 1000ull;
+	t->vcpu_user_ns =
+	    (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + (uint64_t)ru.ru_utime.tv_usec * 1000ull;
+	t->vcpu_sys_ns =
+	    (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + (uint64_t)ru.ru_stime.tv_usec * 1000ull;
 }
 
 double trace_ms(const struct vm_trace *t, enum trace_point p)
@@ -88,7 +90,8 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 	va_list ap;
 	va_start(ap, fmt);
 	size_t room = o->need < o->len ? o->len - o->need : 0;
-	int n = vsnprintf(room ? o->buf + o->need : NULL, room, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+	int n = vsnprintf(room ? o->buf + o->need : NULL, room, fmt, ap);
 	va_end(ap);
 	if (n > 0)
 		o->need += (size_t)n;
@@ -96,7 +99,7 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 
 int trace_format(const struct vm_trace *t, char *buf, size_t len)
 {
-	struct out o = { .buf = buf, .len = len, .need = 0 };
+	struct out o = {.buf = buf, .len = len, .need = 0};
 	if (len)
 		buf[0] = '\0';
 	put(&o, "vmproc boot trace (ms since start, +ms since previous step)\n");

@@ -8,24 +8,24 @@
 #include <stdint.h>
 
 enum trace_point {
-	TP_START,        /* vmproc_vm_start called */
-	TP_KVM_OPEN,     /* /dev/kvm opened, capabilities checked */
-	TP_VM_CREATED,   /* KVM VM, irqchip, PIT */
-	TP_MEMORY,       /* guest RAM mapped and registered */
-	TP_KERNEL,       /* kernel loaded */
-	TP_INITRD,       /* initramfs loaded */
-	TP_BOOT_DATA,    /* command line, zero page, page tables */
-	TP_VCPU,         /* vCPU created with CPUID and registers */
-	TP_DEVICES,      /* virtio devices wired */
-	TP_FIRST_RUN,    /* first KVM_RUN entered */
-	TP_INIT_READY,   /* guest init reported ready */
-	TP_INIT_EXIT,    /* guest init reported its exit */
-	TP_END,          /* vCPU loop left */
+	TP_START,      /* vmproc_vm_start called */
+	TP_KVM_OPEN,   /* /dev/kvm opened, capabilities checked */
+	TP_VM_CREATED, /* KVM VM, irqchip, PIT */
+	TP_MEMORY,     /* guest RAM mapped and registered */
+	TP_KERNEL,     /* kernel loaded */
+	TP_INITRD,     /* initramfs loaded */
+	TP_BOOT_DATA,  /* command line, zero page, page tables */
+	TP_VCPU,       /* vCPU created with CPUID and registers */
+	TP_DEVICES,    /* virtio devices wired */
+	TP_FIRST_RUN,  /* first KVM_RUN entered */
+	TP_INIT_READY, /* guest init reported ready */
+	TP_INIT_EXIT,  /* guest init reported its exit */
+	TP_END,        /* vCPU loop left */
 	TP_COUNT,
 };
 
 #define TRACE_EXIT_REASONS 64
-#define TRACE_PORTS 12
+#define TRACE_PORTS        12
 
 struct trace_port_count {
 	uint16_t port;
@@ -33,9 +33,9 @@ struct trace_port_count {
 };
 
 struct vm_trace {
-	uint64_t ns[TP_COUNT];   /* CLOCK_MONOTONIC; 0 = not reached */
+	uint64_t ns[TP_COUNT]; /* CLOCK_MONOTONIC; 0 = not reached */
 	uint64_t exits[TRACE_EXIT_REASONS];
-	uint64_t interrupted;    /* KVM_RUN returned EINTR */
+	uint64_t interrupted; /* KVM_RUN returned EINTR */
 	struct trace_port_count ports[TRACE_PORTS];
 	uint64_t other_ports;
 	uint64_t mmio_virtio, mmio_other;

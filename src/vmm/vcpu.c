@@ -14,10 +14,10 @@
 #include "x86/layout.h"
 
 #define PORT_I8042_COMMAND 0x64
-#define I8042_CMD_RESET 0xfe
-#define PORT_COM1 0x3f8
-#define COM1_LSR (PORT_COM1 + 5)
-#define LSR_TX_EMPTY 0x60
+#define I8042_CMD_RESET    0xfe
+#define PORT_COM1          0x3f8
+#define COM1_LSR           (PORT_COM1 + 5)
+#define LSR_TX_EMPTY       0x60
 
 enum loop { LOOP_CONTINUE, LOOP_END };
 
@@ -36,15 +36,15 @@ static void guest_reset(struct vmproc_vm *vm)
 	if (p) {
 		p += sizeof(panic_marker) - 1;
 		size_t n = strcspn(p, "\r\n");
-		vm_fail(vm, VMPROC_FAILURE_GUEST_PANIC, -EIO, "guest kernel panic: %.*s", (int)n, p);
+		vm_fail(vm, VMPROC_FAILURE_GUEST_PANIC, -EIO, "guest kernel panic: %.*s", (int)n,
+		        p);
 	} else {
 		vm_fail(vm, VMPROC_FAILURE_GUEST_RESET, -EIO,
-			"guest rebooted before its init reported an exit status");
+		        "guest rebooted before its init reported an exit status");
 	}
 }
 
-static enum loop port_write(struct vmproc_vm *vm, uint16_t port, const uint8_t *data,
-			    unsigned size)
+static enum loop port_write(struct vmproc_vm *vm, uint16_t port, const uint8_t *data, unsigned size)
 {
 	switch (port) {
 	case VMPROC_ABI_EVENT_PORT:
@@ -67,8 +67,7 @@ static enum loop port_write(struct vmproc_vm *vm, uint16_t port, const uint8_t *
 		if (vm->cfg.kernel_log && vm->cfg.console_fn)
 			vm->cfg.console_fn(data, size == 0 ? 0 : 1, vm->cfg.console_userdata);
 		return LOOP_CONTINUE;
-	default:
-		return LOOP_CONTINUE;
+	default: return LOOP_CONTINUE;
 	}
 }
 
@@ -115,10 +114,11 @@ static enum loop handle_mmio(struct vmproc_vm *vm)
 		if (addr < t->base || addr - t->base >= LAYOUT_VIRTIO_MMIO_SIZE)
 			continue;
 		vm->trace.mmio_virtio++;
-		struct vmp_error err = { 0 };
-		if (virtio_mmio_access(t, addr - t->base, r->mmio.data, len, r->mmio.is_write, &err)) {
+		struct vmp_error err = {0};
+		if (virtio_mmio_access(t, addr - t->base, r->mmio.data, len, r->mmio.is_write,
+		                       &err)) {
 			vm_fail(vm, VMPROC_FAILURE_GUEST_ERROR, err.code, "guest misused %s: %s",
-				t->ops->name, err.msg);
+			        t->ops->name, err.msg);
 			return LOOP_END;
 		}
 		return LOOP_CONTINUE;
@@ -149,7 +149,7 @@ static enum loop handle_internal_error(struct vmproc_vm *vm)
 	uint32_t sub = vm->run->internal.suberror;
 	if (sub == KVM_INTERNAL_ERROR_EMULATION) {
 		fail_at_rip(vm, VMPROC_FAILURE_EMULATION,
-			    "KVM could not emulate a guest instruction");
+		            "KVM could not emulate a guest instruction");
 	} else {
 		char what[64];
 		snprintf(what, sizeof(what), "KVM internal error (suberror %u)", sub);
@@ -161,15 +161,13 @@ static enum loop handle_internal_error(struct vmproc_vm *vm)
 static enum loop handle_system_event(struct vmproc_vm *vm)
 {
 	switch (vm->run->system_event.type) {
-	case KVM_SYSTEM_EVENT_RESET:
-		guest_reset(vm);
-		break;
+	case KVM_SYSTEM_EVENT_RESET: guest_reset(vm); break;
 	case KVM_SYSTEM_EVENT_CRASH:
 		vm_fail(vm, VMPROC_FAILURE_GUEST_PANIC, -EIO, "guest reported a crash");
 		break;
 	default:
 		vm_fail(vm, VMPROC_FAILURE_GUEST_RESET, -EIO,
-			"guest shut down before its init reported an exit status");
+		        "guest shut down before its init reported an exit status");
 		break;
 	}
 	return LOOP_END;
@@ -180,29 +178,24 @@ static enum loop handle_exit(struct vmproc_vm *vm)
 	uint32_t reason = vm->run->exit_reason;
 	vm->trace.exits[reason < TRACE_EXIT_REASONS ? reason : 0]++;
 	switch (reason) {
-	case KVM_EXIT_IO:
-		return handle_io(vm);
-	case KVM_EXIT_MMIO:
-		return handle_mmio(vm);
-	case KVM_EXIT_INTR:
-		return LOOP_CONTINUE;
+	case KVM_EXIT_IO: return handle_io(vm);
+	case KVM_EXIT_MMIO: return handle_mmio(vm);
+	case KVM_EXIT_INTR: return LOOP_CONTINUE;
 	case KVM_EXIT_SHUTDOWN:
-		fail_at_rip(vm, VMPROC_FAILURE_TRIPLE_FAULT, "guest triple-faulted (vCPU shutdown)");
+		fail_at_rip(vm, VMPROC_FAILURE_TRIPLE_FAULT,
+		            "guest triple-faulted (vCPU shutdown)");
 		return LOOP_END;
-	case KVM_EXIT_INTERNAL_ERROR:
-		return handle_internal_error(vm);
-	case KVM_EXIT_SYSTEM_EVENT:
-		return handle_system_event(vm);
+	case KVM_EXIT_INTERNAL_ERROR: return handle_internal_error(vm);
+	case KVM_EXIT_SYSTEM_EVENT: return handle_system_event(vm);
 	case KVM_EXIT_HLT:
 		fail_at_rip(vm, VMPROC_FAILURE_VMM, "guest halted with no way to wake it");
 		return LOOP_END;
 	case KVM_EXIT_FAIL_ENTRY:
-		vm_fail(vm, VMPROC_FAILURE_VMM, -EIO, "KVM could not enter the guest (reason 0x%llx)",
-			(unsigned long long)vm->run->fail_entry.hardware_entry_failure_reason);
+		vm_fail(vm, VMPROC_FAILURE_VMM, -EIO,
+		        "KVM could not enter the guest (reason 0x%llx)",
+		        (unsigned long long)vm->run->fail_entry.hardware_entry_failure_reason);
 		return LOOP_END;
-	default:
-		fail_at_rip(vm, VMPROC_FAILURE_VMM, "unexpected KVM exit");
-		return LOOP_END;
+	default: fail_at_rip(vm, VMPROC_FAILURE_VMM, "unexpected KVM exit"); return LOOP_END;
 	}
 }
 
@@ -232,7 +225,7 @@ static int prepare_signals(struct vmproc_vm *vm)
 
 /* A timer that sends the kick signal to this thread. */
 static int kick_timer(timer_t *t, bool *armed, clockid_t clock, int flags, uint64_t first_ns,
-		      uint64_t interval_ns)
+                      uint64_t interval_ns)
 {
 	struct sigevent sev;
 	memset(&sev, 0, sizeof(sev));
@@ -257,12 +250,12 @@ static int arm_timers(struct vmproc_vm *vm)
 	int rc = 0;
 	if (vm->deadline_ns)
 		rc = kick_timer(&vm->timer, &vm->timer_armed, CLOCK_MONOTONIC, TIMER_ABSTIME,
-				vm->deadline_ns, 0);
+		                vm->deadline_ns, 0);
 	/* Profile samples tick in this thread's CPU time, so they measure
 	 * guest work, not waiting for a host CPU. */
 	if (!rc && vm->cfg.profile)
 		rc = kick_timer(&vm->profile_timer, &vm->profile_timer_armed,
-				CLOCK_THREAD_CPUTIME_ID, 0, PROFILE_INTERVAL_NS, 0);
+		                CLOCK_THREAD_CPUTIME_ID, 0, PROFILE_INTERVAL_NS, 0);
 	return rc;
 }
 
@@ -275,9 +268,9 @@ static bool should_stop(struct vmproc_vm *vm)
 	}
 	if (vm->deadline_ns && trace_now_ns() >= vm->deadline_ns) {
 		vm_fail(vm, VMPROC_FAILURE_TIMEOUT, -ETIMEDOUT,
-			"guest did not power off within %llu ms%s",
-			(unsigned long long)vm->cfg.timeout_ms,
-			vm->init_ready ? "" : " (its init never became ready)");
+		        "guest did not power off within %llu ms%s",
+		        (unsigned long long)vm->cfg.timeout_ms,
+		        vm->init_ready ? "" : " (its init never became ready)");
 		return true;
 	}
 	return false;
@@ -292,7 +285,7 @@ static void consume_kicks(void)
 	sigset_t kick;
 	sigemptyset(&kick);
 	sigaddset(&kick, kick_signal());
-	struct timespec zero = { 0, 0 };
+	struct timespec zero = {0, 0};
 	while (sigtimedwait(&kick, NULL, &zero) > 0)
 		;
 }
@@ -301,8 +294,8 @@ static void sample(struct vmproc_vm *vm)
 {
 	uint64_t next = profile_record(&vm->profile, guest_rip(vm));
 	struct itimerspec its = {
-		.it_value = { .tv_sec = (time_t)(next / 1000000000ull),
-			      .tv_nsec = (long)(next % 1000000000ull) },
+	    .it_value = {.tv_sec = (time_t)(next / 1000000000ull),
+	                 .tv_nsec = (long)(next % 1000000000ull)},
 	};
 	timer_settime(vm->profile_timer, 0, &its, NULL);
 }
@@ -321,7 +314,8 @@ static void run_loop(struct vmproc_vm *vm)
 					sample(vm);
 				continue;
 			}
-			vm_fail(vm, VMPROC_FAILURE_VMM, -errno, "KVM_RUN failed: %s", strerror(errno));
+			vm_fail(vm, VMPROC_FAILURE_VMM, -errno, "KVM_RUN failed: %s",
+			        strerror(errno));
 			return;
 		}
 		if (handle_exit(vm) == LOOP_END)
@@ -334,7 +328,8 @@ void *vcpu_thread_main(void *arg)
 	struct vmproc_vm *vm = arg;
 	int rc = prepare_signals(vm);
 	if (rc)
-		vm_fail(vm, VMPROC_FAILURE_VMM, rc, "cannot set up vCPU signals: %s", strerror(-rc));
+		vm_fail(vm, VMPROC_FAILURE_VMM, rc, "cannot set up vCPU signals: %s",
+		        strerror(-rc));
 	else if ((rc = arm_timers(vm)))
 		vm_fail(vm, VMPROC_FAILURE_VMM, rc, "cannot arm the timeout: %s", strerror(-rc));
 	if (!rc) {

@@ -25,8 +25,8 @@
 #include "x86/mptable.h"
 
 #define KVM_API_VERSION_EXPECTED 12
-#define TSS_ADDR 0xfffbd000ul
-#define PAGE_SIZE_4K 4096ull
+#define TSS_ADDR                 0xfffbd000ul
+#define PAGE_SIZE_4K             4096ull
 
 /* Kernel command line words every vmproc guest gets. Why each one:
  * console=hvc0     our virtio-console; no legacy UART exits
@@ -39,7 +39,7 @@
  * tsc=reliable     no clocksource watchdog work
  * no_timer_check   no busy-wait verifying the I/O APIC timer route */
 static const char base_cmdline[] =
-	"console=hvc0 quiet reboot=k panic=-1 mitigations=off tsc=reliable no_timer_check";
+    "console=hvc0 quiet reboot=k panic=-1 mitigations=off tsc=reliable no_timer_check";
 /* On hosts whose KVM emulates guest-kernel code, the guest kernel must
  * not use what the emulator cannot execute (XSAVE/XRSTOR, POPCNT,
  * CLAC/STAC of SMAP, RDPID...) nor rep movsb/stosb (ERMS, FSRM: emulated
@@ -63,13 +63,13 @@ static const char base_cmdline[] =
  * glibc's string functions off AVX. Programs that probe CPUID themselves
  * remain exposed: a PVM limitation the guest cannot fix. */
 static const char emulated_cmdline[] =
-	" clearcpuid=145,151,154,156,158,288,293,295,297,298,304,306,308,534,580"
-	" rodata=off retain_initrd noreplace-smp"
-	" GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,-AVX512BW,-AVX512CD,-AVX512DQ,"
-	"-AVX512VL,-AVX_Fast_Unaligned_Load";
+    " clearcpuid=145,151,154,156,158,288,293,295,297,298,304,306,308,534,580"
+    " rodata=off retain_initrd noreplace-smp"
+    " GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,-AVX512BW,-AVX512CD,-AVX512DQ,"
+    "-AVX512VL,-AVX_Fast_Unaligned_Load";
 static const char kernel_log_cmdline[] =
-	"console=hvc0 reboot=k panic=-1 mitigations=off tsc=reliable no_timer_check "
-	"earlyprintk=serial,ttyS0,115200 ignore_loglevel";
+    "console=hvc0 reboot=k panic=-1 mitigations=off tsc=reliable no_timer_check "
+    "earlyprintk=serial,ttyS0,115200 ignore_loglevel";
 
 void vm_fail(struct vmproc_vm *vm, vmproc_failure f, int code, const char *fmt, ...)
 {
@@ -79,7 +79,8 @@ void vm_fail(struct vmproc_vm *vm, vmproc_failure f, int code, const char *fmt, 
 	vm->err.code = code;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(vm->err.msg, sizeof(vm->err.msg), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+	vsnprintf(vm->err.msg, sizeof(vm->err.msg), fmt, ap);
 	va_end(ap);
 }
 
@@ -87,10 +88,10 @@ void vm_symbolize(const struct vmproc_vm *vm, uint64_t addr, char *buf, size_t l
 {
 	char name[128];
 	uint64_t off;
-	if (vm->kernel_file &&
-	    elf_kernel_symbolize(vm->kernel_file, vm->kernel_size, addr, name, sizeof(name), &off) == 0)
+	if (vm->kernel_file && elf_kernel_symbolize(vm->kernel_file, vm->kernel_size, addr, name,
+	                                            sizeof(name), &off) == 0)
 		snprintf(buf, len, "0x%llx (%s+0x%llx)", (unsigned long long)addr, name,
-			 (unsigned long long)off);
+		         (unsigned long long)off);
 	else
 		snprintf(buf, len, "0x%llx", (unsigned long long)addr);
 }
@@ -104,9 +105,8 @@ static void console_output(const void *data, size_t len, void *userdata)
 		memcpy(vm->console_tail, p + len - VM_CONSOLE_TAIL, VM_CONSOLE_TAIL);
 		vm->console_tail_len = VM_CONSOLE_TAIL;
 	} else {
-		size_t keep = vm->console_tail_len + len > VM_CONSOLE_TAIL
-				      ? VM_CONSOLE_TAIL - len
-				      : vm->console_tail_len;
+		size_t keep = vm->console_tail_len + len > VM_CONSOLE_TAIL ? VM_CONSOLE_TAIL - len
+		                                                           : vm->console_tail_len;
 		memmove(vm->console_tail, vm->console_tail + vm->console_tail_len - keep, keep);
 		memcpy(vm->console_tail + keep, p, len);
 		vm->console_tail_len = keep + len;
@@ -128,8 +128,10 @@ int vmproc_vm_new(vmproc_vm **out, const vmproc_config *cfg)
 	if (!rc)
 		rc = config_copy(&vm->cfg, cfg);
 	if (!rc) {
-		vm->kernel_path = cfg->kernel_path ? strdup(cfg->kernel_path) : config_default_kernel();
-		vm->initrd_path = cfg->initrd_path ? strdup(cfg->initrd_path) : config_default_initrd();
+		vm->kernel_path =
+		    cfg->kernel_path ? strdup(cfg->kernel_path) : config_default_kernel();
+		vm->initrd_path =
+		    cfg->initrd_path ? strdup(cfg->initrd_path) : config_default_initrd();
 		if (!cfg->system_path)
 			vm->system_path = config_default_system();
 		else if (*cfg->system_path)
@@ -165,7 +167,7 @@ static int neg_errno(void)
 }
 
 static int map_file(const char *path, const char *what, const uint8_t **data, size_t *size,
-		    struct vmp_error *err)
+                    struct vmp_error *err)
 {
 	*data = NULL;
 	*size = 0;
@@ -200,15 +202,15 @@ static int open_kvm(struct vmproc_vm *vm, struct vmp_error *err)
 	int v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (v != KVM_API_VERSION_EXPECTED)
 		return vmp_fail(err, -ENOTSUP, "KVM API version %d, expected %d", v,
-				KVM_API_VERSION_EXPECTED);
+		                KVM_API_VERSION_EXPECTED);
 	static const struct {
 		int cap;
 		const char *name;
 	} caps[] = {
-		{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
-		{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
-		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
-		{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+	    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
+	    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+	    {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
 	};
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0)
@@ -225,7 +227,7 @@ static int create_vm(struct vmproc_vm *vm, struct vmp_error *err)
 		return vmp_fail_errno(err, -errno, "KVM_SET_TSS_ADDR");
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		return vmp_fail_errno(err, -errno, "KVM_CREATE_IRQCHIP");
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return vmp_fail_errno(err, -errno, "KVM_CREATE_PIT2");
 	return 0;
@@ -238,10 +240,10 @@ static int setup_memory(struct vmproc_vm *vm, struct vmp_error *err)
 		return rc;
 	for (unsigned i = 0; i < vm->mem.nregions; i++) {
 		struct kvm_userspace_memory_region r = {
-			.slot = i,
-			.guest_phys_addr = vm->mem.region[i].gpa,
-			.memory_size = vm->mem.region[i].size,
-			.userspace_addr = (uint64_t)(uintptr_t)vm->mem.region[i].host,
+		    .slot = i,
+		    .guest_phys_addr = vm->mem.region[i].gpa,
+		    .memory_size = vm->mem.region[i].size,
+		    .userspace_addr = (uint64_t)(uintptr_t)vm->mem.region[i].host,
 		};
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 			return vmp_fail_errno(err, -errno, "KVM_SET_USER_MEMORY_REGION");
@@ -251,7 +253,7 @@ static int setup_memory(struct vmproc_vm *vm, struct vmp_error *err)
 
 /* The initramfs goes at the top of low RAM, as bootloaders put it. */
 static int load_initrd(struct vmproc_vm *vm, uint64_t kernel_end, uint64_t *gpa, uint32_t *size,
-		       struct vmp_error *err)
+                       struct vmp_error *err)
 {
 	const uint8_t *data;
 	size_t len;
@@ -262,13 +264,15 @@ static int load_initrd(struct vmproc_vm *vm, uint64_t kernel_end, uint64_t *gpa,
 	if (len > UINT32_MAX || len > top || ((top - len) & ~(PAGE_SIZE_4K - 1)) < kernel_end) {
 		munmap((void *)data, len);
 		return vmp_fail(err, -ENOMEM,
-				"initramfs %s (%zu KiB) does not fit in %u MiB of guest memory beside the kernel",
-				vm->initrd_path, len >> 10, vm->cfg.memory_mib);
+		                "initramfs %s (%zu KiB) does not fit in %u MiB of guest memory "
+		                "beside the kernel",
+		                vm->initrd_path, len >> 10, vm->cfg.memory_mib);
 	}
 	uint64_t at = (top - len) & ~(PAGE_SIZE_4K - 1);
 	/* map_file succeeded, so data is set (the analyzer does not see
 	 * that vmp_fail's value is always negative). */
-	memcpy(guest_mem_ptr(&vm->mem, at, len), data, len); // NOLINT(clang-analyzer-core.NonNullParamChecker)
+	// NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker)
+	memcpy(guest_mem_ptr(&vm->mem, at, len), data, len);
 	munmap((void *)data, len);
 	*gpa = at;
 	*size = (uint32_t)len;
@@ -278,21 +282,22 @@ static int load_initrd(struct vmproc_vm *vm, uint64_t kernel_end, uint64_t *gpa,
 static int build_cmdline(struct vmproc_vm *vm, char *buf, size_t len, struct vmp_error *err)
 {
 	size_t n = (size_t)snprintf(buf, len, "%s%s",
-				    vm->cfg.kernel_log ? kernel_log_cmdline : base_cmdline,
-				    vm->emulated_kernel ? emulated_cmdline : "");
+	                            vm->cfg.kernel_log ? kernel_log_cmdline : base_cmdline,
+	                            vm->emulated_kernel ? emulated_cmdline : "");
 	for (unsigned i = 0; i < vm->ndev && n < len; i++)
 		n += (size_t)snprintf(buf + n, len - n, " virtio_mmio.device=4K@0x%llx:%u",
-				      (unsigned long long)vm->dev[i].transport.base,
-				      vm->dev[i].transport.irq);
+		                      (unsigned long long)vm->dev[i].transport.base,
+		                      vm->dev[i].transport.irq);
 	if (vm->cfg.cmdline_extra && n < len)
 		n += (size_t)snprintf(buf + n, len - n, " %s", vm->cfg.cmdline_extra);
 	if (n >= len)
-		return vmp_fail(err, -E2BIG, "kernel command line is longer than %zu bytes", len - 1);
+		return vmp_fail(err, -E2BIG, "kernel command line is longer than %zu bytes",
+		                len - 1);
 	return 0;
 }
 
 static int write_boot_data(struct vmproc_vm *vm, uint64_t initrd_gpa, uint32_t initrd_size,
-			   struct vmp_error *err)
+                           struct vmp_error *err)
 {
 	char *cmdline = guest_mem_ptr(&vm->mem, LAYOUT_CMDLINE, LAYOUT_CMDLINE_MAX);
 	struct boot_params *bp = guest_mem_ptr(&vm->mem, LAYOUT_ZERO_PAGE, sizeof(*bp));
@@ -316,12 +321,12 @@ static int write_boot_data(struct vmproc_vm *vm, uint64_t initrd_gpa, uint32_t i
 	if ((rc = mptable_write(&vm->mem, LAYOUT_MPTABLE, LAYOUT_MPTABLE_MAX, 1, err)))
 		return rc;
 	struct boot_params_input in = {
-		.mem = &vm->mem,
-		.cmdline_gpa = LAYOUT_CMDLINE,
-		.cmdline_size = (uint32_t)strlen(cmdline) + 1,
-		.initrd_gpa = initrd_gpa,
-		.initrd_size = initrd_size,
-		.setup_data_gpa = LAYOUT_SETUP_DATA,
+	    .mem = &vm->mem,
+	    .cmdline_gpa = LAYOUT_CMDLINE,
+	    .cmdline_size = (uint32_t)strlen(cmdline) + 1,
+	    .initrd_gpa = initrd_gpa,
+	    .initrd_size = initrd_size,
+	    .setup_data_gpa = LAYOUT_SETUP_DATA,
 	};
 	if ((rc = boot_params_build(bp, &in, err)))
 		return rc;
@@ -355,7 +360,7 @@ static int create_vcpu(struct vmproc_vm *vm, uint64_t entry, struct vmp_error *e
 }
 
 static int add_device(struct vmproc_vm *vm, const struct virtio_device_ops *ops, void *dev,
-		      struct vmp_error *err)
+                      struct vmp_error *err)
 {
 	if (vm->ndev >= VM_MAX_DEVICES)
 		return vmp_fail(err, -ENOSPC, "too many devices");
@@ -365,7 +370,7 @@ static int add_device(struct vmproc_vm *vm, const struct virtio_device_ops *ops,
 	d->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->irqfd < 0)
 		return vmp_fail_errno(err, -errno, "eventfd");
-	struct kvm_irqfd irqfd = { .fd = (uint32_t)d->irqfd, .gsi = irq };
+	struct kvm_irqfd irqfd = {.fd = (uint32_t)d->irqfd, .gsi = irq};
 	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
 		int e = -errno;
 		close(d->irqfd);
@@ -380,8 +385,7 @@ static int add_device(struct vmproc_vm *vm, const struct virtio_device_ops *ops,
 	return 0;
 }
 
-static int add_disk(struct vmproc_vm *vm, const char *path, bool read_only,
-		    struct vmp_error *err)
+static int add_disk(struct vmproc_vm *vm, const char *path, bool read_only, struct vmp_error *err)
 {
 	struct virtio_blk *b;
 	int rc = virtio_blk_new(&b, path, read_only, err);
@@ -508,7 +512,7 @@ int vmproc_vm_start(vmproc_vm *vm)
 	trace_mark(&vm->trace, TP_START);
 	if (vm->cfg.timeout_ms)
 		vm->deadline_ns = vm->trace.ns[TP_START] + vm->cfg.timeout_ms * 1000000ull;
-	struct vmp_error err = { 0 };
+	struct vmp_error err = {0};
 	int rc = setup(vm, &err);
 	if (!rc) {
 		rc = -pthread_create(&vm->thread, NULL, vcpu_thread_main, vm);
@@ -616,7 +620,7 @@ int vmproc_vm_format_trace(const vmproc_vm *vm, char *buf, size_t len)
 	if (vm->profile.report && n >= 0) {
 		size_t used = (size_t)n < len ? (size_t)n : len;
 		int m = snprintf(len > used ? buf + used : NULL, len > used ? len - used : 0, "%s",
-				 vm->profile.report);
+		                 vm->profile.report);
 		if (m > 0)
 			n += m;
 	}

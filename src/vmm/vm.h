@@ -23,7 +23,7 @@
 #include "vmm/trace.h"
 
 #define VM_CONSOLE_TAIL 4096
-#define VM_MAX_DEVICES 8
+#define VM_MAX_DEVICES  8
 /* Legacy PIC lines free on a PC without ISA devices. */
 #define VM_FIRST_DEVICE_IRQ 5
 
@@ -35,13 +35,13 @@ struct vm_device {
 };
 
 struct vmproc_vm {
-	struct vmproc_config cfg;  /* owned copy */
+	struct vmproc_config cfg; /* owned copy */
 	char *kernel_path, *initrd_path;
 
-	pthread_mutex_t lock;      /* state, result */
+	pthread_mutex_t lock; /* state, result */
 	pthread_cond_t ended_cond;
 	enum vm_state state;
-	int ended_fd;              /* eventfd, readable once ended */
+	int ended_fd; /* eventfd, readable once ended */
 
 	int kvm_fd, vm_fd, vcpu_fd;
 	struct kvm_run *run;
@@ -56,13 +56,13 @@ struct vmproc_vm {
 	struct virtio_console *console;
 	struct virtio_blk *disks[CONFIG_MAX_DISKS + 1];
 	unsigned ndisks;
-	char *system_path;        /* resolved; NULL: no system image */
+	char *system_path; /* resolved; NULL: no system image */
 
 	pthread_t thread;
 	bool thread_started;
 	_Atomic pid_t vcpu_tid;
-	atomic_int stop_request;   /* 0, or the vmproc_failure to end with */
-	uint64_t deadline_ns;      /* 0: none */
+	atomic_int stop_request; /* 0, or the vmproc_failure to end with */
+	uint64_t deadline_ns;    /* 0: none */
 	timer_t timer;
 	bool timer_armed;
 	timer_t profile_timer;
@@ -86,7 +86,7 @@ void *vcpu_thread_main(void *arg);
 void vm_thread_finished(struct vmproc_vm *vm);
 /* Ends the VM with a failure (first call wins); message formatted. */
 void vm_fail(struct vmproc_vm *vm, vmproc_failure f, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Symbolises a guest kernel address into buf ("func+0x12" or "0x..."). */
 void vm_symbolize(const struct vmproc_vm *vm, uint64_t addr, char *buf, size_t len);
 

@@ -6,11 +6,11 @@
 
 #include "x86/layout.h"
 
-#define BOOT_FLAG_MAGIC 0xaa55
-#define HDRS_MAGIC 0x53726448          /* "HdrS" */
-#define BOOT_PROTOCOL_VERSION 0x020f   /* 2.15, Linux 5.x+ */
+#define BOOT_FLAG_MAGIC       0xaa55
+#define HDRS_MAGIC            0x53726448 /* "HdrS" */
+#define BOOT_PROTOCOL_VERSION 0x020f     /* 2.15, Linux 5.x+ */
 #define LOADER_TYPE_UNDEFINED 0xff
-#define KERNEL_ALIGNMENT 0x1000000
+#define KERNEL_ALIGNMENT      0x1000000
 
 static int add_e820(struct boot_params *bp, uint64_t addr, uint64_t size, uint32_t type)
 {
@@ -30,8 +30,8 @@ static int build_e820(struct boot_params *bp, const struct guest_mem *mem)
 	/* Conventional memory below the EBDA, then the legacy hole, then RAM
 	 * from 1 MiB: what every PC-like firmware reports. */
 	rc |= add_e820(bp, 0, LAYOUT_EBDA_START, E820_RAM);
-	rc |= add_e820(bp, LAYOUT_EBDA_START, LAYOUT_HIMEM_START - LAYOUT_EBDA_START,
-		       E820_RESERVED);
+	rc |=
+	    add_e820(bp, LAYOUT_EBDA_START, LAYOUT_HIMEM_START - LAYOUT_EBDA_START, E820_RESERVED);
 	rc |= add_e820(bp, LAYOUT_HIMEM_START, low->size - LAYOUT_HIMEM_START, E820_RAM);
 	for (unsigned i = 1; i < mem->nregions; i++)
 		rc |= add_e820(bp, mem->region[i].gpa, mem->region[i].size, E820_RAM);
@@ -43,9 +43,9 @@ static int build_e820(struct boot_params *bp, const struct guest_mem *mem)
 #endif
 
 int boot_params_rng_seed(void *dst, size_t dst_len, const void *seed, uint32_t len,
-			 struct vmp_error *err)
+                         struct vmp_error *err)
 {
-	struct setup_data sd = { .next = 0, .type = SETUP_RNG_SEED, .len = len };
+	struct setup_data sd = {.next = 0, .type = SETUP_RNG_SEED, .len = len};
 	if (dst_len < sizeof(sd) || len > dst_len - sizeof(sd))
 		return vmp_fail(err, -E2BIG, "RNG seed of %u bytes does not fit", len);
 	memcpy(dst, &sd, sizeof(sd));
@@ -54,7 +54,7 @@ int boot_params_rng_seed(void *dst, size_t dst_len, const void *seed, uint32_t l
 }
 
 int boot_params_build(struct boot_params *bp, const struct boot_params_input *in,
-		      struct vmp_error *err)
+                      struct vmp_error *err)
 {
 	memset(bp, 0, sizeof(*bp));
 	if (!in->mem || in->mem->nregions == 0 || in->mem->region[0].gpa != 0 ||
@@ -62,7 +62,7 @@ int boot_params_build(struct boot_params *bp, const struct boot_params_input *in
 		return vmp_fail(err, -EINVAL, "guest memory must start at 0 and extend past 1 MiB");
 	if (in->cmdline_size == 0 || in->cmdline_size > LAYOUT_CMDLINE_MAX)
 		return vmp_fail(err, -E2BIG, "kernel command line is %u bytes; at most %d fit",
-				in->cmdline_size, LAYOUT_CMDLINE_MAX - 1);
+		                in->cmdline_size, LAYOUT_CMDLINE_MAX - 1);
 
 	struct setup_header *h = &bp->hdr;
 	h->boot_flag = BOOT_FLAG_MAGIC;

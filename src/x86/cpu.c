@@ -7,29 +7,29 @@
 
 #include "x86/layout.h"
 
-#define CR0_PE (1ull << 0)
-#define CR0_ET (1ull << 4)
-#define CR0_PG (1ull << 31)
-#define CR4_PAE (1ull << 5)
-#define EFER_LME (1ull << 8)
-#define EFER_LMA (1ull << 10)
+#define CR0_PE      (1ull << 0)
+#define CR0_ET      (1ull << 4)
+#define CR0_PG      (1ull << 31)
+#define CR4_PAE     (1ull << 5)
+#define EFER_LME    (1ull << 8)
+#define EFER_LMA    (1ull << 10)
 #define PTE_PRESENT (1ull << 0)
-#define PTE_WRITE (1ull << 1)
-#define PTE_HUGE (1ull << 7)
+#define PTE_WRITE   (1ull << 1)
+#define PTE_HUGE    (1ull << 7)
 
 /* The boot protocol wants __BOOT_CS = 0x10 and __BOOT_DS = 0x18. */
 #define GDT_CODE_INDEX 2
 #define GDT_DATA_INDEX 3
-#define GDT_TSS_INDEX 4
-#define GDT_ENTRIES 5
+#define GDT_TSS_INDEX  4
+#define GDT_ENTRIES    5
 
-#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_IA32_MISC_ENABLE    0x1a0
 #define MISC_ENABLE_FAST_STRING 1ull
 
-#define APIC_LVT0 0x350
-#define APIC_LVT1 0x360
+#define APIC_LVT0        0x350
+#define APIC_LVT1        0x360
 #define APIC_MODE_EXTINT 0x7
-#define APIC_MODE_NMI 0x4
+#define APIC_MODE_NMI    0x4
 
 static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
 {
@@ -47,9 +47,9 @@ int x86_write_boot_tables(struct guest_mem *mem, struct vmp_error *err)
 	if (!gdt || !pml4 || !pdpt || !pd)
 		return vmp_fail(err, -ENOMEM, "guest memory too small for boot page tables");
 	memset(gdt, 0, GDT_ENTRIES * 8);
-	gdt[GDT_CODE_INDEX] = gdt_entry(0xa09b, 0, 0xfffff);  /* 64-bit code */
-	gdt[GDT_DATA_INDEX] = gdt_entry(0xc093, 0, 0xfffff);  /* data */
-	gdt[GDT_TSS_INDEX] = gdt_entry(0x808b, 0, 0xfffff);   /* busy TSS */
+	gdt[GDT_CODE_INDEX] = gdt_entry(0xa09b, 0, 0xfffff); /* 64-bit code */
+	gdt[GDT_DATA_INDEX] = gdt_entry(0xc093, 0, 0xfffff); /* data */
+	gdt[GDT_TSS_INDEX] = gdt_entry(0x808b, 0, 0xfffff);  /* busy TSS */
 	memset(pml4, 0, 4096);
 	memset(pdpt, 0, 4096);
 	pml4[0] = LAYOUT_PDPT | PTE_PRESENT | PTE_WRITE;
@@ -62,16 +62,16 @@ int x86_write_boot_tables(struct guest_mem *mem, struct vmp_error *err)
 static struct kvm_segment segment(unsigned index, uint16_t flags)
 {
 	return (struct kvm_segment){
-		.base = 0,
-		.limit = 0xfffff,
-		.selector = (uint16_t)(index * 8),
-		.type = flags & 0xf,
-		.present = (flags >> 7) & 1,
-		.dpl = (flags >> 5) & 3,
-		.db = (flags >> 14) & 1,
-		.s = (flags >> 4) & 1,
-		.l = (flags >> 13) & 1,
-		.g = (flags >> 15) & 1,
+	    .base = 0,
+	    .limit = 0xfffff,
+	    .selector = (uint16_t)(index * 8),
+	    .type = flags & 0xf,
+	    .present = (flags >> 7) & 1,
+	    .dpl = (flags >> 5) & 3,
+	    .db = (flags >> 14) & 1,
+	    .s = (flags >> 4) & 1,
+	    .l = (flags >> 13) & 1,
+	    .g = (flags >> 15) & 1,
 	};
 }
 
@@ -103,7 +103,7 @@ static int setup_regs(int fd, uint64_t entry, uint64_t zero_page, struct vmp_err
 {
 	struct kvm_regs r;
 	memset(&r, 0, sizeof(r));
-	r.rflags = 0x2;   /* reserved bit; interrupts off */
+	r.rflags = 0x2; /* reserved bit; interrupts off */
 	r.rip = entry;
 	r.rsi = zero_page;
 	if (ioctl(fd, KVM_SET_REGS, &r) < 0)

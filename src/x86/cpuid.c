@@ -9,27 +9,28 @@
 #define BIT(n) (1u << (n))
 
 /* CPUID.1:ECX */
-#define F1_ECX_PCID BIT(17)
-#define F1_ECX_X2APIC BIT(21)
-#define F1_ECX_POPCNT BIT(23)
-#define F1_ECX_XSAVE BIT(26)
-#define F1_ECX_OSXSAVE BIT(27)
-#define F1_ECX_AVX BIT(28)
-#define F1_ECX_F16C BIT(29)
-#define F1_ECX_RDRAND BIT(30)
+#define F1_ECX_PCID       BIT(17)
+#define F1_ECX_X2APIC     BIT(21)
+#define F1_ECX_POPCNT     BIT(23)
+#define F1_ECX_XSAVE      BIT(26)
+#define F1_ECX_OSXSAVE    BIT(27)
+#define F1_ECX_AVX        BIT(28)
+#define F1_ECX_F16C       BIT(29)
+#define F1_ECX_RDRAND     BIT(30)
 #define F1_ECX_HYPERVISOR BIT(31)
-#define F1_ECX_FMA BIT(12)
-#define F1_ECX_MOVBE BIT(22)
+#define F1_ECX_FMA        BIT(12)
+#define F1_ECX_MOVBE      BIT(22)
 /* CPUID.7.0:EBX */
 #define F7_EBX_FSGSBASE BIT(0)
-#define F7_EBX_AVX2 BIT(5)
-#define F7_EBX_SMEP BIT(7)
-#define F7_EBX_ERMS BIT(9)
-#define F7_EBX_INVPCID BIT(10)
-#define F7_EBX_RDSEED BIT(18)
-#define F7_EBX_SMAP BIT(20)
+#define F7_EBX_AVX2     BIT(5)
+#define F7_EBX_SMEP     BIT(7)
+#define F7_EBX_ERMS     BIT(9)
+#define F7_EBX_INVPCID  BIT(10)
+#define F7_EBX_RDSEED   BIT(18)
+#define F7_EBX_SMAP     BIT(20)
 /* AVX-512 F, DQ, IFMA, PF, ER, CD, BW, VL */
-#define F7_EBX_AVX512 (BIT(16) | BIT(17) | BIT(21) | BIT(26) | BIT(27) | BIT(28) | BIT(30) | BIT(31))
+#define F7_EBX_AVX512                                                                              \
+	(BIT(16) | BIT(17) | BIT(21) | BIT(26) | BIT(27) | BIT(28) | BIT(30) | BIT(31))
 /* CPUID.0x80000001:ECX */
 #define FX1_ECX_LAHF BIT(0)
 /* CPUID.0x80000008:EBX */
@@ -78,7 +79,7 @@ static void mask_for_emulator(struct kvm_cpuid_entry2 *e)
 	switch (e->function) {
 	case 1:
 		e->ecx &= ~(F1_ECX_PCID | F1_ECX_POPCNT | F1_ECX_XSAVE | F1_ECX_OSXSAVE |
-			    F1_ECX_AVX | F1_ECX_F16C | F1_ECX_RDRAND | F1_ECX_FMA | F1_ECX_MOVBE);
+		            F1_ECX_AVX | F1_ECX_F16C | F1_ECX_RDRAND | F1_ECX_FMA | F1_ECX_MOVBE);
 		break;
 	case 7:
 		/* ERMS is hidden too: the kernel then copies with rep movsq,
@@ -88,17 +89,15 @@ static void mask_for_emulator(struct kvm_cpuid_entry2 *e)
 		if (e->index == 0) {
 			e->eax = 0;
 			e->ebx &= ~(F7_EBX_FSGSBASE | F7_EBX_AVX2 | F7_EBX_SMEP | F7_EBX_ERMS |
-				    F7_EBX_INVPCID | F7_EBX_RDSEED | F7_EBX_SMAP | F7_EBX_AVX512);
+			            F7_EBX_INVPCID | F7_EBX_RDSEED | F7_EBX_SMAP | F7_EBX_AVX512);
 			e->ecx = 0;
 			e->edx = 0;
 		} else {
 			e->eax = e->ebx = e->ecx = e->edx = 0;
 		}
 		break;
-	case 0xd:     /* XSAVE state enumeration: none without XSAVE */
-	case 0x14:    /* processor trace */
-		e->eax = e->ebx = e->ecx = e->edx = 0;
-		break;
+	case 0xd: /* XSAVE state enumeration: none without XSAVE */
+	case 0x14: /* processor trace */ e->eax = e->ebx = e->ecx = e->edx = 0; break;
 	case 0x80000001:
 		/* LAHF/SAHF in 64-bit mode only: no ABM (lzcnt), SSE4A, XOP... */
 		e->ecx &= FX1_ECX_LAHF;
@@ -108,8 +107,7 @@ static void mask_for_emulator(struct kvm_cpuid_entry2 *e)
 		 * fnclex, which the emulator cannot run. */
 		e->ebx |= FX8_EBX_XSAVEERPTR;
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -120,16 +118,15 @@ void cpuid_filter(struct kvm_cpuid2 *c, unsigned vcpu_id, unsigned ncpus, bool e
 		switch (e->function) {
 		case 1:
 			/* APIC id, logical processor count, CLFLUSH size 64. */
-			e->ebx = (vcpu_id << 24) | ((ncpus & 0xff) << 16) | (8u << 8) |
-				 (e->ebx & 0xff);
+			e->ebx =
+			    (vcpu_id << 24) | ((ncpus & 0xff) << 16) | (8u << 8) | (e->ebx & 0xff);
 			e->ecx |= F1_ECX_HYPERVISOR;
 			break;
 		case 0xb:
 		case 0x1f:
 			e->edx = vcpu_id; /* x2APIC id */
 			break;
-		default:
-			break;
+		default: break;
 		}
 		if (emulated)
 			mask_for_emulator(e);

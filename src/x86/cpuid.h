@@ -12,9 +12,9 @@
 #include "util/error.h"
 
 enum cpu_mode {
-	CPU_MODE_AUTO,       /* decide from the host */
-	CPU_MODE_HARDWARE,   /* guest kernel runs natively: keep features */
-	CPU_MODE_EMULATED,   /* guest kernel is emulated: mask features */
+	CPU_MODE_AUTO,     /* decide from the host */
+	CPU_MODE_HARDWARE, /* guest kernel runs natively: keep features */
+	CPU_MODE_EMULATED, /* guest kernel is emulated: mask features */
 };
 
 /* True when the host CPU advertises neither VMX nor SVM (read from

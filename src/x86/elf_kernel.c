@@ -18,17 +18,18 @@ static Elf64_Phdr phdr_at(const uint8_t *file, uint64_t phoff, unsigned i)
 	return ph;
 }
 
-static int check_header(const uint8_t *file, size_t size, Elf64_Ehdr *out,
-			struct vmp_error *err)
+static int check_header(const uint8_t *file, size_t size, Elf64_Ehdr *out, struct vmp_error *err)
 {
 	if (size < sizeof(Elf64_Ehdr))
-		return vmp_fail(err, -ENOEXEC, "kernel image is %zu bytes: too short for an ELF header", size);
+		return vmp_fail(err, -ENOEXEC,
+		                "kernel image is %zu bytes: too short for an ELF header", size);
 	Elf64_Ehdr ehdr;
 	const Elf64_Ehdr *eh = &ehdr;
 	memcpy(&ehdr, file, sizeof(ehdr));
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
-		return vmp_fail(err, -ENOEXEC,
-				"kernel image is not an ELF file (vmproc boots an uncompressed vmlinux)");
+		return vmp_fail(
+		    err, -ENOEXEC,
+		    "kernel image is not an ELF file (vmproc boots an uncompressed vmlinux)");
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh->e_machine != EM_X86_64)
 		return vmp_fail(err, -ENOEXEC, "kernel image is not a 64-bit x86 ELF file");
@@ -37,13 +38,14 @@ static int check_header(const uint8_t *file, size_t size, Elf64_Ehdr *out,
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS)
 		return vmp_fail(err, -ENOEXEC, "kernel image has a malformed program header table");
 	if (eh->e_phoff > size || (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > size - eh->e_phoff)
-		return vmp_fail(err, -ENOEXEC, "kernel image is truncated (program headers past the end)");
+		return vmp_fail(err, -ENOEXEC,
+		                "kernel image is truncated (program headers past the end)");
 	*out = ehdr;
 	return 0;
 }
 
-int elf_kernel_load(struct guest_mem *mem, const uint8_t *file, size_t size,
-		    struct elf_kernel *out, struct vmp_error *err)
+int elf_kernel_load(struct guest_mem *mem, const uint8_t *file, size_t size, struct elf_kernel *out,
+                    struct vmp_error *err)
 {
 	Elf64_Ehdr eh;
 	int rc = check_header(file, size, &eh, err);
@@ -59,17 +61,21 @@ int elf_kernel_load(struct guest_mem *mem, const uint8_t *file, size_t size,
 		uint64_t off = ph.p_offset, filesz = ph.p_filesz, memsz = ph.p_memsz;
 		uint64_t paddr = ph.p_paddr;
 		if (filesz > memsz)
-			return vmp_fail(err, -ENOEXEC, "kernel segment %u: file size exceeds memory size", i);
+			return vmp_fail(err, -ENOEXEC,
+			                "kernel segment %u: file size exceeds memory size", i);
 		if (off > size || filesz > size - off)
 			return vmp_fail(err, -ENOEXEC,
-					"kernel image is truncated: segment %u needs bytes up to %llu, file has %zu",
-					i, (unsigned long long)off + filesz, size);
+			                "kernel image is truncated: segment %u needs bytes up to "
+			                "%llu, file has %zu",
+			                i, (unsigned long long)off + filesz, size);
 		uint8_t *dst = guest_mem_ptr(mem, paddr, memsz);
 		if (!dst)
 			return vmp_fail(err, -ENOMEM,
-					"kernel segment %u (0x%llx-0x%llx) does not fit in %llu MiB of guest memory",
-					i, (unsigned long long)paddr, (unsigned long long)paddr + memsz,
-					(unsigned long long)(mem->ram_size >> 20));
+			                "kernel segment %u (0x%llx-0x%llx) does not fit in %llu "
+			                "MiB of guest memory",
+			                i, (unsigned long long)paddr,
+			                (unsigned long long)paddr + memsz,
+			                (unsigned long long)(mem->ram_size >> 20));
 		memcpy(dst, file + off, filesz);
 		memset(dst + filesz, 0, memsz - filesz);
 		if (eh.e_entry >= paddr && eh.e_entry - paddr < memsz)
@@ -84,7 +90,7 @@ int elf_kernel_load(struct guest_mem *mem, const uint8_t *file, size_t size,
 		return vmp_fail(err, -ENOEXEC, "kernel image has no loadable segment");
 	if (!entry_loaded)
 		return vmp_fail(err, -ENOEXEC, "kernel entry point 0x%llx is outside its segments",
-				(unsigned long long)eh.e_entry);
+		                (unsigned long long)eh.e_entry);
 	out->entry = eh.e_entry;
 	out->load_lo = lo;
 	out->load_hi = hi;
@@ -113,8 +119,8 @@ static bool symbol_contains(const Elf64_Sym *sym, uint64_t vaddr)
 	       vaddr >= sym->st_value && vaddr - sym->st_value < sym->st_size;
 }
 
-int elf_kernel_symbolize(const uint8_t *file, size_t size, uint64_t vaddr,
-			 char *name, size_t name_len, uint64_t *offset)
+int elf_kernel_symbolize(const uint8_t *file, size_t size, uint64_t vaddr, char *name,
+                         size_t name_len, uint64_t *offset)
 {
 	uint64_t start, sym_size;
 	int rc = elf_kernel_symbol_at(file, size, vaddr, name, name_len, &start, &sym_size);
@@ -124,7 +130,7 @@ int elf_kernel_symbolize(const uint8_t *file, size_t size, uint64_t vaddr,
 }
 
 int elf_kernel_symbol_at(const uint8_t *file, size_t size, uint64_t vaddr, char *name,
-			 size_t name_len, uint64_t *start, uint64_t *sym_size)
+                         size_t name_len, uint64_t *start, uint64_t *sym_size)
 {
 	Elf64_Ehdr eh;
 	if (check_header(file, size, &eh, NULL))
@@ -142,7 +148,7 @@ int elf_kernel_symbol_at(const uint8_t *file, size_t size, uint64_t vaddr, char 
 			return -ENOENT;
 		uint64_t n = sh.sh_size / sizeof(Elf64_Sym);
 		bool found = false;
-		Elf64_Sym best = { 0 };
+		Elf64_Sym best = {0};
 		for (uint64_t k = 0; k < n; k++) {
 			Elf64_Sym sym;
 			memcpy(&sym, file + sh.sh_offset + k * sizeof(sym), sizeof(sym));

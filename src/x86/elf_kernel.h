@@ -11,25 +11,25 @@
 #include "vmm/guest_mem.h"
 
 struct elf_kernel {
-	uint64_t entry;     /* physical entry address (startup_64) */
-	uint64_t load_lo;   /* lowest physical byte loaded */
-	uint64_t load_hi;   /* one past the highest physical byte (incl. bss) */
+	uint64_t entry;   /* physical entry address (startup_64) */
+	uint64_t load_lo; /* lowest physical byte loaded */
+	uint64_t load_hi; /* one past the highest physical byte (incl. bss) */
 };
 
 /* Validates the ELF header and program headers, copies every PT_LOAD
  * segment to its physical address and zero-fills its bss. Rejects
  * anything that is not an x86_64 executable or whose segments do not fit
  * in guest RAM, with a message saying which. */
-int elf_kernel_load(struct guest_mem *mem, const uint8_t *file, size_t size,
-		    struct elf_kernel *out, struct vmp_error *err);
+int elf_kernel_load(struct guest_mem *mem, const uint8_t *file, size_t size, struct elf_kernel *out,
+                    struct vmp_error *err);
 
 /* Finds the function symbol containing vaddr in the ELF's .symtab.
  * Returns 0 and fills name/offset, or -ENOENT. */
-int elf_kernel_symbolize(const uint8_t *file, size_t size, uint64_t vaddr,
-			 char *name, size_t name_len, uint64_t *offset);
+int elf_kernel_symbolize(const uint8_t *file, size_t size, uint64_t vaddr, char *name,
+                         size_t name_len, uint64_t *offset);
 
 /* Like elf_kernel_symbolize, returning the symbol's start and size. */
 int elf_kernel_symbol_at(const uint8_t *file, size_t size, uint64_t vaddr, char *name,
-			 size_t name_len, uint64_t *start, uint64_t *sym_size);
+                         size_t name_len, uint64_t *start, uint64_t *sym_size);
 
 #endif

@@ -3,27 +3,27 @@
 #include <errno.h>
 #include <string.h>
 
-#define APIC_DEFAULT_BASE 0xfee00000u
+#define APIC_DEFAULT_BASE   0xfee00000u
 #define IOAPIC_DEFAULT_BASE 0xfec00000u
-#define APIC_VERSION 0x14
-#define IOAPIC_VERSION 0x11
+#define APIC_VERSION        0x14
+#define IOAPIC_VERSION      0x11
 
 enum { MP_PROCESSOR = 0, MP_BUS = 1, MP_IOAPIC = 2, MP_INTSRC = 3, MP_LINTSRC = 4 };
 enum { MP_INT = 0, MP_NMI = 1, MP_EXTINT = 3 };
-#define CPU_ENABLED 1
+#define CPU_ENABLED       1
 #define CPU_BOOTPROCESSOR 2
 
 struct mpf_intel {
-	char signature[4];     /* "_MP_" */
+	char signature[4]; /* "_MP_" */
 	uint32_t physptr;
-	uint8_t length;        /* in 16-byte units */
+	uint8_t length; /* in 16-byte units */
 	uint8_t specification;
 	uint8_t checksum;
 	uint8_t feature[5];
 } __attribute__((packed));
 
 struct mpc_table {
-	char signature[4];     /* "PCMP" */
+	char signature[4]; /* "PCMP" */
 	uint16_t length;
 	uint8_t spec;
 	uint8_t checksum;
@@ -31,7 +31,7 @@ struct mpc_table {
 	char productid[12];
 	uint32_t oemptr;
 	uint16_t oemsize;
-	uint16_t oemcount;     /* number of entries */
+	uint16_t oemcount; /* number of entries */
 	uint32_t lapic;
 	uint32_t reserved;
 } __attribute__((packed));
@@ -87,52 +87,63 @@ static int put_entries(struct writer *w, unsigned ncpus)
 		struct mpc_cpu *c = put(w, sizeof(*c));
 		if (!c)
 			return -1;
-		*c = (struct mpc_cpu){ .type = MP_PROCESSOR, .apicid = (uint8_t)i,
-				       .apicver = APIC_VERSION,
-				       .cpuflag = CPU_ENABLED | (i == 0 ? CPU_BOOTPROCESSOR : 0),
-				       .cpufeature = 0x600, .featureflag = 0x201 };
+		*c = (struct mpc_cpu){.type = MP_PROCESSOR,
+		                      .apicid = (uint8_t)i,
+		                      .apicver = APIC_VERSION,
+		                      .cpuflag = CPU_ENABLED | (i == 0 ? CPU_BOOTPROCESSOR : 0),
+		                      .cpufeature = 0x600,
+		                      .featureflag = 0x201};
 		w->entries++;
 	}
 	struct mpc_bus *b = put(w, sizeof(*b));
 	struct mpc_ioapic *io = put(w, sizeof(*io));
 	if (!b || !io)
 		return -1;
-	*b = (struct mpc_bus){ .type = MP_BUS, .busid = 0 };
+	*b = (struct mpc_bus){.type = MP_BUS, .busid = 0};
 	memcpy(b->bustype, "ISA   ", 6);
-	*io = (struct mpc_ioapic){ .type = MP_IOAPIC, .apicid = ioapic_id, .apicver = IOAPIC_VERSION,
-				   .flags = 1, .apicaddr = IOAPIC_DEFAULT_BASE };
+	*io = (struct mpc_ioapic){.type = MP_IOAPIC,
+	                          .apicid = ioapic_id,
+	                          .apicver = IOAPIC_VERSION,
+	                          .flags = 1,
+	                          .apicaddr = IOAPIC_DEFAULT_BASE};
 	w->entries += 2;
 	/* ISA IRQ n on I/O APIC pin n: KVM's default GSI routing. */
 	for (uint8_t pin = 0; pin < MPTABLE_IOAPIC_PINS; pin++) {
 		struct mpc_intsrc *s = put(w, sizeof(*s));
 		if (!s)
 			return -1;
-		*s = (struct mpc_intsrc){ .type = MP_INTSRC, .irqtype = MP_INT, .srcbus = 0,
-					  .srcbusirq = pin, .dstapic = ioapic_id, .dstirq = pin };
+		*s = (struct mpc_intsrc){.type = MP_INTSRC,
+		                         .irqtype = MP_INT,
+		                         .srcbus = 0,
+		                         .srcbusirq = pin,
+		                         .dstapic = ioapic_id,
+		                         .dstirq = pin};
 		w->entries++;
 	}
 	struct mpc_intsrc *l0 = put(w, sizeof(*l0)), *l1 = put(w, sizeof(*l1));
 	if (!l0 || !l1)
 		return -1;
-	*l0 = (struct mpc_intsrc){ .type = MP_LINTSRC, .irqtype = MP_EXTINT, .dstapic = 0xff, .dstirq = 0 };
-	*l1 = (struct mpc_intsrc){ .type = MP_LINTSRC, .irqtype = MP_NMI, .dstapic = 0xff, .dstirq = 1 };
+	*l0 = (struct mpc_intsrc){
+	    .type = MP_LINTSRC, .irqtype = MP_EXTINT, .dstapic = 0xff, .dstirq = 0};
+	*l1 = (struct mpc_intsrc){
+	    .type = MP_LINTSRC, .irqtype = MP_NMI, .dstapic = 0xff, .dstirq = 1};
 	w->entries += 2;
 	return 0;
 }
 
 int mptable_write(struct guest_mem *mem, uint64_t gpa, uint64_t max_len, unsigned ncpus,
-		  struct vmp_error *err)
+                  struct vmp_error *err)
 {
 	uint8_t *p = guest_mem_ptr(mem, gpa, max_len);
 	if (!p || ncpus == 0 || ncpus > 254)
 		return vmp_fail(err, -EINVAL, "cannot place an MP table for %u CPUs", ncpus);
 	memset(p, 0, max_len);
-	struct writer w = { .base = p, .at = p, .end = p + max_len };
+	struct writer w = {.base = p, .at = p, .end = p + max_len};
 	struct mpf_intel *mpf = put(&w, sizeof(*mpf));
 	struct mpc_table *t = put(&w, sizeof(*t));
 	if (!mpf || !t || put_entries(&w, ncpus))
-		return vmp_fail(err, -E2BIG, "MP table for %u CPUs does not fit in %llu bytes", ncpus,
-				(unsigned long long)max_len);
+		return vmp_fail(err, -E2BIG, "MP table for %u CPUs does not fit in %llu bytes",
+		                ncpus, (unsigned long long)max_len);
 	memcpy(t->signature, "PCMP", 4);
 	t->length = (uint16_t)(w.at - (uint8_t *)t);
 	t->spec = 4;

@@ -17,6 +17,6 @@
 /* Writes the table at gpa (below 1 KiB: the first region Linux scans).
  * Returns 0 or -E2BIG if it would not fit in max_len bytes. */
 int mptable_write(struct guest_mem *mem, uint64_t gpa, uint64_t max_len, unsigned ncpus,
-		  struct vmp_error *err);
+                  struct vmp_error *err);
 
 #endif

@@ -74,9 +74,9 @@ out:
 }
 
 static struct boot boots[] = {
-	{ .name = "plain" },
-	{ .name = "program", .cmdline = "-- /bin/sh -c \"echo hello-from-guest; exit 7\"" },
-	{ .name = "panic", .cmdline = "rdinit=/does-not-exist" },
+    {.name = "plain"},
+    {.name = "program", .cmdline = "-- /bin/sh -c \"echo hello-from-guest; exit 7\""},
+    {.name = "panic", .cmdline = "rdinit=/does-not-exist"},
 };
 #define NBOOTS (sizeof(boots) / sizeof(boots[0]))
 
@@ -135,7 +135,7 @@ static void program_status_and_output_reach_host(void)
 	CHECK_MSG(b->rc == 0, "rc %d: %s", b->rc, b->error);
 	CHECK_MSG(b->status == 7, "status %d", b->status);
 	CHECK_MSG(strstr(b->console.text, "hello-from-guest") != NULL, "console: %.300s",
-		  b->console.text);
+	          b->console.text);
 }
 
 static void kernel_panic_is_reported(void)
@@ -143,7 +143,7 @@ static void kernel_panic_is_reported(void)
 	struct boot *b = &boots[2];
 	CHECK(b->rc < 0);
 	CHECK_MSG(b->failure == VMPROC_FAILURE_GUEST_PANIC, "%s: %s",
-		  vmproc_failure_name(b->failure), b->error);
+	          vmproc_failure_name(b->failure), b->error);
 	CHECK_MSG(strstr(b->error, "guest kernel panic: ") != NULL, "%s", b->error);
 	CHECK(b->ms_ready < 0); /* init never ran */
 }
@@ -157,11 +157,11 @@ int main(int argc, char **argv)
 {
 	boot_all_concurrently();
 	static const struct harness_test tests[] = {
-		T(boots_to_init_and_powers_off),
-		T(trace_names_every_phase),
-		T(program_status_and_output_reach_host),
-		T(kernel_panic_is_reported),
-		T(vms_release_their_fds),
+	    T(boots_to_init_and_powers_off),
+	    T(trace_names_every_phase),
+	    T(program_status_and_output_reach_host),
+	    T(kernel_panic_is_reported),
+	    T(vms_release_their_fds),
 	};
 	return harness_run(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }

@@ -27,8 +27,14 @@ static int count_dir(const char *path)
 	return n;
 }
 
-static int open_fds(void) { return count_dir("/proc/self/fd"); }
-static int threads(void) { return count_dir("/proc/self/task"); }
+static int open_fds(void)
+{
+	return count_dir("/proc/self/fd");
+}
+static int threads(void)
+{
+	return count_dir("/proc/self/task");
+}
 
 static const char *tiny(const char *name, const unsigned char *code, size_t len)
 {
@@ -69,7 +75,7 @@ static double now_ms(void)
 
 static struct outcome run_kernel(const char *kernel, unsigned mem_mib, uint64_t timeout_ms)
 {
-	struct outcome o = { .rc = -999, .status = -1 };
+	struct outcome o = {.rc = -999, .status = -1};
 	vmproc_config *cfg;
 	if (vmproc_config_new(&cfg))
 		return o;
@@ -93,12 +99,12 @@ static struct outcome run_kernel(const char *kernel, unsigned mem_mib, uint64_t 
 	return o;
 }
 
-#define NO_LEAKS_AROUND(stmt)                                                      \
-	do {                                                                       \
-		int fds_ = open_fds(), thr_ = threads();                           \
-		stmt;                                                              \
-		CHECK_MSG(open_fds() == fds_, "fds %d -> %d", fds_, open_fds());   \
-		CHECK_MSG(threads() == thr_, "threads %d -> %d", thr_, threads()); \
+#define NO_LEAKS_AROUND(stmt)                                                                      \
+	do {                                                                                       \
+		int fds_ = open_fds(), thr_ = threads();                                           \
+		stmt;                                                                              \
+		CHECK_MSG(open_fds() == fds_, "fds %d -> %d", fds_, open_fds());                   \
+		CHECK_MSG(threads() == thr_, "threads %d -> %d", thr_, threads());                 \
 	} while (0)
 
 static void missing_kernel_is_a_setup_error(void)
@@ -121,7 +127,8 @@ static void empty_kernel_is_rejected(void)
 
 static void text_file_is_not_a_kernel(void)
 {
-	static const char text[] = "#!/bin/sh\n# a shell script, long enough to hold an ELF header\necho this is not a kernel\n";
+	static const char text[] = "#!/bin/sh\n# a shell script, long enough to hold an ELF "
+	                           "header\necho this is not a kernel\n";
 	struct outcome o;
 	NO_LEAKS_AROUND(o = run_kernel(write_file("text", text, sizeof(text)), 0, 0));
 	CHECK(o.rc == -ENOEXEC);
@@ -172,11 +179,12 @@ static void too_little_memory_is_a_clear_error(void)
 static void triple_fault_is_reported_with_rip(void)
 {
 	struct outcome o;
-	NO_LEAKS_AROUND(o = run_kernel(tiny("tf", tiny_code_triple_fault,
-					    sizeof(tiny_code_triple_fault)), 0, 10000));
+	NO_LEAKS_AROUND(
+	    o = run_kernel(tiny("tf", tiny_code_triple_fault, sizeof(tiny_code_triple_fault)), 0,
+	                   10000));
 	CHECK(o.rc < 0);
 	CHECK_MSG(o.failure == VMPROC_FAILURE_TRIPLE_FAULT, "%s: %s",
-		  vmproc_failure_name(o.failure), o.msg);
+	          vmproc_failure_name(o.failure), o.msg);
 	CHECK_MSG(strstr(o.msg, "RIP 0x") != NULL, "%s", o.msg);
 	if (getenv("VMPROC_TEST_VERBOSE"))
 		printf("  message: %s\n", o.msg);
@@ -185,12 +193,13 @@ static void triple_fault_is_reported_with_rip(void)
 static void unemulated_instruction_names_rip(void)
 {
 	struct outcome o;
-	NO_LEAKS_AROUND(o = run_kernel(tiny("int3", tiny_code_int3, sizeof(tiny_code_int3)), 0, 10000));
+	NO_LEAKS_AROUND(
+	    o = run_kernel(tiny("int3", tiny_code_int3, sizeof(tiny_code_int3)), 0, 10000));
 	CHECK(o.rc < 0);
 	if (o.failure == VMPROC_FAILURE_TRIPLE_FAULT)
 		return; /* hardware virtualisation: int3 runs, then faults */
 	CHECK_MSG(o.failure == VMPROC_FAILURE_EMULATION, "%s: %s", vmproc_failure_name(o.failure),
-		  o.msg);
+	          o.msg);
 	CHECK_MSG(strstr(o.msg, "emulate") != NULL, "%s", o.msg);
 	/* The int3 is the third byte of the code at 16 MiB. */
 	CHECK_MSG(strstr(o.msg, "RIP 0x1000002") != NULL, "%s", o.msg);
@@ -199,7 +208,8 @@ static void unemulated_instruction_names_rip(void)
 static void spinning_guest_times_out(void)
 {
 	struct outcome o;
-	NO_LEAKS_AROUND(o = run_kernel(tiny("spin", tiny_code_spin, sizeof(tiny_code_spin)), 0, 300));
+	NO_LEAKS_AROUND(
+	    o = run_kernel(tiny("spin", tiny_code_spin, sizeof(tiny_code_spin)), 0, 300));
 	CHECK(o.rc == -ETIMEDOUT);
 	CHECK(o.failure == VMPROC_FAILURE_TIMEOUT);
 	CHECK_MSG(o.elapsed_ms >= 300 && o.elapsed_ms < 5000, "%.0f ms", o.elapsed_ms);
@@ -209,7 +219,8 @@ static void spinning_guest_times_out(void)
 static void halted_guest_times_out(void)
 {
 	struct outcome o;
-	NO_LEAKS_AROUND(o = run_kernel(tiny("halt", tiny_code_halt, sizeof(tiny_code_halt)), 0, 300));
+	NO_LEAKS_AROUND(
+	    o = run_kernel(tiny("halt", tiny_code_halt, sizeof(tiny_code_halt)), 0, 300));
 	CHECK(o.failure == VMPROC_FAILURE_TIMEOUT);
 	CHECK_MSG(o.elapsed_ms < 5000, "%.0f ms", o.elapsed_ms);
 }
@@ -217,8 +228,8 @@ static void halted_guest_times_out(void)
 static void exit_port_reports_status(void)
 {
 	struct outcome o;
-	NO_LEAKS_AROUND(o = run_kernel(tiny("exit42", tiny_code_exit42, sizeof(tiny_code_exit42)), 0,
-				       10000));
+	NO_LEAKS_AROUND(
+	    o = run_kernel(tiny("exit42", tiny_code_exit42, sizeof(tiny_code_exit42)), 0, 10000));
 	CHECK_MSG(o.rc == 0, "rc %d: %s", o.rc, o.msg);
 	CHECK(o.status == 42);
 	CHECK(o.failure == VMPROC_FAILURE_NONE);
@@ -231,7 +242,7 @@ struct stopper {
 static void *stop_later(void *arg)
 {
 	struct stopper *s = arg;
-	struct timespec ts = { 0, 200 * 1000 * 1000 };
+	struct timespec ts = {0, 200 * 1000 * 1000};
 	nanosleep(&ts, NULL);
 	vmproc_vm_stop(s->vm);
 	return NULL;
@@ -247,7 +258,7 @@ static void stop_from_another_thread(void)
 	CHECK(vmproc_vm_new(&vm, cfg) == 0);
 	CHECK(vmproc_vm_start(vm) == 0);
 	CHECK(vmproc_vm_try_wait(vm, NULL) == -EAGAIN);
-	struct stopper s = { vm };
+	struct stopper s = {vm};
 	pthread_t t;
 	pthread_create(&t, NULL, stop_later, &s);
 	int rc = vmproc_vm_wait(vm, NULL);
@@ -292,13 +303,14 @@ static void *run_parallel(void *arg)
 static void failing_vms_do_not_disturb_others(void)
 {
 	static char kernels[3][256];
-	snprintf(kernels[0], 256, "%s", tiny("p-tf", tiny_code_triple_fault, sizeof(tiny_code_triple_fault)));
+	snprintf(kernels[0], 256, "%s",
+	         tiny("p-tf", tiny_code_triple_fault, sizeof(tiny_code_triple_fault)));
 	snprintf(kernels[1], 256, "%s", tiny("p-spin", tiny_code_spin, sizeof(tiny_code_spin)));
 	snprintf(kernels[2], 256, "%s", tiny("p-exit", tiny_code_exit42, sizeof(tiny_code_exit42)));
 	struct parallel p[6];
 	pthread_t t[6];
 	for (int i = 0; i < 6; i++) {
-		p[i] = (struct parallel){ .kernel = kernels[i % 3], .timeout_ms = 500 };
+		p[i] = (struct parallel){.kernel = kernels[i % 3], .timeout_ms = 500};
 		pthread_create(&t[i], NULL, run_parallel, &p[i]);
 	}
 	for (int i = 0; i < 6; i++)
@@ -332,20 +344,13 @@ int main(int argc, char **argv)
 {
 	setup_tmpdir();
 	static const struct harness_test tests[] = {
-		T(missing_kernel_is_a_setup_error),
-		T(empty_kernel_is_rejected),
-		T(text_file_is_not_a_kernel),
-		T(truncated_kernel_is_rejected),
-		T(host_program_is_not_a_kernel),
-		T(too_little_memory_is_a_clear_error),
-		T(triple_fault_is_reported_with_rip),
-		T(unemulated_instruction_names_rip),
-		T(spinning_guest_times_out),
-		T(halted_guest_times_out),
-		T(exit_port_reports_status),
-		T(stop_from_another_thread),
-		T(free_while_running_stops_the_vm),
-		T(failing_vms_do_not_disturb_others),
+	    T(missing_kernel_is_a_setup_error),   T(empty_kernel_is_rejected),
+	    T(text_file_is_not_a_kernel),         T(truncated_kernel_is_rejected),
+	    T(host_program_is_not_a_kernel),      T(too_little_memory_is_a_clear_error),
+	    T(triple_fault_is_reported_with_rip), T(unemulated_instruction_names_rip),
+	    T(spinning_guest_times_out),          T(halted_guest_times_out),
+	    T(exit_port_reports_status),          T(stop_from_another_thread),
+	    T(free_while_running_stops_the_vm),   T(failing_vms_do_not_disturb_others),
 	};
 	return harness_run(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }

@@ -14,18 +14,18 @@
 
 /* mov rax, 0x8000000000000000; mov [rax], rax  -> #GP -> triple fault */
 static const unsigned char tiny_code_triple_fault[] = {
-	0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x48, 0x89, 0x00,
+    0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x48, 0x89, 0x00,
 };
 /* int3: the emulator of hosts without VT-x/AMD-V cannot execute it at
  * CPL 0 (../shared/PLATFORM.md); on hardware it triple-faults. */
-static const unsigned char tiny_code_int3[] = { 0x90, 0x90, 0xcc };
+static const unsigned char tiny_code_int3[] = {0x90, 0x90, 0xcc};
 /* 1: jmp 1b  -> spins in guest kernel mode forever */
-static const unsigned char tiny_code_spin[] = { 0xeb, 0xfe };
+static const unsigned char tiny_code_spin[] = {0xeb, 0xfe};
 /* cli; hlt  -> sleeps forever with interrupts off */
-static const unsigned char tiny_code_halt[] = { 0xfa, 0xf4, 0xeb, 0xfc };
+static const unsigned char tiny_code_halt[] = {0xfa, 0xf4, 0xeb, 0xfc};
 /* mov al, 42; out 0x601, al via dx  -> clean "poweroff" with status 42 */
 static const unsigned char tiny_code_exit42[] = {
-	0xb0, 42, 0x66, 0xba, 0x01, 0x06, 0xee, 0xeb, 0xfe,
+    0xb0, 42, 0x66, 0xba, 0x01, 0x06, 0xee, 0xeb, 0xfe,
 };
 
 /* Writes an ELF file holding code to path. Returns 0 or -1. */

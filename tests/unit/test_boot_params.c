@@ -24,9 +24,9 @@ static uint8_t g_dummy[16];
 static struct boot_params_input input(const struct guest_mem *m)
 {
 	return (struct boot_params_input){
-		.mem = m,
-		.cmdline_gpa = 0x20000,
-		.cmdline_size = sizeof("console=hvc0 quiet"),
+	    .mem = m,
+	    .cmdline_gpa = 0x20000,
+	    .cmdline_size = sizeof("console=hvc0 quiet"),
 	};
 }
 
@@ -148,7 +148,7 @@ static void e820_memory_above_hole(void)
 {
 	uint64_t ram = 5 * GiB;
 	struct guest_mem m;
-	struct vmp_error err = { 0 };
+	struct vmp_error err = {0};
 	int rc = guest_mem_init(&m, ram, &err);
 	CHECK_MSG(rc == 0, "guest_mem_init: %s", err.msg);
 	if (rc)
@@ -178,7 +178,7 @@ static void e820_memory_above_hole(void)
 
 static void rejects_small_memory(void)
 {
-	static const uint64_t sizes[] = { 0, 4096, 0x9fc00, 512 * 1024, MiB };
+	static const uint64_t sizes[] = {0, 4096, 0x9fc00, 512 * 1024, MiB};
 	struct guest_mem m;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		guest_mem_layout(&m, g_dummy, sizes[i]);
@@ -211,7 +211,7 @@ static void cmdline_length_limits(void)
 	CHECK(build(&in) == 0);
 	CHECK(g_bp.hdr.cmdline_size == 0);
 
-	static const uint32_t bad[] = { 2049, 4096, 0x10000, UINT32_MAX };
+	static const uint32_t bad[] = {2049, 4096, 0x10000, UINT32_MAX};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		in.cmdline_size = bad[i];
 		int rc = build(&in);
@@ -225,4 +225,4 @@ static void cmdline_length_limits(void)
 }
 
 TEST_LIST(T(header_magic_and_cmdline), T(cmdline_and_initrd_addresses), T(e820_small_memory),
-	  T(e820_memory_above_hole), T(rejects_small_memory), T(cmdline_length_limits))
+          T(e820_memory_above_hole), T(rejects_small_memory), T(cmdline_length_limits))

@@ -10,23 +10,23 @@
 #define BIT(n) (1u << (n))
 
 /* CPUID.1:ECX */
-#define PCID BIT(17)
-#define POPCNT BIT(23)
-#define XSAVE BIT(26)
-#define OSXSAVE BIT(27)
-#define AVX BIT(28)
-#define RDRAND BIT(30)
+#define PCID       BIT(17)
+#define POPCNT     BIT(23)
+#define XSAVE      BIT(26)
+#define OSXSAVE    BIT(27)
+#define AVX        BIT(28)
+#define RDRAND     BIT(30)
 #define HYPERVISOR BIT(31)
-#define SSE3 BIT(0)
-#define SSSE3 BIT(9)
-#define SSE41 BIT(19)
-#define SSE42 BIT(20)
+#define SSE3       BIT(0)
+#define SSSE3      BIT(9)
+#define SSE41      BIT(19)
+#define SSE42      BIT(20)
 /* CPUID.7.0:EBX */
 #define FSGSBASE BIT(0)
-#define SMEP BIT(7)
-#define ERMS BIT(9)
-#define SMAP BIT(20)
-#define BMI1 BIT(3)
+#define SMEP     BIT(7)
+#define ERMS     BIT(9)
+#define SMAP     BIT(20)
+#define BMI1     BIT(3)
 /* CPUID.0x80000008:EBX */
 #define XSAVEERPTR BIT(2)
 
@@ -42,11 +42,10 @@ static struct kvm_cpuid2 *make_cpuid(void)
 	static const struct {
 		uint32_t function, index;
 	} leaves[N_ENTRIES] = {
-		[E_1] = { 1, 0 },          [E_7] = { 7, 0 },
-		[E_7_1] = { 7, 1 },        [E_D0] = { 0xd, 0 },
-		[E_D1] = { 0xd, 1 },       [E_X1] = { 0x80000001, 0 },
-		[E_X8] = { 0x80000008, 0 }, [E_B] = { 0xb, 0 },
-		[E_0] = { 0, 0 },          [E_EXTRA] = { 1, 0 },
+	    [E_1] = {1, 0},           [E_7] = {7, 0},    [E_7_1] = {7, 1},
+	    [E_D0] = {0xd, 0},        [E_D1] = {0xd, 1}, [E_X1] = {0x80000001, 0},
+	    [E_X8] = {0x80000008, 0}, [E_B] = {0xb, 0},  [E_0] = {0, 0},
+	    [E_EXTRA] = {1, 0},
 	};
 	for (unsigned i = 0; i < N_ENTRIES; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
@@ -106,7 +105,7 @@ static void emulated_masks_leaf7_and_xsave_leaves(void)
 	for (int i = E_D0; i <= E_D1; i++) {
 		const struct kvm_cpuid_entry2 *e = &c->entries[i];
 		CHECK_MSG(e->eax == 0 && e->ebx == 0 && e->ecx == 0 && e->edx == 0, "0xd.%u",
-			  e->index);
+		          e->index);
 	}
 	/* Kept on AMD so the kernel avoids the fnclex path. */
 	CHECK(c->entries[E_X8].ebx & XSAVEERPTR);
@@ -150,7 +149,7 @@ static void apic_id_per_vcpu(void)
 			uint32_t ebx = c->entries[E_1].ebx;
 			CHECK_MSG(ebx >> 24 == id, "vcpu %u: APIC id %u", id, ebx >> 24);
 			CHECK_MSG(((ebx >> 16) & 0xff) == 4, "vcpu %u: %u logical CPUs", id,
-				  (ebx >> 16) & 0xff);
+			          (ebx >> 16) & 0xff);
 			CHECK(((ebx >> 8) & 0xff) == 8); /* CLFLUSH line: 8 * 8 bytes */
 			CHECK((ebx & 0xff) == 0xab);     /* brand index kept */
 			/* The x2APIC topology leaf agrees. */
@@ -185,4 +184,4 @@ static void filter_is_idempotent(void)
 }
 
 TEST_LIST(T(emulated_masks_leaf1), T(emulated_masks_leaf7_and_xsave_leaves),
-	  T(hardware_mode_keeps_features), T(apic_id_per_vcpu), T(filter_is_idempotent))
+          T(hardware_mode_keeps_features), T(apic_id_per_vcpu), T(filter_is_idempotent))

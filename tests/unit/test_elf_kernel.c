@@ -14,36 +14,36 @@
 #include "vmm/guest_mem.h"
 #include "x86/elf_kernel.h"
 
-#define MiB (1ull << 20)
-#define MEM_SIZE (4 * MiB)
+#define MiB        (1ull << 20)
+#define MEM_SIZE   (4 * MiB)
 #define KERNEL_MAP 0xffffffff80000000ull /* __START_KERNEL_map */
 
 /* File layout of the crafted image. */
-#define OFF_PH 0x40
-#define OFF_SEG1 0x100
-#define SEG1_SIZE 0x100
-#define OFF_SEG2 0x200
-#define SEG2_FILESZ 0x40
-#define SEG2_MEMSZ 0x1000
-#define OFF_SYM 0x240
-#define NSYMS 6
-#define OFF_STR 0x2f0
-#define OFF_SH 0x340
-#define NSECTIONS 3
-#define FILE_SIZE (OFF_SH + NSECTIONS * 64)
+#define OFF_PH       0x40
+#define OFF_SEG1     0x100
+#define SEG1_SIZE    0x100
+#define OFF_SEG2     0x200
+#define SEG2_FILESZ  0x40
+#define SEG2_MEMSZ   0x1000
+#define OFF_SYM      0x240
+#define NSYMS        6
+#define OFF_STR      0x2f0
+#define OFF_SH       0x340
+#define NSECTIONS    3
+#define FILE_SIZE    (OFF_SH + NSECTIONS * 64)
 #define SEG_DATA_END (OFF_SEG2 + SEG2_FILESZ)
 
 #define PADDR1 0x200000ull
 #define PADDR2 0x300000ull
-#define ENTRY (PADDR1 + 0x10)
+#define ENTRY  (PADDR1 + 0x10)
 
 static const char strtab[] = "\0func_a\0func_b\0data_x\0entry_lbl\0abs_sym\0unterminated";
-#define NAME_FUNC_A 1
-#define NAME_FUNC_B 8
-#define NAME_DATA_X 15
+#define NAME_FUNC_A    1
+#define NAME_FUNC_B    8
+#define NAME_DATA_X    15
 #define NAME_ENTRY_LBL 22
-#define NAME_ABS_SYM 32
-#define NAME_UNTERM 40
+#define NAME_ABS_SYM   32
+#define NAME_UNTERM    40
 
 static uint64_t g_store[FILE_SIZE / 8 + 1];
 static uint8_t *const g_file = (uint8_t *)g_store;
@@ -52,10 +52,22 @@ static struct guest_mem g_mem;
 static struct vmp_error g_err;
 static struct elf_kernel g_k;
 
-static Elf64_Ehdr *eh(void) { return (Elf64_Ehdr *)g_file; }
-static Elf64_Phdr *ph(unsigned i) { return (Elf64_Phdr *)(g_file + OFF_PH) + i; }
-static Elf64_Sym *sym(unsigned i) { return (Elf64_Sym *)(g_file + OFF_SYM) + i; }
-static Elf64_Shdr *sh(unsigned i) { return (Elf64_Shdr *)(g_file + OFF_SH) + i; }
+static Elf64_Ehdr *eh(void)
+{
+	return (Elf64_Ehdr *)g_file;
+}
+static Elf64_Phdr *ph(unsigned i)
+{
+	return (Elf64_Phdr *)(g_file + OFF_PH) + i;
+}
+static Elf64_Sym *sym(unsigned i)
+{
+	return (Elf64_Sym *)(g_file + OFF_SYM) + i;
+}
+static Elf64_Shdr *sh(unsigned i)
+{
+	return (Elf64_Shdr *)(g_file + OFF_SH) + i;
+}
 
 static void build_elf(void)
 {
@@ -78,39 +90,67 @@ static void build_elf(void)
 	e->e_shnum = NSECTIONS;
 	e->e_shstrndx = SHN_UNDEF;
 
-	*ph(0) = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = OFF_SEG1,
-			       .p_vaddr = KERNEL_MAP + PADDR1, .p_paddr = PADDR1,
-			       .p_filesz = SEG1_SIZE, .p_memsz = SEG1_SIZE, .p_align = 0x1000 };
-	*ph(1) = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = OFF_SEG2,
-			       .p_vaddr = KERNEL_MAP + PADDR2, .p_paddr = PADDR2,
-			       .p_filesz = SEG2_FILESZ, .p_memsz = SEG2_MEMSZ, .p_align = 0x1000 };
+	*ph(0) = (Elf64_Phdr){.p_type = PT_LOAD,
+	                      .p_flags = PF_R | PF_X,
+	                      .p_offset = OFF_SEG1,
+	                      .p_vaddr = KERNEL_MAP + PADDR1,
+	                      .p_paddr = PADDR1,
+	                      .p_filesz = SEG1_SIZE,
+	                      .p_memsz = SEG1_SIZE,
+	                      .p_align = 0x1000};
+	*ph(1) = (Elf64_Phdr){.p_type = PT_LOAD,
+	                      .p_flags = PF_R | PF_W,
+	                      .p_offset = OFF_SEG2,
+	                      .p_vaddr = KERNEL_MAP + PADDR2,
+	                      .p_paddr = PADDR2,
+	                      .p_filesz = SEG2_FILESZ,
+	                      .p_memsz = SEG2_MEMSZ,
+	                      .p_align = 0x1000};
 	for (unsigned i = 0; i < SEG1_SIZE; i++)
 		g_file[OFF_SEG1 + i] = (uint8_t)(0x90 ^ i);
 	for (unsigned i = 0; i < SEG2_FILESZ; i++)
 		g_file[OFF_SEG2 + i] = (uint8_t)(0x40 + i);
 
-	*sym(1) = (Elf64_Sym){ .st_name = NAME_FUNC_A, .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
-			       .st_shndx = 1, .st_value = KERNEL_MAP + PADDR1, .st_size = 0x40 };
-	*sym(2) = (Elf64_Sym){ .st_name = NAME_FUNC_B, .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
-			       .st_shndx = 1, .st_value = KERNEL_MAP + PADDR1 + 0x40, .st_size = 0x80 };
-	*sym(3) = (Elf64_Sym){ .st_name = NAME_DATA_X,
-			       .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_OBJECT), .st_shndx = 1,
-			       .st_value = KERNEL_MAP + PADDR2, .st_size = 0x10 };
+	*sym(1) = (Elf64_Sym){.st_name = NAME_FUNC_A,
+	                      .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
+	                      .st_shndx = 1,
+	                      .st_value = KERNEL_MAP + PADDR1,
+	                      .st_size = 0x40};
+	*sym(2) = (Elf64_Sym){.st_name = NAME_FUNC_B,
+	                      .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
+	                      .st_shndx = 1,
+	                      .st_value = KERNEL_MAP + PADDR1 + 0x40,
+	                      .st_size = 0x80};
+	*sym(3) = (Elf64_Sym){.st_name = NAME_DATA_X,
+	                      .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_OBJECT),
+	                      .st_shndx = 1,
+	                      .st_value = KERNEL_MAP + PADDR2,
+	                      .st_size = 0x10};
 	/* Assembly entry points (SYM_CODE_START) are sized NOTYPE symbols. */
-	*sym(4) = (Elf64_Sym){ .st_name = NAME_ENTRY_LBL,
-			       .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_NOTYPE), .st_shndx = 1,
-			       .st_value = KERNEL_MAP + PADDR1 + 0xd0, .st_size = 0x20 };
+	*sym(4) = (Elf64_Sym){.st_name = NAME_ENTRY_LBL,
+	                      .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_NOTYPE),
+	                      .st_shndx = 1,
+	                      .st_value = KERNEL_MAP + PADDR1 + 0xd0,
+	                      .st_size = 0x20};
 	/* A function whose name runs to the end of the string table. */
-	*sym(5) = (Elf64_Sym){ .st_name = NAME_UNTERM, .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
-			       .st_shndx = 1, .st_value = KERNEL_MAP + PADDR1 + 0x400,
-			       .st_size = 0x10 };
+	*sym(5) = (Elf64_Sym){.st_name = NAME_UNTERM,
+	                      .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
+	                      .st_shndx = 1,
+	                      .st_value = KERNEL_MAP + PADDR1 + 0x400,
+	                      .st_size = 0x10};
 	memcpy(g_file + OFF_STR, strtab, sizeof(strtab) - 1); /* no final NUL */
 
-	*sh(1) = (Elf64_Shdr){ .sh_type = SHT_SYMTAB, .sh_offset = OFF_SYM,
-			       .sh_size = NSYMS * sizeof(Elf64_Sym), .sh_link = 2, .sh_info = 1,
-			       .sh_addralign = 8, .sh_entsize = sizeof(Elf64_Sym) };
-	*sh(2) = (Elf64_Shdr){ .sh_type = SHT_STRTAB, .sh_offset = OFF_STR,
-			       .sh_size = sizeof(strtab) - 1, .sh_addralign = 1 };
+	*sh(1) = (Elf64_Shdr){.sh_type = SHT_SYMTAB,
+	                      .sh_offset = OFF_SYM,
+	                      .sh_size = NSYMS * sizeof(Elf64_Sym),
+	                      .sh_link = 2,
+	                      .sh_info = 1,
+	                      .sh_addralign = 8,
+	                      .sh_entsize = sizeof(Elf64_Sym)};
+	*sh(2) = (Elf64_Shdr){.sh_type = SHT_STRTAB,
+	                      .sh_offset = OFF_STR,
+	                      .sh_size = sizeof(strtab) - 1,
+	                      .sh_addralign = 1};
 }
 
 static int setup(void)
@@ -127,11 +167,11 @@ static int setup(void)
 	return 0;
 }
 
-#define SETUP()                                                                            \
-	do {                                                                               \
-		CHECK(setup() == 0);                                                       \
-		if (!g_guest)                                                              \
-			return;                                                            \
+#define SETUP()                                                                                    \
+	do {                                                                                       \
+		CHECK(setup() == 0);                                                               \
+		if (!g_guest)                                                                      \
+			return;                                                                    \
 	} while (0)
 
 static int load(size_t size)
@@ -141,11 +181,11 @@ static int load(size_t size)
 }
 
 /* The loader refuses with a message and reports no kernel. */
-#define CHECK_REJECTED(what)                                                               \
-	do {                                                                               \
-		int rc_ = load(FILE_SIZE);                                                 \
-		CHECK_MSG(rc_ < 0, "%s: rc %d", what, rc_);                                \
-		CHECK_MSG(g_err.code == rc_ && g_err.msg[0], "%s: no message", what);      \
+#define CHECK_REJECTED(what)                                                                       \
+	do {                                                                                       \
+		int rc_ = load(FILE_SIZE);                                                         \
+		CHECK_MSG(rc_ < 0, "%s: rc %d", what, rc_);                                        \
+		CHECK_MSG(g_err.code == rc_ && g_err.msg[0], "%s: no message", what);              \
 	} while (0)
 
 static int all_bytes(uint64_t gpa, uint64_t len, uint8_t v)
@@ -182,8 +222,11 @@ static void ignores_non_load_segments(void)
 	SETUP();
 	eh()->e_phnum = 3;
 	/* A PT_NOTE that points nowhere sensible: not loaded, not checked. */
-	*ph(2) = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 0xfffffff0, .p_paddr = 1ull << 50,
-			       .p_filesz = 0x10000, .p_memsz = 0x10 };
+	*ph(2) = (Elf64_Phdr){.p_type = PT_NOTE,
+	                      .p_offset = 0xfffffff0,
+	                      .p_paddr = 1ull << 50,
+	                      .p_filesz = 0x10000,
+	                      .p_memsz = 0x10};
 	/* Program headers now reach 0x40 + 3 * 56 = 0xe8 < OFF_SEG1. */
 	int rc = load(FILE_SIZE);
 	CHECK_MSG(rc == 0, "rc %d: %s", rc, g_err.msg);
@@ -359,9 +402,11 @@ static void truncated_files(void)
 
 		char name[64];
 		uint64_t off = 0;
-		rc = elf_kernel_symbolize(p, len, KERNEL_MAP + PADDR1 + 0x48, name, sizeof(name), &off);
+		rc = elf_kernel_symbolize(p, len, KERNEL_MAP + PADDR1 + 0x48, name, sizeof(name),
+		                          &off);
 		if (len == FILE_SIZE)
-			CHECK_MSG(rc == 0 && strcmp(name, "func_b") == 0 && off == 8, "full file: rc %d", rc);
+			CHECK_MSG(rc == 0 && strcmp(name, "func_b") == 0 && off == 8,
+			          "full file: rc %d", rc);
 		else
 			CHECK_MSG(rc == -ENOENT, "len %zu: symbolize rc %d", len, rc);
 		free(p);
@@ -404,7 +449,8 @@ static int unaligned_tables_child(void)
 		return 3;
 	char name[32];
 	uint64_t off;
-	rc = elf_kernel_symbolize(g_file, FILE_SIZE, KERNEL_MAP + PADDR1 + 8, name, sizeof(name), &off);
+	rc = elf_kernel_symbolize(g_file, FILE_SIZE, KERNEL_MAP + PADDR1 + 8, name, sizeof(name),
+	                          &off);
 	if (rc != 0 && rc != -ENOENT)
 		return 4;
 	return 0;
@@ -413,7 +459,8 @@ static int unaligned_tables_child(void)
 static void unaligned_offsets_are_safe(void)
 {
 	int st = run_isolated(unaligned_tables_child);
-	CHECK_MSG(st == 0, "child status %d (a sanitizer report above means a misaligned access)", st);
+	CHECK_MSG(st == 0, "child status %d (a sanitizer report above means a misaligned access)",
+	          st);
 }
 
 /* ---------------------------------------------------------------- */
@@ -452,19 +499,19 @@ static void symbolize_outside_is_enoent(void)
 	char name[64];
 	uint64_t off;
 	static const uint64_t outside[] = {
-		0,
-		PADDR1 + 0x10,                    /* a physical address */
-		KERNEL_MAP + PADDR1 - 1,          /* just below func_a */
-		KERNEL_MAP + PADDR1 + 0xc0,       /* after func_b, before entry_lbl */
-		KERNEL_MAP + PADDR1 + 0xf0,       /* after entry_lbl */
-		KERNEL_MAP + PADDR2,              /* an object, not code */
-		KERNEL_MAP + PADDR2 + 4,
-		UINT64_MAX,
+	    0,
+	    PADDR1 + 0x10,              /* a physical address */
+	    KERNEL_MAP + PADDR1 - 1,    /* just below func_a */
+	    KERNEL_MAP + PADDR1 + 0xc0, /* after func_b, before entry_lbl */
+	    KERNEL_MAP + PADDR1 + 0xf0, /* after entry_lbl */
+	    KERNEL_MAP + PADDR2,        /* an object, not code */
+	    KERNEL_MAP + PADDR2 + 4,
+	    UINT64_MAX,
 	};
 	for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++)
 		CHECK_MSG(symbolize(outside[i], name, sizeof(name), &off) == -ENOENT,
-			  "0x%llx: got %.20s+%llu", (unsigned long long)outside[i], name,
-			  (unsigned long long)off);
+		          "0x%llx: got %.20s+%llu", (unsigned long long)outside[i], name,
+		          (unsigned long long)off);
 	/* A name not terminated inside the string table is not used. */
 	CHECK(symbolize(KERNEL_MAP + PADDR1 + 0x404, name, sizeof(name), &off) == -ENOENT);
 }
@@ -477,19 +524,22 @@ static void symbolize_ignores_unsized_markers(void)
 {
 	SETUP();
 	/* A seventh symbol, fitting before the string table. */
-	*sym(NSYMS) = (Elf64_Sym){ .st_name = NAME_ABS_SYM,
-				   .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_NOTYPE),
-				   .st_shndx = SHN_ABS, .st_value = 0x1000000, .st_size = 0 };
+	*sym(NSYMS) = (Elf64_Sym){.st_name = NAME_ABS_SYM,
+	                          .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_NOTYPE),
+	                          .st_shndx = SHN_ABS,
+	                          .st_value = 0x1000000,
+	                          .st_size = 0};
 	sh(1)->sh_size = (NSYMS + 1) * sizeof(Elf64_Sym);
 	char name[64];
 	uint64_t off;
 	CHECK(symbolize(KERNEL_MAP + PADDR1 + 8, name, sizeof(name), &off) == 0);
 	CHECK(strcmp(name, "func_a") == 0 && off == 8);
 	int rc = symbolize(KERNEL_MAP + PADDR1 - 0x1000, name, sizeof(name), &off);
-	CHECK_MSG(rc == -ENOENT, "below the image: got %.20s+0x%llx", name, (unsigned long long)off);
+	CHECK_MSG(rc == -ENOENT, "below the image: got %.20s+0x%llx", name,
+	          (unsigned long long)off);
 	rc = symbolize(KERNEL_MAP + PADDR1 + 0x2000, name, sizeof(name), &off);
 	CHECK_MSG(rc == -ENOENT, "past every function: got %.20s+0x%llx", name,
-		  (unsigned long long)off);
+	          (unsigned long long)off);
 }
 
 static void symbolize_rejects_corrupt_tables(void)
@@ -500,12 +550,12 @@ static void symbolize_rejects_corrupt_tables(void)
 	SETUP();
 	CHECK(symbolize(in_a, name, sizeof(name), &off) == 0); /* baseline */
 
-#define CORRUPT(what, stmt)                                                                \
-	do {                                                                               \
-		SETUP();                                                                   \
-		stmt;                                                                      \
-		int rc_ = symbolize(in_a, name, sizeof(name), &off);                       \
-		CHECK_MSG(rc_ == -ENOENT, "%s: rc %d", what, rc_);                         \
+#define CORRUPT(what, stmt)                                                                        \
+	do {                                                                                       \
+		SETUP();                                                                           \
+		stmt;                                                                              \
+		int rc_ = symbolize(in_a, name, sizeof(name), &off);                               \
+		CHECK_MSG(rc_ == -ENOENT, "%s: rc %d", what, rc_);                                 \
 	} while (0)
 
 	CORRUPT("not ELF", g_file[1] = 'X');
@@ -613,7 +663,7 @@ static void loads_real_vmlinux(void)
 	CHECK((startup & 0xffffffff00000000ull) == 0xffffffff00000000ull);
 
 	struct guest_mem m;
-	struct vmp_error err = { 0 };
+	struct vmp_error err = {0};
 	int rc = guest_mem_init(&m, 128 * MiB, &err);
 	CHECK_MSG(rc == 0, "%s", err.msg);
 	if (rc == 0) {
@@ -621,9 +671,11 @@ static void loads_real_vmlinux(void)
 		rc = elf_kernel_load(&m, file, size, &k, &err);
 		CHECK_MSG(rc == 0, "load: %s", err.msg);
 		if (rc == 0) {
-			CHECK_MSG(k.entry == startup - KERNEL_MAP, "entry 0x%llx, startup_64 0x%llx",
-				  (unsigned long long)k.entry, (unsigned long long)startup);
-			CHECK(k.load_lo <= k.entry && k.entry < k.load_hi && k.load_hi <= 128 * MiB);
+			CHECK_MSG(k.entry == startup - KERNEL_MAP,
+			          "entry 0x%llx, startup_64 0x%llx", (unsigned long long)k.entry,
+			          (unsigned long long)startup);
+			CHECK(k.load_lo <= k.entry && k.entry < k.load_hi &&
+			      k.load_hi <= 128 * MiB);
 			/* The entry's first bytes are the kernel's, not zeros. */
 			uint8_t *p = guest_mem_ptr(&m, k.entry, 16);
 			CHECK(p && !(p[0] == 0 && p[1] == 0 && p[2] == 0 && p[3] == 0));
@@ -655,14 +707,14 @@ static void symbolize_outside_real_vmlinux(void)
 		return;
 	uint64_t text = 0;
 	CHECK_MSG(find_symbol(file, size, "_text", &text) == 0, "no _text symbol");
-	static const uint64_t outside[] = { 0xffffffff80001000ull, 0xffffffffff000000ull };
+	static const uint64_t outside[] = {0xffffffff80001000ull, 0xffffffffff000000ull};
 	for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
 		char name[128] = "";
 		uint64_t off = 0;
 		CHECK(outside[i] < text || outside[i] > text + (1ull << 30));
 		int rc = elf_kernel_symbolize(file, size, outside[i], name, sizeof(name), &off);
-		CHECK_MSG(rc == -ENOENT, "0x%llx: got %s+0x%llx", (unsigned long long)outside[i], name,
-			  (unsigned long long)off);
+		CHECK_MSG(rc == -ENOENT, "0x%llx: got %s+0x%llx", (unsigned long long)outside[i],
+		          name, (unsigned long long)off);
 	}
 	free(file);
 }
@@ -670,24 +722,24 @@ static void symbolize_outside_real_vmlinux(void)
 int main(int argc, char **argv)
 {
 	struct harness_test tests[] = {
-		T(loads_valid_image),
-		T(ignores_non_load_segments),
-		T(rejects_bad_headers),
-		T(rejects_bad_program_header_table),
-		T(rejects_segment_outside_memory),
-		T(rejects_bad_segment_sizes),
-		T(rejects_bad_entry),
-		T(rejects_entry_between_segments),
-		T(rejects_no_load_segment),
-		T(truncated_files),
-		T(unaligned_offsets_are_safe),
-		T(symbolize_finds_functions),
-		T(symbolize_outside_is_enoent),
-		T(symbolize_ignores_unsized_markers),
-		T(symbolize_rejects_corrupt_tables),
-		/* These two need the kernel and must stay last. */
-		T(loads_real_vmlinux),
-		T(symbolize_outside_real_vmlinux),
+	    T(loads_valid_image),
+	    T(ignores_non_load_segments),
+	    T(rejects_bad_headers),
+	    T(rejects_bad_program_header_table),
+	    T(rejects_segment_outside_memory),
+	    T(rejects_bad_segment_sizes),
+	    T(rejects_bad_entry),
+	    T(rejects_entry_between_segments),
+	    T(rejects_no_load_segment),
+	    T(truncated_files),
+	    T(unaligned_offsets_are_safe),
+	    T(symbolize_finds_functions),
+	    T(symbolize_outside_is_enoent),
+	    T(symbolize_ignores_unsized_markers),
+	    T(symbolize_rejects_corrupt_tables),
+	    /* These two need the kernel and must stay last. */
+	    T(loads_real_vmlinux),
+	    T(symbolize_outside_real_vmlinux),
 	};
 	size_t n = sizeof(tests) / sizeof(tests[0]);
 	struct stat st;

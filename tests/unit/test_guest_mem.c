@@ -93,7 +93,7 @@ static void two_regions_bounds(void)
 	uint64_t ram = GUEST_MEM_MMIO_HOLE_START + 64 * MiB;
 	uint64_t high = ram - GUEST_MEM_MMIO_HOLE_START;
 	struct guest_mem m;
-	struct vmp_error err = { 0 };
+	struct vmp_error err = {0};
 	int rc = guest_mem_init(&m, ram, &err);
 	CHECK_MSG(rc == 0, "rc %d: %s", rc, err.msg);
 	if (rc)
@@ -147,7 +147,7 @@ static void two_regions_bounds(void)
 static void init_failure_reports_error(void)
 {
 	struct guest_mem m;
-	struct vmp_error err = { 0 };
+	struct vmp_error err = {0};
 	int rc = guest_mem_init(&m, 0, &err); /* mmap of 0 bytes fails */
 	CHECK(rc < 0);
 	CHECK(err.code == rc);
@@ -157,4 +157,4 @@ static void init_failure_reports_error(void)
 }
 
 TEST_LIST(T(layout_small_is_one_region), T(ptr_bounds_single_region), T(empty_mem_has_nothing),
-	  T(layout_splits_around_mmio_hole), T(two_regions_bounds), T(init_failure_reports_error))
+          T(layout_splits_around_mmio_hole), T(two_regions_bounds), T(init_failure_reports_error))

@@ -13,58 +13,67 @@
 #include "vmm/guest_mem.h"
 
 /* Register offsets (virtio 1.x, 4.2.2). */
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_VENDOR_ID 0x00c
-#define R_DEVICE_FEATURES 0x010
+#define R_MAGIC               0x000
+#define R_VERSION             0x004
+#define R_DEVICE_ID           0x008
+#define R_VENDOR_ID           0x00c
+#define R_DEVICE_FEATURES     0x010
 #define R_DEVICE_FEATURES_SEL 0x014
-#define R_DRIVER_FEATURES 0x020
+#define R_DRIVER_FEATURES     0x020
 #define R_DRIVER_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_INTERRUPT_STATUS 0x060
-#define R_INTERRUPT_ACK 0x064
-#define R_STATUS 0x070
-#define R_QUEUE_DESC_LOW 0x080
-#define R_QUEUE_DESC_HIGH 0x084
-#define R_QUEUE_DRIVER_LOW 0x090
-#define R_QUEUE_DRIVER_HIGH 0x094
-#define R_QUEUE_DEVICE_LOW 0x0a0
-#define R_QUEUE_DEVICE_HIGH 0x0a4
-#define R_CONFIG_GENERATION 0x0fc
-#define R_CONFIG 0x100
+#define R_QUEUE_SEL           0x030
+#define R_QUEUE_NUM_MAX       0x034
+#define R_QUEUE_NUM           0x038
+#define R_QUEUE_READY         0x044
+#define R_QUEUE_NOTIFY        0x050
+#define R_INTERRUPT_STATUS    0x060
+#define R_INTERRUPT_ACK       0x064
+#define R_STATUS              0x070
+#define R_QUEUE_DESC_LOW      0x080
+#define R_QUEUE_DESC_HIGH     0x084
+#define R_QUEUE_DRIVER_LOW    0x090
+#define R_QUEUE_DRIVER_HIGH   0x094
+#define R_QUEUE_DEVICE_LOW    0x0a0
+#define R_QUEUE_DEVICE_HIGH   0x0a4
+#define R_CONFIG_GENERATION   0x0fc
+#define R_CONFIG              0x100
 
 #define S_ACKNOWLEDGE 1u
-#define S_DRIVER 2u
-#define S_DRIVER_OK 4u
+#define S_DRIVER      2u
+#define S_DRIVER_OK   4u
 #define S_FEATURES_OK 8u
 
-#define F_DEVICE_BIT3 (1ull << 3)
-#define F_UNOFFERED_BIT5 (1ull << 5)
+#define F_DEVICE_BIT3     (1ull << 3)
+#define F_UNOFFERED_BIT5  (1ull << 5)
 #define F_UNOFFERED_BIT40 (1ull << 40)
 
-#define MEM_SIZE (4u << 20)
-#define QMAX 64
-#define NQUEUES 2
+#define MEM_SIZE    (4u << 20)
+#define QMAX        64
+#define NQUEUES     2
 #define CONFIG_SIZE 12
-#define DATA_GPA 0x100000ull
+#define DATA_GPA    0x100000ull
 
 /* Rings of queue q. */
-static uint64_t desc_gpa(unsigned q) { return 0x10000ull + 0x4000ull * q; }
-static uint64_t avail_gpa(unsigned q) { return desc_gpa(q) + 0x1000; }
-static uint64_t used_gpa(unsigned q) { return desc_gpa(q) + 0x2000; }
+static uint64_t desc_gpa(unsigned q)
+{
+	return 0x10000ull + 0x4000ull * q;
+}
+static uint64_t avail_gpa(unsigned q)
+{
+	return desc_gpa(q) + 0x1000;
+}
+static uint64_t used_gpa(unsigned q)
+{
+	return desc_gpa(q) + 0x2000;
+}
 
 struct fake_dev {
 	unsigned notifies;
 	unsigned notified_q[16];
 	unsigned resets;
 	unsigned config_reads;
-	bool complete;       /* pop and push one chain per notify, then interrupt */
-	int notify_rc;       /* returned by notify (negative: guest error) */
+	bool complete; /* pop and push one chain per notify, then interrupt */
+	int notify_rc; /* returned by notify (negative: guest error) */
 	struct virtq_chain chain;
 };
 
@@ -104,15 +113,15 @@ static void fake_reset(void *dev)
 }
 
 static const struct virtio_device_ops fake_ops = {
-	.name = "fake",
-	.device_id = 42,
-	.features = F_DEVICE_BIT3 | VIRTIO_RING_F_EVENT_IDX,
-	.num_queues = NQUEUES,
-	.queue_max = QMAX,
-	.config_size = CONFIG_SIZE,
-	.read_config = fake_read_config,
-	.notify = fake_notify,
-	.reset = fake_reset,
+    .name = "fake",
+    .device_id = 42,
+    .features = F_DEVICE_BIT3 | VIRTIO_RING_F_EVENT_IDX,
+    .num_queues = NQUEUES,
+    .queue_max = QMAX,
+    .config_size = CONFIG_SIZE,
+    .read_config = fake_read_config,
+    .notify = fake_notify,
+    .reset = fake_reset,
 };
 
 static uint8_t *g_buf;
@@ -142,19 +151,22 @@ static int setup(void)
 	return virtio_mmio_init(&g_t, 0xd0000000ull, 5, g_efd, &fake_ops, &g_dev, &g_mem);
 }
 
-#define SETUP()                                                                            \
-	do {                                                                               \
-		int rc_ = setup();                                                         \
-		CHECK_MSG(rc_ == 0, "setup: %d", rc_);                                     \
-		if (rc_)                                                                   \
-			return;                                                            \
+#define SETUP()                                                                                    \
+	do {                                                                                       \
+		int rc_ = setup();                                                                 \
+		CHECK_MSG(rc_ == 0, "setup: %d", rc_);                                             \
+		if (rc_)                                                                           \
+			return;                                                                    \
 	} while (0)
 
-static void teardown(void) { virtio_mmio_destroy(&g_t); }
+static void teardown(void)
+{
+	virtio_mmio_destroy(&g_t);
+}
 
 static uint32_t rd(uint64_t off)
 {
-	uint8_t b[4] = { 0xee, 0xee, 0xee, 0xee };
+	uint8_t b[4] = {0xee, 0xee, 0xee, 0xee};
 	int rc = virtio_mmio_access(&g_t, off, b, 4, false, &g_err);
 	if (rc)
 		return 0xdeadbeef;
@@ -231,7 +243,7 @@ static int bring_up(uint64_t f)
 /* Driver side of a queue: one writable buffer at DATA_GPA, published. */
 static void publish_writable(unsigned q, uint16_t size, uint16_t head)
 {
-	struct virtq_desc d = { .addr = DATA_GPA, .len = 16, .flags = VIRTQ_DESC_F_WRITE };
+	struct virtq_desc d = {.addr = DATA_GPA, .len = 16, .flags = VIRTQ_DESC_F_WRITE};
 	memcpy(g_buf + desc_gpa(q) + 16ull * head, &d, sizeof(d));
 	uint16_t idx;
 	memcpy(&idx, g_buf + avail_gpa(q) + 2, 2);
@@ -305,10 +317,12 @@ static void feature_negotiation_accepts_subset(void)
 	CHECK(rd(R_STATUS) == (S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK));
 	CHECK(g_t.driver_features == VIRTIO_F_VERSION_1);
 	CHECK(negotiate(VIRTIO_F_VERSION_1 | F_DEVICE_BIT3 | VIRTIO_RING_F_EVENT_IDX));
-	CHECK(g_t.driver_features == (VIRTIO_F_VERSION_1 | F_DEVICE_BIT3 | VIRTIO_RING_F_EVENT_IDX));
+	CHECK(g_t.driver_features ==
+	      (VIRTIO_F_VERSION_1 | F_DEVICE_BIT3 | VIRTIO_RING_F_EVENT_IDX));
 	/* Features are frozen once FEATURES_OK is set. */
 	write_driver_features(VIRTIO_F_VERSION_1);
-	CHECK(g_t.driver_features == (VIRTIO_F_VERSION_1 | F_DEVICE_BIT3 | VIRTIO_RING_F_EVENT_IDX));
+	CHECK(g_t.driver_features ==
+	      (VIRTIO_F_VERSION_1 | F_DEVICE_BIT3 | VIRTIO_RING_F_EVENT_IDX));
 	teardown();
 }
 
@@ -391,7 +405,7 @@ static void queue_high_address_halves(void)
 
 static void queue_ready_with_bad_size_fails(void)
 {
-	static const uint32_t bad[] = { 0, 3, 48, QMAX * 2, 256, 0x10000, 0xffffffff };
+	static const uint32_t bad[] = {0, 3, 48, QMAX * 2, 256, 0x10000, 0xffffffff};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		SETUP();
 		CHECK(negotiate(VIRTIO_F_VERSION_1));
@@ -428,8 +442,8 @@ static void queue_sel_out_of_range_is_ignored(void)
 {
 	SETUP();
 	CHECK(negotiate(VIRTIO_F_VERSION_1));
-	static const uint32_t sels[] = { NQUEUES, VIRTIO_MMIO_MAX_QUEUES - 1, VIRTIO_MMIO_MAX_QUEUES,
-					 0x10000, 0xffffffff };
+	static const uint32_t sels[] = {NQUEUES, VIRTIO_MMIO_MAX_QUEUES - 1, VIRTIO_MMIO_MAX_QUEUES,
+	                                0x10000, 0xffffffff};
 	for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++) {
 		wr(R_QUEUE_SEL, sels[i]);
 		CHECK_MSG(rd(R_QUEUE_NUM_MAX) == 0, "sel %u", sels[i]);
@@ -444,7 +458,7 @@ static void queue_sel_out_of_range_is_ignored(void)
 	/* No real queue was touched. */
 	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
 		CHECK_MSG(!g_t.vq[q].ready && g_t.vq[q].size == 0 && g_t.vq[q].desc_gpa == 0,
-			  "queue %u changed", q);
+		          "queue %u changed", q);
 	CHECK((rd(R_STATUS) & 0x80) == 0);
 	teardown();
 }
@@ -512,7 +526,8 @@ static void odd_access_widths_are_ignored(void)
 		if (len == 4)
 			continue;
 		memset(b, 0xee, sizeof(b));
-		CHECK_MSG(virtio_mmio_access(&g_t, R_MAGIC, b, len, false, &g_err) == 0, "len %u", len);
+		CHECK_MSG(virtio_mmio_access(&g_t, R_MAGIC, b, len, false, &g_err) == 0, "len %u",
+		          len);
 		for (uint32_t i = 0; i < len; i++)
 			CHECK_MSG(b[i] == 0, "len %u byte %u = %#x", len, i, b[i]);
 	}
@@ -563,8 +578,11 @@ static void config_space_reads(void)
 	static const struct {
 		uint64_t off;
 		uint32_t len;
-	} out[] = { { R_CONFIG + CONFIG_SIZE, 1 }, { R_CONFIG + CONFIG_SIZE - 2, 4 },
-		    { R_CONFIG + CONFIG_SIZE - 1, 8 }, { R_CONFIG + 0x100, 4 }, { 0xffc, 4 } };
+	} out[] = {{R_CONFIG + CONFIG_SIZE, 1},
+	           {R_CONFIG + CONFIG_SIZE - 2, 4},
+	           {R_CONFIG + CONFIG_SIZE - 1, 8},
+	           {R_CONFIG + 0x100, 4},
+	           {0xffc, 4}};
 	for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++) {
 		memset(b, 0xee, sizeof(b));
 		CHECK(virtio_mmio_access(&g_t, out[i].off, b, out[i].len, false, &g_err) == 0);
@@ -705,13 +723,12 @@ static void guest_ring_error_fails_access(void)
 	teardown();
 }
 
-TEST_LIST(T(identification_registers), T(init_rejects_too_many_queues),
-	  T(device_features_offered), T(feature_negotiation_accepts_subset),
-	  T(feature_negotiation_refuses_unoffered), T(queue_setup_and_ready),
-	  T(queue_high_address_halves), T(queue_ready_with_bad_size_fails),
-	  T(queue_ready_with_bad_rings_fails), T(queue_sel_out_of_range_is_ignored),
-	  T(notify_reaches_device), T(notify_invalid_queue_is_ignored),
-	  T(notify_before_driver_ok_is_ignored), T(notify_error_is_returned),
-	  T(odd_access_widths_are_ignored), T(config_space_reads), T(reset_clears_device),
-	  T(used_buffer_signals_irqfd), T(event_idx_negotiated_per_queue),
-	  T(guest_ring_error_fails_access))
+TEST_LIST(T(identification_registers), T(init_rejects_too_many_queues), T(device_features_offered),
+          T(feature_negotiation_accepts_subset), T(feature_negotiation_refuses_unoffered),
+          T(queue_setup_and_ready), T(queue_high_address_halves),
+          T(queue_ready_with_bad_size_fails), T(queue_ready_with_bad_rings_fails),
+          T(queue_sel_out_of_range_is_ignored), T(notify_reaches_device),
+          T(notify_invalid_queue_is_ignored), T(notify_before_driver_ok_is_ignored),
+          T(notify_error_is_returned), T(odd_access_widths_are_ignored), T(config_space_reads),
+          T(reset_clears_device), T(used_buffer_signals_irqfd), T(event_idx_negotiated_per_queue),
+          T(guest_ring_error_fails_access))

@@ -18,63 +18,63 @@
 #include "vmm/guest_mem.h"
 
 /* Register offsets (virtio 1.x, 4.2.2). */
-#define R_DEVICE_ID 0x008
-#define R_DEVICE_FEATURES 0x010
+#define R_DEVICE_ID           0x008
+#define R_DEVICE_FEATURES     0x010
 #define R_DEVICE_FEATURES_SEL 0x014
-#define R_DRIVER_FEATURES 0x020
+#define R_DRIVER_FEATURES     0x020
 #define R_DRIVER_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_INTERRUPT_STATUS 0x060
-#define R_STATUS 0x070
-#define R_QUEUE_DESC_LOW 0x080
-#define R_QUEUE_DESC_HIGH 0x084
-#define R_QUEUE_DRIVER_LOW 0x090
-#define R_QUEUE_DRIVER_HIGH 0x094
-#define R_QUEUE_DEVICE_LOW 0x0a0
-#define R_QUEUE_DEVICE_HIGH 0x0a4
-#define R_CONFIG 0x100
+#define R_QUEUE_SEL           0x030
+#define R_QUEUE_NUM_MAX       0x034
+#define R_QUEUE_NUM           0x038
+#define R_QUEUE_READY         0x044
+#define R_QUEUE_NOTIFY        0x050
+#define R_INTERRUPT_STATUS    0x060
+#define R_STATUS              0x070
+#define R_QUEUE_DESC_LOW      0x080
+#define R_QUEUE_DESC_HIGH     0x084
+#define R_QUEUE_DRIVER_LOW    0x090
+#define R_QUEUE_DRIVER_HIGH   0x094
+#define R_QUEUE_DEVICE_LOW    0x0a0
+#define R_QUEUE_DEVICE_HIGH   0x0a4
+#define R_CONFIG              0x100
 
 #define S_ACKNOWLEDGE 1u
-#define S_DRIVER 2u
-#define S_DRIVER_OK 4u
+#define S_DRIVER      2u
+#define S_DRIVER_OK   4u
 #define S_FEATURES_OK 8u
 #define S_NEEDS_RESET 0x40u
 
 /* virtio-blk (virtio 1.x, 5.2). */
 #define BLK_F_SIZE_MAX (1ull << 1)
-#define BLK_F_SEG_MAX (1ull << 2)
-#define BLK_F_RO (1ull << 5)
+#define BLK_F_SEG_MAX  (1ull << 2)
+#define BLK_F_RO       (1ull << 5)
 #define BLK_F_BLK_SIZE (1ull << 6)
-#define BLK_F_FLUSH (1ull << 9)
-#define T_IN 0u
-#define T_OUT 1u
-#define T_FLUSH 4u
-#define T_GET_ID 8u
-#define T_DISCARD 11u
-#define S_OK 0
-#define S_IOERR 1
-#define S_UNSUPP 2
-#define CFG_CAPACITY 0
-#define CFG_SEG_MAX 12
-#define CFG_BLK_SIZE 20
+#define BLK_F_FLUSH    (1ull << 9)
+#define T_IN           0u
+#define T_OUT          1u
+#define T_FLUSH        4u
+#define T_GET_ID       8u
+#define T_DISCARD      11u
+#define S_OK           0
+#define S_IOERR        1
+#define S_UNSUPP       2
+#define CFG_CAPACITY   0
+#define CFG_SEG_MAX    12
+#define CFG_BLK_SIZE   20
 
-#define SECTOR 512u
-#define DISK_BYTES (64u * 1024u)
+#define SECTOR       512u
+#define DISK_BYTES   (64u * 1024u)
 #define DISK_SECTORS (DISK_BYTES / SECTOR)
 
-#define MEM_SIZE (4u << 20)
-#define QSIZE 16
-#define DESC_GPA 0x10000ull
-#define AVAIL_GPA 0x11000ull
-#define USED_GPA 0x12000ull
-#define HDR_GPA 0x20000ull     /* request k's header at HDR_GPA + 0x40 k */
-#define STATUS_GPA 0x28000ull  /* request k's status byte at STATUS_GPA + k */
-#define DATA_GPA 0x100000ull
-#define CANARY 0x5a
+#define MEM_SIZE     (4u << 20)
+#define QSIZE        16
+#define DESC_GPA     0x10000ull
+#define AVAIL_GPA    0x11000ull
+#define USED_GPA     0x12000ull
+#define HDR_GPA      0x20000ull /* request k's header at HDR_GPA + 0x40 k */
+#define STATUS_GPA   0x28000ull /* request k's status byte at STATUS_GPA + k */
+#define DATA_GPA     0x100000ull
+#define CANARY       0x5a
 #define STATUS_UNSET 0xee
 
 static uint8_t *g_buf;
@@ -83,13 +83,16 @@ static struct virtio_mmio g_t;
 static struct virtio_blk *g_blk;
 static struct vmp_error g_err;
 static int g_efd = -1;
-static int g_fd = -1;          /* the backing file, for pread checks */
+static int g_fd = -1; /* the backing file, for pread checks */
 static char g_path[64];
-static uint16_t g_next_desc;   /* next free descriptor */
-static unsigned g_nreq;        /* requests published so far */
+static uint16_t g_next_desc; /* next free descriptor */
+static unsigned g_nreq;      /* requests published so far */
 
 /* The disk's initial content: differs from sector to sector and within one. */
-static uint8_t pat(uint64_t off) { return (uint8_t)((off >> 9) * 37u + (off & 511u) * 3u + 1u); }
+static uint8_t pat(uint64_t off)
+{
+	return (uint8_t)((off >> 9) * 37u + (off & 511u) * 3u + 1u);
+}
 
 /* --- setup ---------------------------------------------------------- */
 
@@ -132,7 +135,7 @@ static int setup(uint32_t disk_bytes, bool read_only)
 	if (rc)
 		return rc;
 	return virtio_mmio_init(&g_t, 0xd0000000ull, 5, g_efd, virtio_blk_ops(g_blk), g_blk,
-				&g_mem);
+	                        &g_mem);
 }
 
 static void teardown(void)
@@ -148,21 +151,21 @@ static void teardown(void)
 	g_buf = NULL;
 }
 
-#define SETUP(bytes, ro)                                                                   \
-	do {                                                                               \
-		int rc_ = setup(bytes, ro);                                                \
-		CHECK_MSG(rc_ == 0, "setup: %d: %s", rc_, g_err.msg);                     \
-		if (rc_) {                                                                 \
-			teardown();                                                        \
-			return;                                                            \
-		}                                                                          \
+#define SETUP(bytes, ro)                                                                           \
+	do {                                                                                       \
+		int rc_ = setup(bytes, ro);                                                        \
+		CHECK_MSG(rc_ == 0, "setup: %d: %s", rc_, g_err.msg);                              \
+		if (rc_) {                                                                         \
+			teardown();                                                                \
+			return;                                                                    \
+		}                                                                                  \
 	} while (0)
 
 /* --- the transport, as the driver sees it --------------------------- */
 
 static uint32_t rd(uint64_t off)
 {
-	uint8_t b[4] = { 0xee, 0xee, 0xee, 0xee };
+	uint8_t b[4] = {0xee, 0xee, 0xee, 0xee};
 	if (virtio_mmio_access(&g_t, off, b, 4, false, &g_err))
 		return 0xdeadbeef;
 	uint32_t v;
@@ -233,17 +236,20 @@ static int bring_up(void)
 	return virtio_mmio_driver_ok(&g_t) ? 0 : -4;
 }
 
-#define BRING_UP()                                                                         \
-	do {                                                                               \
-		int rc_ = bring_up();                                                      \
-		CHECK_MSG(rc_ == 0, "bring_up: %d: %s", rc_, g_err.msg);                   \
-		if (rc_) {                                                                 \
-			teardown();                                                        \
-			return;                                                            \
-		}                                                                          \
+#define BRING_UP()                                                                                 \
+	do {                                                                                       \
+		int rc_ = bring_up();                                                              \
+		CHECK_MSG(rc_ == 0, "bring_up: %d: %s", rc_, g_err.msg);                           \
+		if (rc_) {                                                                         \
+			teardown();                                                                \
+			return;                                                                    \
+		}                                                                                  \
 	} while (0)
 
-static int kick(void) { return wr(R_QUEUE_NOTIFY, 0); }
+static int kick(void)
+{
+	return wr(R_QUEUE_NOTIFY, 0);
+}
 
 static uint64_t irq_count(void)
 {
@@ -267,16 +273,28 @@ static uint32_t rd32(uint64_t gpa)
 	memcpy(&v, g_buf + gpa, 4);
 	return v;
 }
-static void wr16(uint64_t gpa, uint16_t v) { memcpy(g_buf + gpa, &v, 2); }
+static void wr16(uint64_t gpa, uint16_t v)
+{
+	memcpy(g_buf + gpa, &v, 2);
+}
 
-static uint16_t used_idx(void) { return rd16(USED_GPA + 2); }
-static uint32_t used_id(unsigned slot) { return rd32(USED_GPA + 4 + 8ull * (slot % QSIZE)); }
-static uint32_t used_len(unsigned slot) { return rd32(USED_GPA + 8 + 8ull * (slot % QSIZE)); }
+static uint16_t used_idx(void)
+{
+	return rd16(USED_GPA + 2);
+}
+static uint32_t used_id(unsigned slot)
+{
+	return rd32(USED_GPA + 4 + 8ull * (slot % QSIZE));
+}
+static uint32_t used_len(unsigned slot)
+{
+	return rd32(USED_GPA + 8 + 8ull * (slot % QSIZE));
+}
 
 struct seg {
 	uint64_t gpa;
 	uint32_t len;
-	bool w;   /* device-writable */
+	bool w; /* device-writable */
 };
 
 /* Chains the segments into free descriptors and publishes the chain. */
@@ -286,11 +304,11 @@ static uint16_t publish(const struct seg *s, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t idx = (uint16_t)((head + i) % QSIZE);
 		struct virtq_desc d = {
-			.addr = s[i].gpa,
-			.len = s[i].len,
-			.flags = (uint16_t)((s[i].w ? VIRTQ_DESC_F_WRITE : 0) |
-					    (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
-			.next = (uint16_t)((idx + 1) % QSIZE),
+		    .addr = s[i].gpa,
+		    .len = s[i].len,
+		    .flags = (uint16_t)((s[i].w ? VIRTQ_DESC_F_WRITE : 0) |
+		                        (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
+		    .next = (uint16_t)((idx + 1) % QSIZE),
 		};
 		memcpy(g_buf + DESC_GPA + 16ull * idx, &d, sizeof(d));
 	}
@@ -303,7 +321,7 @@ static uint16_t publish(const struct seg *s, unsigned n)
 
 struct req {
 	uint16_t head;
-	unsigned slot;        /* its expected position in the used ring */
+	unsigned slot; /* its expected position in the used ring */
 	uint64_t status_gpa;
 };
 
@@ -319,22 +337,25 @@ static void put_header(uint64_t gpa, uint32_t type, uint64_t sector)
  * separate 1-byte status (preset to STATUS_UNSET), published. */
 static struct req queue_req(uint32_t type, uint64_t sector, const struct seg *data, unsigned n)
 {
-	struct req r = { .slot = g_nreq, .status_gpa = STATUS_GPA + g_nreq };
+	struct req r = {.slot = g_nreq, .status_gpa = STATUS_GPA + g_nreq};
 	uint64_t hdr = HDR_GPA + 0x40ull * g_nreq;
 	g_nreq++;
 	put_header(hdr, type, sector);
 	g_buf[r.status_gpa] = STATUS_UNSET;
 	struct seg s[8];
-	s[0] = (struct seg){ hdr, 16, false };
+	s[0] = (struct seg){hdr, 16, false};
 	for (unsigned i = 0; i < n && i < 6; i++)
 		s[1 + i] = data[i];
 	unsigned total = (n < 6 ? n : 6) + 2;
-	s[total - 1] = (struct seg){ r.status_gpa, 1, true };
+	s[total - 1] = (struct seg){r.status_gpa, 1, true};
 	r.head = publish(s, total);
 	return r;
 }
 
-static uint8_t status_of(struct req r) { return g_buf[r.status_gpa]; }
+static uint8_t status_of(struct req r)
+{
+	return g_buf[r.status_gpa];
+}
 
 /* Queues one request, kicks, checks it completed as the next used entry
  * and returns its status byte; *len gets the used length. */
@@ -344,7 +365,7 @@ static int io(uint32_t type, uint64_t sector, const struct seg *data, unsigned n
 	int rc = kick();
 	CHECK_MSG(rc == 0, "kick: %d: %s", rc, g_err.msg);
 	CHECK_MSG(used_idx() == (uint16_t)(r.slot + 1), "used idx %u, want %u", used_idx(),
-		  r.slot + 1);
+	          r.slot + 1);
 	CHECK_MSG(used_id(r.slot) == r.head, "used id %u, want head %u", used_id(r.slot), r.head);
 	if (len)
 		*len = used_len(r.slot);
@@ -399,7 +420,7 @@ static void config_space(void)
 	uint64_t seg_max = cfg(CFG_SEG_MAX, 4);
 	/* A chain holds the header and the status too. */
 	CHECK_MSG(seg_max >= 1 && seg_max + 2 <= qmax, "seg_max %llu, queue max %u",
-		  (unsigned long long)seg_max, qmax);
+	          (unsigned long long)seg_max, qmax);
 	CHECK(cfg(CFG_BLK_SIZE, 4) == SECTOR);
 	uint64_t f = device_features();
 	CHECK((f & VIRTIO_F_VERSION_1) != 0);
@@ -432,7 +453,7 @@ static void read_into_one_buffer(void)
 	SETUP(DISK_BYTES, false);
 	BRING_UP();
 	memset(g_buf + DATA_GPA, CANARY, 4096);
-	struct seg d = { DATA_GPA, 2 * SECTOR, true };
+	struct seg d = {DATA_GPA, 2 * SECTOR, true};
 	uint32_t len = 0;
 	CHECK(io(T_IN, 3, &d, 1, &len) == S_OK);
 	CHECK(len == 2 * SECTOR + 1);
@@ -446,7 +467,7 @@ static void read_into_one_buffer(void)
 	CHECK(guest_matches_pattern(DATA_GPA, SECTOR, 0));
 	/* The status byte may share the last data buffer. */
 	memset(g_buf + DATA_GPA, CANARY, 4096);
-	struct seg s[2] = { { HDR_GPA + 0x800, 16, false }, { DATA_GPA, SECTOR + 1, true } };
+	struct seg s[2] = {{HDR_GPA + 0x800, 16, false}, {DATA_GPA, SECTOR + 1, true}};
 	put_header(HDR_GPA + 0x800, T_IN, 7);
 	unsigned slot = g_nreq++;
 	uint16_t head = publish(s, 2);
@@ -461,7 +482,7 @@ static void read_into_one_buffer(void)
 	 * not part of the disk. */
 	SETUP(1000, false);
 	BRING_UP();
-	d = (struct seg){ DATA_GPA, SECTOR, true };
+	d = (struct seg){DATA_GPA, SECTOR, true};
 	CHECK(io(T_IN, 0, &d, 1, &len) == S_OK && len == SECTOR + 1);
 	CHECK(guest_matches_pattern(DATA_GPA, SECTOR, 0));
 	memset(g_buf + DATA_GPA, CANARY, SECTOR);
@@ -478,10 +499,10 @@ static void read_into_several_buffers(void)
 	/* 4 sectors split at non-sector boundaries, scattered and out of
 	 * address order. */
 	struct seg d[4] = {
-		{ DATA_GPA + 0x8000, 100, true },
-		{ DATA_GPA + 0x1000, 412, true },
-		{ DATA_GPA + 0x3000, 1024, true },
-		{ DATA_GPA + 0x0000, 512, true },
+	    {DATA_GPA + 0x8000, 100, true},
+	    {DATA_GPA + 0x1000, 412, true},
+	    {DATA_GPA + 0x3000, 1024, true},
+	    {DATA_GPA + 0x0000, 512, true},
 	};
 	uint32_t len = 0;
 	CHECK(io(T_IN, 20, d, 4, &len) == S_OK);
@@ -508,9 +529,9 @@ static void write_from_several_buffers(void)
 	memcpy(g_buf + DATA_GPA + 0x2000, src + 512, 300);
 	memcpy(g_buf + DATA_GPA + 0x6000, src + 812, 724);
 	struct seg d[3] = {
-		{ DATA_GPA + 0x4000, 512, false },
-		{ DATA_GPA + 0x2000, 300, false },
-		{ DATA_GPA + 0x6000, 724, false },
+	    {DATA_GPA + 0x4000, 512, false},
+	    {DATA_GPA + 0x2000, 300, false},
+	    {DATA_GPA + 0x6000, 724, false},
 	};
 	uint32_t len = 99;
 	CHECK(io(T_OUT, 10, d, 3, &len) == S_OK);
@@ -529,7 +550,7 @@ static void write_from_several_buffers(void)
 	for (unsigned i = 0; i < SECTOR; i++)
 		g_buf[hd + 16 + i] = (uint8_t)(0x3c + i);
 	g_buf[STATUS_GPA + 0x100] = STATUS_UNSET;
-	struct seg s[2] = { { hd, 16 + SECTOR, false }, { STATUS_GPA + 0x100, 1, true } };
+	struct seg s[2] = {{hd, 16 + SECTOR, false}, {STATUS_GPA + 0x100, 1, true}};
 	unsigned slot = g_nreq++;
 	uint16_t head = publish(s, 2);
 	CHECK(kick() == 0);
@@ -537,7 +558,8 @@ static void write_from_several_buffers(void)
 	CHECK(g_buf[STATUS_GPA + 0x100] == S_OK);
 	CHECK(pread(g_fd, back, SECTOR, 40 * SECTOR) == SECTOR);
 	CHECK(memcmp(back, g_buf + hd + 16, SECTOR) == 0);
-	CHECK(file_matches_pattern(39 * SECTOR, SECTOR) && file_matches_pattern(41 * SECTOR, SECTOR));
+	CHECK(file_matches_pattern(39 * SECTOR, SECTOR) &&
+	      file_matches_pattern(41 * SECTOR, SECTOR));
 	teardown();
 }
 
@@ -546,14 +568,14 @@ static void write_to_read_only_device_fails(void)
 	SETUP(DISK_BYTES, true);
 	BRING_UP();
 	memset(g_buf + DATA_GPA, 0x77, 2 * SECTOR);
-	struct seg d = { DATA_GPA, 2 * SECTOR, false };
+	struct seg d = {DATA_GPA, 2 * SECTOR, false};
 	uint32_t len = 0;
 	CHECK(io(T_OUT, 4, &d, 1, &len) == S_IOERR);
 	CHECK(len == 1);
 	CHECK(file_matches_pattern(0, DISK_BYTES));
 	CHECK(file_size() == DISK_BYTES);
 	/* Reads and flushes still work. */
-	struct seg r = { DATA_GPA + 0x1000, SECTOR, true };
+	struct seg r = {DATA_GPA + 0x1000, SECTOR, true};
 	CHECK(io(T_IN, 4, &r, 1, &len) == S_OK && len == SECTOR + 1);
 	CHECK(guest_matches_pattern(DATA_GPA + 0x1000, SECTOR, 4 * SECTOR));
 	CHECK(io(T_FLUSH, 0, NULL, 0, &len) == S_OK);
@@ -569,7 +591,7 @@ static void flush_get_id_and_unknown_types(void)
 	CHECK(len == 1);
 
 	memset(g_buf + DATA_GPA, CANARY, 64);
-	struct seg id = { DATA_GPA, 20, true };
+	struct seg id = {DATA_GPA, 20, true};
 	CHECK(io(T_GET_ID, 0, &id, 1, &len) == S_OK);
 	CHECK(len == 21);
 	char want[20] = "vmproc";
@@ -577,10 +599,10 @@ static void flush_get_id_and_unknown_types(void)
 	CHECK(g_buf[DATA_GPA + 20] == CANARY);
 
 	/* Unknown or unnegotiated types: UNSUPP, buffers untouched, file too. */
-	static const uint32_t types[] = { 2, 3, T_DISCARD, 13, 0xff, 0xffffffffu };
+	static const uint32_t types[] = {2, 3, T_DISCARD, 13, 0xff, 0xffffffffu};
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		memset(g_buf + DATA_GPA, CANARY, SECTOR);
-		struct seg d = { DATA_GPA, SECTOR, true };
+		struct seg d = {DATA_GPA, SECTOR, true};
 		len = 99;
 		int st = io(types[i], 0, &d, 1, &len);
 		CHECK_MSG(st == S_UNSUPP, "type %u: status %d", types[i], st);
@@ -599,21 +621,21 @@ static void out_of_range_requests_fail(void)
 		uint64_t sector;
 		uint32_t bytes;
 	} bad[] = {
-		{ DISK_SECTORS, SECTOR },          /* just past the end */
-		{ DISK_SECTORS - 1, 2 * SECTOR },  /* straddles the end */
-		{ DISK_SECTORS + 1000, SECTOR },
-		{ UINT64_MAX, SECTOR },            /* sector + count overflows */
-		{ UINT64_MAX - 1, 4 * SECTOR },
-		{ 1ull << 55, SECTOR },            /* sector * 512 wraps to 0 */
-		{ (1ull << 55) + 1, SECTOR },      /* ... wraps to 512 */
-		{ 0, 511 },                        /* not whole sectors */
-		{ 0, 513 },
-		{ 2, 100 },
-		{ 0, 1 },
+	    {DISK_SECTORS, SECTOR},         /* just past the end */
+	    {DISK_SECTORS - 1, 2 * SECTOR}, /* straddles the end */
+	    {DISK_SECTORS + 1000, SECTOR},
+	    {UINT64_MAX, SECTOR}, /* sector + count overflows */
+	    {UINT64_MAX - 1, 4 * SECTOR},
+	    {1ull << 55, SECTOR},       /* sector * 512 wraps to 0 */
+	    {(1ull << 55) + 1, SECTOR}, /* ... wraps to 512 */
+	    {0, 511},                   /* not whole sectors */
+	    {0, 513},
+	    {2, 100},
+	    {0, 1},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(g_buf + DATA_GPA, CANARY, 4096);
-		struct seg d = { DATA_GPA, bad[i].bytes, true };
+		struct seg d = {DATA_GPA, bad[i].bytes, true};
 		uint32_t len = 99;
 		int st = io(T_IN, bad[i].sector, &d, 1, &len);
 		CHECK_MSG(st == S_IOERR, "read case %zu: status %d", i, st);
@@ -624,17 +646,18 @@ static void out_of_range_requests_fail(void)
 		d.w = false;
 		st = io(T_OUT, bad[i].sector, &d, 1, &len);
 		CHECK_MSG(st == S_IOERR, "write case %zu: status %d", i, st);
-		CHECK_MSG(file_matches_pattern(0, DISK_BYTES), "write case %zu changed the file", i);
+		CHECK_MSG(file_matches_pattern(0, DISK_BYTES), "write case %zu changed the file",
+		          i);
 		CHECK_MSG(file_size() == DISK_BYTES, "write case %zu resized the file", i);
 		/* And the device keeps working. */
-		d = (struct seg){ DATA_GPA, SECTOR, true };
+		d = (struct seg){DATA_GPA, SECTOR, true};
 		st = io(T_IN, 5, &d, 1, &len);
 		CHECK_MSG(st == S_OK && len == SECTOR + 1, "after case %zu: status %d", i, st);
 		CHECK_MSG(guest_matches_pattern(DATA_GPA, SECTOR, 5 * SECTOR), "after case %zu", i);
 	}
 	/* Several buffers adding up to a partial sector. */
 	memset(g_buf + DATA_GPA, CANARY, 4096);
-	struct seg two[2] = { { DATA_GPA, 512, true }, { DATA_GPA + 0x800, 100, true } };
+	struct seg two[2] = {{DATA_GPA, 512, true}, {DATA_GPA + 0x800, 100, true}};
 	CHECK(io(T_IN, 0, two, 2, NULL) == S_IOERR);
 	CHECK(all_bytes(DATA_GPA, 4096, CANARY));
 	CHECK(virtio_mmio_driver_ok(&g_t) && (rd(R_STATUS) & S_NEEDS_RESET) == 0);
@@ -643,8 +666,7 @@ static void out_of_range_requests_fail(void)
 
 /* One malformed chain: the notify fails, nothing is completed, the file
  * is untouched and the status byte (if any) is not written. */
-static void expect_malformed(const char *what, const struct seg *s, unsigned n,
-			     uint64_t status_gpa)
+static void expect_malformed(const char *what, const struct seg *s, unsigned n, uint64_t status_gpa)
 {
 	if (status_gpa)
 		g_buf[status_gpa] = STATUS_UNSET;
@@ -668,7 +690,7 @@ static void malformed_chains_fail_the_notify(void)
 	BRING_UP();
 	put_header(hdr, T_OUT, 0);
 	memset(g_buf + data, 0x77, SECTOR);
-	struct seg a[2] = { { hdr, 16, false }, { data, SECTOR, false } };
+	struct seg a[2] = {{hdr, 16, false}, {data, SECTOR, false}};
 	expect_malformed("no status", a, 2, 0);
 	teardown();
 
@@ -676,17 +698,17 @@ static void malformed_chains_fail_the_notify(void)
 	SETUP(DISK_BYTES, false);
 	BRING_UP();
 	put_header(hdr, T_IN, 0);
-	struct seg b[1] = { { hdr, 16, false } };
+	struct seg b[1] = {{hdr, 16, false}};
 	expect_malformed("header only", b, 1, 0);
 	teardown();
 
 	/* Headers shorter than 16 bytes, the type saying write. */
-	static const uint32_t short_lens[] = { 15, 8, 1 };
+	static const uint32_t short_lens[] = {15, 8, 1};
 	for (size_t i = 0; i < sizeof(short_lens) / sizeof(short_lens[0]); i++) {
 		SETUP(DISK_BYTES, false);
 		BRING_UP();
 		put_header(hdr, T_OUT, 0);
-		struct seg c[2] = { { hdr, short_lens[i], false }, { st, 1, true } };
+		struct seg c[2] = {{hdr, short_lens[i], false}, {st, 1, true}};
 		char what[32];
 		snprintf(what, sizeof(what), "%u-byte header", short_lens[i]);
 		expect_malformed(what, c, 2, st);
@@ -696,7 +718,7 @@ static void malformed_chains_fail_the_notify(void)
 	/* No readable part at all: only writable buffers. */
 	SETUP(DISK_BYTES, false);
 	BRING_UP();
-	struct seg e[2] = { { data, SECTOR, true }, { st, 1, true } };
+	struct seg e[2] = {{data, SECTOR, true}, {st, 1, true}};
 	memset(g_buf + data, CANARY, SECTOR);
 	expect_malformed("no header", e, 2, st);
 	CHECK(all_bytes(data, SECTOR, CANARY));
@@ -708,8 +730,8 @@ static void malformed_chains_fail_the_notify(void)
 	put_header(hdr, T_IN, 9);
 	memset(g_buf + data, CANARY, SECTOR);
 	g_buf[st] = STATUS_UNSET;
-	struct seg f[4] = { { hdr, 8, false }, { hdr + 8, 8, false }, { data, SECTOR, true },
-			    { st, 1, true } };
+	struct seg f[4] = {
+	    {hdr, 8, false}, {hdr + 8, 8, false}, {data, SECTOR, true}, {st, 1, true}};
 	publish(f, 4);
 	CHECK(kick() == 0);
 	CHECK(used_idx() == 1 && used_len(0) == SECTOR + 1);
@@ -729,10 +751,10 @@ static void batched_requests_in_order(void)
 	for (unsigned i = 0; i < SECTOR; i++)
 		g_buf[DATA_GPA + i] = (uint8_t)(0xc3 ^ i);
 	memset(g_buf + DATA_GPA + 0x1000, CANARY, 0x3000);
-	struct seg w = { DATA_GPA, SECTOR, false };
-	struct seg r1 = { DATA_GPA + 0x1000, SECTOR, true };
-	struct seg r2 = { DATA_GPA + 0x2000, SECTOR, true };
-	struct seg id = { DATA_GPA + 0x3000, 20, true };
+	struct seg w = {DATA_GPA, SECTOR, false};
+	struct seg r1 = {DATA_GPA + 0x1000, SECTOR, true};
+	struct seg r2 = {DATA_GPA + 0x2000, SECTOR, true};
+	struct seg id = {DATA_GPA + 0x3000, 20, true};
 	struct req q[5];
 	q[0] = queue_req(T_OUT, 30, &w, 1);
 	q[1] = queue_req(T_IN, 30, &r1, 1);
@@ -742,9 +764,10 @@ static void batched_requests_in_order(void)
 	CHECK(used_idx() == 0);
 	CHECK(kick() == 0);
 	CHECK(used_idx() == 5);
-	static const uint32_t lens[5] = { 1, SECTOR + 1, 1, SECTOR + 1, 21 };
+	static const uint32_t lens[5] = {1, SECTOR + 1, 1, SECTOR + 1, 21};
 	for (unsigned i = 0; i < 5; i++) {
-		CHECK_MSG(used_id(i) == q[i].head, "slot %u: id %u, want %u", i, used_id(i), q[i].head);
+		CHECK_MSG(used_id(i) == q[i].head, "slot %u: id %u, want %u", i, used_id(i),
+		          q[i].head);
 		CHECK_MSG(used_len(i) == lens[i], "slot %u: len %u", i, used_len(i));
 		CHECK_MSG(status_of(q[i]) == S_OK, "request %u: status %u", i, status_of(q[i]));
 	}
@@ -770,6 +793,6 @@ static void batched_requests_in_order(void)
 }
 
 TEST_LIST(T(config_space), T(read_into_one_buffer), T(read_into_several_buffers),
-	  T(write_from_several_buffers), T(write_to_read_only_device_fails),
-	  T(flush_get_id_and_unknown_types), T(out_of_range_requests_fail),
-	  T(malformed_chains_fail_the_notify), T(batched_requests_in_order))
+          T(write_from_several_buffers), T(write_to_read_only_device_fails),
+          T(flush_get_id_and_unknown_types), T(out_of_range_requests_fail),
+          T(malformed_chains_fail_the_notify), T(batched_requests_in_order))

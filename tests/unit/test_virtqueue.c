@@ -10,11 +10,11 @@
 #include "virtio/virtqueue.h"
 #include "vmm/guest_mem.h"
 
-#define MEM_SIZE (4u << 20)
-#define DESC_GPA 0x1000ull
+#define MEM_SIZE  (4u << 20)
+#define DESC_GPA  0x1000ull
 #define AVAIL_GPA 0x3000ull
-#define USED_GPA 0x4000ull
-#define DATA_GPA 0x10000ull
+#define USED_GPA  0x4000ull
+#define DATA_GPA  0x10000ull
 
 static uint8_t *g_buf;
 static struct guest_mem g_mem;
@@ -24,11 +24,14 @@ static struct vmp_error g_err;
 
 /* --- the driver side ------------------------------------------------- */
 
-static void *gp(uint64_t gpa) { return g_buf + gpa; }
+static void *gp(uint64_t gpa)
+{
+	return g_buf + gpa;
+}
 
 static void set_desc(uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
-	struct virtq_desc d = { .addr = addr, .len = len, .flags = flags, .next = next };
+	struct virtq_desc d = {.addr = addr, .len = len, .flags = flags, .next = next};
 	memcpy(gp(DESC_GPA + 16ull * i), &d, sizeof(d));
 }
 
@@ -38,7 +41,10 @@ static uint16_t rd16(uint64_t gpa)
 	memcpy(&v, gp(gpa), 2);
 	return v;
 }
-static void wr16(uint64_t gpa, uint16_t v) { memcpy(gp(gpa), &v, 2); }
+static void wr16(uint64_t gpa, uint16_t v)
+{
+	memcpy(gp(gpa), &v, 2);
+}
 static uint32_t rd32(uint64_t gpa)
 {
 	uint32_t v;
@@ -46,10 +52,22 @@ static uint32_t rd32(uint64_t gpa)
 	return v;
 }
 
-static uint16_t avail_idx(void) { return rd16(AVAIL_GPA + 2); }
-static void set_avail_idx(uint16_t v) { wr16(AVAIL_GPA + 2, v); }
-static void set_avail_flags(uint16_t v) { wr16(AVAIL_GPA, v); }
-static void set_used_event(uint16_t size, uint16_t v) { wr16(AVAIL_GPA + 4 + 2ull * size, v); }
+static uint16_t avail_idx(void)
+{
+	return rd16(AVAIL_GPA + 2);
+}
+static void set_avail_idx(uint16_t v)
+{
+	wr16(AVAIL_GPA + 2, v);
+}
+static void set_avail_flags(uint16_t v)
+{
+	wr16(AVAIL_GPA, v);
+}
+static void set_used_event(uint16_t size, uint16_t v)
+{
+	wr16(AVAIL_GPA + 4 + 2ull * size, v);
+}
 
 /* Publishes head in the next avail slot and bumps idx. */
 static void avail_add(uint16_t size, uint16_t head)
@@ -59,9 +77,18 @@ static void avail_add(uint16_t size, uint16_t head)
 	set_avail_idx((uint16_t)(idx + 1));
 }
 
-static uint16_t used_idx(void) { return rd16(USED_GPA + 2); }
-static uint32_t used_id(unsigned slot) { return rd32(USED_GPA + 4 + 8ull * slot); }
-static uint32_t used_len(unsigned slot) { return rd32(USED_GPA + 8 + 8ull * slot); }
+static uint16_t used_idx(void)
+{
+	return rd16(USED_GPA + 2);
+}
+static uint32_t used_id(unsigned slot)
+{
+	return rd32(USED_GPA + 4 + 8ull * slot);
+}
+static uint32_t used_len(unsigned slot)
+{
+	return rd32(USED_GPA + 8 + 8ull * slot);
+}
 
 /* Fresh zeroed memory and an unstarted queue of the given size. */
 static int setup(uint16_t size)
@@ -93,12 +120,12 @@ static int setup_started(uint16_t size)
 	return 0;
 }
 
-#define SETUP(size)                                                                        \
-	do {                                                                               \
-		int rc_ = setup_started(size);                                             \
-		CHECK_MSG(rc_ == 0, "setup rc %d: %s", rc_, g_err.msg);                    \
-		if (rc_)                                                                   \
-			return;                                                            \
+#define SETUP(size)                                                                                \
+	do {                                                                                       \
+		int rc_ = setup_started(size);                                                     \
+		CHECK_MSG(rc_ == 0, "setup rc %d: %s", rc_, g_err.msg);                            \
+		if (rc_)                                                                           \
+			return;                                                                    \
 	} while (0)
 
 static int start_with(uint16_t size, uint64_t desc, uint64_t avail, uint64_t used)
@@ -124,13 +151,14 @@ static int pop_expect_error(int code)
 
 static void start_rejects_bad_sizes(void)
 {
-	static const uint16_t bad[] = { 0, 3, 5, 6, 7, 12, 100, 255, 257, 384, 512, 1024, 32768, 65535 };
+	static const uint16_t bad[] = {0,   3,   5,   6,   7,    12,    100,
+	                               255, 257, 384, 512, 1024, 32768, 65535};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = start_with(bad[i], DESC_GPA, AVAIL_GPA, USED_GPA);
 		CHECK_MSG(rc == -EINVAL, "size %u: rc %d", bad[i], rc);
 		CHECK_MSG(g_err.msg[0] != '\0', "size %u: no message", bad[i]);
 	}
-	static const uint16_t good[] = { 1, 2, 4, 8, 16, 64, 128, 256 };
+	static const uint16_t good[] = {1, 2, 4, 8, 16, 64, 128, 256};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		int rc = start_with(good[i], 0x10000, 0x20000, 0x30000);
 		CHECK_MSG(rc == 0, "size %u: rc %d: %s", good[i], rc, g_err.msg);
@@ -218,7 +246,7 @@ static void pop_read_write_chain(void)
 	CHECK(g_c.buf[2].data == gp(DATA_GPA + 0x200) && g_c.buf[2].len == 4);
 	CHECK(g_c.buf[3].data == gp(DATA_GPA + 0x300) && g_c.buf[3].len == 8);
 
-	char text[32] = { 0 };
+	char text[32] = {0};
 	CHECK(virtq_chain_read(&g_c, 0, text, sizeof(text)) == 12);
 	CHECK(memcmp(text, "hello, world", 12) == 0);
 
@@ -283,7 +311,7 @@ static void chain_of_only_writable_or_readable(void)
 
 	CHECK(virtq_pop(&g_q, &g_mem, &g_c, &g_err) == 1);
 	CHECK(g_c.head == 1 && g_c.nread == 0 && g_c.nwrite == 1 && g_c.write_len == 8);
-	char b[8] = { 0 };
+	char b[8] = {0};
 	CHECK(virtq_chain_read(&g_c, 0, b, 8) == 0);
 	CHECK(virtq_chain_write(&g_c, 0, "12345678", 8) == 8);
 	CHECK(memcmp(gp(DATA_GPA), "12345678", 8) == 0);
@@ -300,7 +328,7 @@ static void several_chains_in_order(void)
 	for (uint16_t i = 0; i < 8; i++)
 		set_desc(i, DATA_GPA + 0x100ull * i, 0x10, VIRTQ_DESC_F_WRITE, 0);
 	/* All eight slots at once (avail idx advanced by exactly the size). */
-	static const uint16_t heads[8] = { 3, 1, 4, 0, 5, 2, 6, 7 };
+	static const uint16_t heads[8] = {3, 1, 4, 0, 5, 2, 6, 7};
 	for (int i = 0; i < 8; i++)
 		avail_add(8, heads[i]);
 	for (int i = 0; i < 8; i++) {
@@ -324,7 +352,7 @@ static void full_length_chain_is_accepted(void)
 	SETUP(256);
 	for (unsigned i = 0; i < 256; i++)
 		set_desc((uint16_t)i, DATA_GPA + i, 1, i < 255 ? VIRTQ_DESC_F_NEXT : 0,
-			 (uint16_t)(i + 1));
+		         (uint16_t)(i + 1));
 	avail_add(256, 0);
 	int rc = virtq_pop(&g_q, &g_mem, &g_c, &g_err);
 	CHECK_MSG(rc == 1, "rc %d: %s", rc, g_err.msg);
@@ -421,14 +449,14 @@ static void buffers_outside_memory_are_rejected(void)
 		uint64_t addr;
 		uint32_t len;
 	} bad[] = {
-		{ MEM_SIZE, 1 },                /* just past the end */
-		{ MEM_SIZE - 4, 8 },            /* straddling the end */
-		{ MEM_SIZE - 1, 0xffffffff },   /* straddling by a lot */
-		{ 0, 0xffffffff },              /* longer than memory */
-		{ 1ull << 40, 16 },             /* far away */
-		{ UINT64_MAX, 1 },              /* addr + len wraps to 0 */
-		{ UINT64_MAX - 3, 8 },          /* addr + len wraps to 4 */
-		{ 0x1000ull - 0xffffffffull, 0xffffffff }, /* addr + len wraps to 0x1000 */
+	    {MEM_SIZE, 1},                           /* just past the end */
+	    {MEM_SIZE - 4, 8},                       /* straddling the end */
+	    {MEM_SIZE - 1, 0xffffffff},              /* straddling by a lot */
+	    {0, 0xffffffff},                         /* longer than memory */
+	    {1ull << 40, 16},                        /* far away */
+	    {UINT64_MAX, 1},                         /* addr + len wraps to 0 */
+	    {UINT64_MAX - 3, 8},                     /* addr + len wraps to 4 */
+	    {0x1000ull - 0xffffffffull, 0xffffffff}, /* addr + len wraps to 0x1000 */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		/* As the first (readable) buffer... */
@@ -466,7 +494,7 @@ static void indirect_without_negotiation_is_rejected(void)
 {
 	/* A well-formed indirect table in memory: still not negotiated. */
 	SETUP(8);
-	struct virtq_desc table = { .addr = DATA_GPA + 0x100, .len = 8, .flags = 0, .next = 0 };
+	struct virtq_desc table = {.addr = DATA_GPA + 0x100, .len = 8, .flags = 0, .next = 0};
 	memcpy(gp(DATA_GPA), &table, sizeof(table));
 	set_desc(0, DATA_GPA, sizeof(table), VIRTQ_DESC_F_INDIRECT, 0);
 	avail_add(8, 0);
@@ -497,7 +525,7 @@ static void indices_wrap_around(void)
 	avail_add(8, 3); /* slot 0, avail idx wraps to 0 */
 	avail_add(8, 1); /* slot 1, idx 1 */
 	CHECK(avail_idx() == 2);
-	static const uint16_t want[4] = { 2, 0, 3, 1 };
+	static const uint16_t want[4] = {2, 0, 3, 1};
 	for (int i = 0; i < 4; i++) {
 		int rc = virtq_pop(&g_q, &g_mem, &g_c, &g_err);
 		CHECK_MSG(rc == 1, "pop %d: rc %d: %s", i, rc, g_err.msg);
@@ -547,11 +575,11 @@ static void event_idx_suppression(void)
 	/* With EVENT_IDX the flags field is ignored (spec 2.7.10). */
 	set_avail_flags(VIRTQ_AVAIL_F_NO_INTERRUPT);
 
-	set_used_event(8, 0); /* interrupt once used idx moves past 0 */
+	set_used_event(8, 0);   /* interrupt once used idx moves past 0 */
 	virtq_push(&g_q, 0, 1); /* used 1 */
 	CHECK(virtq_needs_interrupt(&g_q));
 
-	set_used_event(8, 2); /* wants an interrupt when entry 2 is used (idx 2 -> 3) */
+	set_used_event(8, 2);   /* wants an interrupt when entry 2 is used (idx 2 -> 3) */
 	virtq_push(&g_q, 0, 1); /* used 2 */
 	CHECK(!virtq_needs_interrupt(&g_q));
 	virtq_push(&g_q, 0, 1); /* used 3: crossed */
@@ -581,7 +609,7 @@ static void event_idx_wraps(void)
 	g_q.event_idx = true;
 	g_q.used_idx = 65533;
 	set_used_event(8, 65532);
-	virtq_push(&g_q, 0, 1); /* 65534 */
+	virtq_push(&g_q, 0, 1);             /* 65534 */
 	CHECK(virtq_needs_interrupt(&g_q)); /* first check always signals */
 	set_used_event(8, 65535);
 	virtq_push(&g_q, 0, 1); /* 65535 */
@@ -618,12 +646,12 @@ static void start_resets_indices(void)
 }
 
 TEST_LIST(T(start_rejects_bad_sizes), T(start_rejects_misaligned_rings),
-	  T(start_rejects_rings_outside_memory), T(pop_empty_and_not_ready),
-	  T(pop_read_write_chain), T(chain_read_write_offsets),
-	  T(chain_of_only_writable_or_readable), T(several_chains_in_order),
-	  T(full_length_chain_is_accepted), T(chain_loops_are_rejected),
-	  T(next_out_of_range_is_rejected), T(head_out_of_range_is_rejected),
-	  T(avail_idx_jump_is_rejected), T(buffers_outside_memory_are_rejected),
-	  T(readable_after_writable_is_rejected), T(indirect_without_negotiation_is_rejected),
-	  T(indices_wrap_around), T(no_interrupt_flag), T(event_idx_suppression),
-	  T(event_idx_wraps), T(start_resets_indices))
+          T(start_rejects_rings_outside_memory), T(pop_empty_and_not_ready),
+          T(pop_read_write_chain), T(chain_read_write_offsets),
+          T(chain_of_only_writable_or_readable), T(several_chains_in_order),
+          T(full_length_chain_is_accepted), T(chain_loops_are_rejected),
+          T(next_out_of_range_is_rejected), T(head_out_of_range_is_rejected),
+          T(avail_idx_jump_is_rejected), T(buffers_outside_memory_are_rejected),
+          T(readable_after_writable_is_rejected), T(indirect_without_negotiation_is_rejected),
+          T(indices_wrap_around), T(no_interrupt_flag), T(event_idx_suppression),
+          T(event_idx_wraps), T(start_resets_indices))
