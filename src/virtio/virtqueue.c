@@ -148,10 +148,13 @@ bool virtq_needs_interrupt(struct virtq *q)
 	return first || (uint16_t)(new_idx - used_event - 1) < (uint16_t)(new_idx - old);
 }
 
-uint64_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, uint64_t len)
+/* Copies between host memory and the chain's buffers [first, end),
+ * starting off bytes into them. */
+static uint64_t chain_copy(const struct virtq_chain *c, unsigned first, unsigned end, uint64_t off,
+                           uint8_t *host, uint64_t len, bool to_chain)
 {
 	uint64_t done = 0;
-	for (unsigned i = 0; i < c->nread && done < len; i++) {
+	for (unsigned i = first; i < end && done < len; i++) {
 		const struct virtq_buf *b = &c->buf[i];
 		if (off >= b->len) {
 			off -= b->len;
@@ -160,28 +163,24 @@ uint64_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, 
 		uint64_t n = b->len - off;
 		if (n > len - done)
 			n = len - done;
-		memcpy((uint8_t *)dst + done, b->data + off, n);
+		if (to_chain)
+			memcpy(b->data + off, host + done, n);
+		else
+			memcpy(host + done, b->data + off, n);
 		done += n;
 		off = 0;
 	}
 	return done;
 }
 
+uint64_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, uint64_t len)
+{
+	return chain_copy(c, 0, c->nread, off, dst, len, false);
+}
+
 uint64_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src, uint64_t len)
 {
-	uint64_t done = 0;
-	for (unsigned i = c->nread; i < c->nread + c->nwrite && done < len; i++) {
-		const struct virtq_buf *b = &c->buf[i];
-		if (off >= b->len) {
-			off -= b->len;
-			continue;
-		}
-		uint64_t n = b->len - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy(b->data + off, (const uint8_t *)src + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
+	/* chain_copy only reads host memory in this direction. */
+	return chain_copy(c, c->nread, c->nread + c->nwrite, off, (uint8_t *)(uintptr_t)src, len,
+	                  true);
 }
