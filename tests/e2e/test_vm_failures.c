@@ -36,6 +36,20 @@ static int threads(void)
 	return count_dir("/proc/self/task");
 }
 
+/* pthread_join returns when the kernel clears the thread's tid, a moment
+ * before the thread leaves /proc/self/task: wait (up to 2 s) for the count
+ * to come back to what is expected before comparing. */
+static int threads_settled(int expected)
+{
+	int n = threads();
+	for (int i = 0; i < 200 && n != expected; i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		n = threads();
+	}
+	return n;
+}
+
 static const char *tiny(const char *name, const unsigned char *code, size_t len)
 {
 	static char path[256];
@@ -104,7 +118,7 @@ static struct outcome run_kernel(const char *kernel, unsigned mem_mib, uint64_t 
 		int fds_ = open_fds(), thr_ = threads();                                           \
 		stmt;                                                                              \
 		CHECK_MSG(open_fds() == fds_, "fds %d -> %d", fds_, open_fds());                   \
-		CHECK_MSG(threads() == thr_, "threads %d -> %d", thr_, threads());                 \
+		CHECK_MSG(threads_settled(thr_) == thr_, "threads %d -> %d", thr_, threads());     \
 	} while (0)
 
 static void missing_kernel_is_a_setup_error(void)
@@ -269,7 +283,7 @@ static void stop_from_another_thread(void)
 	vmproc_vm_free(vm);
 	vmproc_config_free(cfg);
 	CHECK(open_fds() == fds);
-	CHECK(threads() == thr);
+	CHECK(threads_settled(thr) == thr);
 }
 
 static void free_while_running_stops_the_vm(void)
@@ -284,7 +298,7 @@ static void free_while_running_stops_the_vm(void)
 	vmproc_vm_free(vm);
 	vmproc_config_free(cfg);
 	CHECK(open_fds() == fds);
-	CHECK(threads() == thr);
+	CHECK(threads_settled(thr) == thr);
 }
 
 struct parallel {
