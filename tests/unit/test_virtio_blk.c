@@ -12,37 +12,11 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "mmio_driver.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio/virtqueue.h"
 #include "vmm/guest_mem.h"
-
-/* Register offsets (virtio 1.x, 4.2.2). */
-#define R_DEVICE_ID           0x008
-#define R_DEVICE_FEATURES     0x010
-#define R_DEVICE_FEATURES_SEL 0x014
-#define R_DRIVER_FEATURES     0x020
-#define R_DRIVER_FEATURES_SEL 0x024
-#define R_QUEUE_SEL           0x030
-#define R_QUEUE_NUM_MAX       0x034
-#define R_QUEUE_NUM           0x038
-#define R_QUEUE_READY         0x044
-#define R_QUEUE_NOTIFY        0x050
-#define R_INTERRUPT_STATUS    0x060
-#define R_STATUS              0x070
-#define R_QUEUE_DESC_LOW      0x080
-#define R_QUEUE_DESC_HIGH     0x084
-#define R_QUEUE_DRIVER_LOW    0x090
-#define R_QUEUE_DRIVER_HIGH   0x094
-#define R_QUEUE_DEVICE_LOW    0x0a0
-#define R_QUEUE_DEVICE_HIGH   0x0a4
-#define R_CONFIG              0x100
-
-#define S_ACKNOWLEDGE 1u
-#define S_DRIVER      2u
-#define S_DRIVER_OK   4u
-#define S_FEATURES_OK 8u
-#define S_NEEDS_RESET 0x40u
 
 /* virtio-blk (virtio 1.x, 5.2). */
 #define BLK_F_SIZE_MAX (1ull << 1)
@@ -134,6 +108,7 @@ static int setup(uint32_t disk_bytes, bool read_only)
 	int rc = virtio_blk_new(&g_blk, g_path, read_only, &g_err);
 	if (rc)
 		return rc;
+	mmio_driver_attach(&g_t, &g_err);
 	return virtio_mmio_init(&g_t, 0xd0000000ull, 5, g_efd, virtio_blk_ops(g_blk), g_blk,
 	                        &g_mem);
 }
@@ -163,23 +138,6 @@ static void teardown(void)
 
 /* --- the transport, as the driver sees it --------------------------- */
 
-static uint32_t rd(uint64_t off)
-{
-	uint8_t b[4] = {0xee, 0xee, 0xee, 0xee};
-	if (virtio_mmio_access(&g_t, off, b, 4, false, &g_err))
-		return 0xdeadbeef;
-	uint32_t v;
-	memcpy(&v, b, 4);
-	return v;
-}
-
-static int wr(uint64_t off, uint32_t v)
-{
-	uint8_t b[4];
-	memcpy(b, &v, 4);
-	return virtio_mmio_access(&g_t, off, b, 4, true, &g_err);
-}
-
 static uint64_t cfg(uint32_t off, uint32_t len)
 {
 	uint8_t b[8];
@@ -189,28 +147,6 @@ static uint64_t cfg(uint32_t off, uint32_t len)
 	uint64_t v = 0;
 	memcpy(&v, b, len);
 	return v;
-}
-
-static uint64_t device_features(void)
-{
-	wr(R_DEVICE_FEATURES_SEL, 0);
-	uint64_t lo = rd(R_DEVICE_FEATURES);
-	wr(R_DEVICE_FEATURES_SEL, 1);
-	uint64_t hi = rd(R_DEVICE_FEATURES);
-	return lo | hi << 32;
-}
-
-static bool negotiate(uint64_t f)
-{
-	wr(R_STATUS, 0);
-	wr(R_STATUS, S_ACKNOWLEDGE);
-	wr(R_STATUS, S_ACKNOWLEDGE | S_DRIVER);
-	wr(R_DRIVER_FEATURES_SEL, 0);
-	wr(R_DRIVER_FEATURES, (uint32_t)f);
-	wr(R_DRIVER_FEATURES_SEL, 1);
-	wr(R_DRIVER_FEATURES, (uint32_t)(f >> 32));
-	wr(R_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK);
-	return (rd(R_STATUS) & S_FEATURES_OK) != 0;
 }
 
 /* Negotiates what a Linux driver would (all offered features), sets up
@@ -223,14 +159,7 @@ static int bring_up(void)
 	wr(R_QUEUE_SEL, 0);
 	if (rd(R_QUEUE_NUM_MAX) < QSIZE)
 		return -2;
-	wr(R_QUEUE_NUM, QSIZE);
-	wr(R_QUEUE_DESC_LOW, (uint32_t)DESC_GPA);
-	wr(R_QUEUE_DESC_HIGH, 0);
-	wr(R_QUEUE_DRIVER_LOW, (uint32_t)AVAIL_GPA);
-	wr(R_QUEUE_DRIVER_HIGH, 0);
-	wr(R_QUEUE_DEVICE_LOW, (uint32_t)USED_GPA);
-	wr(R_QUEUE_DEVICE_HIGH, 0);
-	if (wr(R_QUEUE_READY, 1))
+	if (setup_queue_at(0, QSIZE, DESC_GPA, AVAIL_GPA, USED_GPA))
 		return -3;
 	wr(R_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
 	return virtio_mmio_driver_ok(&g_t) ? 0 : -4;
