@@ -82,6 +82,8 @@ VMPROC_API int vmproc_config_set_system_image(vmproc_config *cfg, const char *pa
 VMPROC_API int vmproc_config_add_disk(vmproc_config *cfg, const char *path, int read_only);
 /* Guest RAM in MiB (16 .. 65536). */
 VMPROC_API int vmproc_config_set_memory_mib(vmproc_config *cfg, unsigned mib);
+/* Number of vCPUs (1 .. 64, default 1). */
+VMPROC_API int vmproc_config_set_cpus(vmproc_config *cfg, unsigned n);
 /* Extra words appended to the kernel command line. Words after a "--"
  * word are passed to the guest init as its arguments. */
 VMPROC_API int vmproc_config_set_cmdline_extra(vmproc_config *cfg, const char *words);
@@ -176,6 +178,179 @@ VMPROC_API void vmproc_vm_free(vmproc_vm *vm);
  * returns; on failure copies the message into errbuf (may be NULL). */
 VMPROC_API int vmproc_vm_run(const vmproc_config *cfg, int *exit_status, char *errbuf,
                              size_t errbuf_len);
+
+/* ------------------------------------------------------------------ */
+/* Commands: run a program in its own VM like a child process          */
+/* ------------------------------------------------------------------ */
+
+/* A command describes one program run: what to execute, its arguments,
+ * environment, working directory, user and standard streams. Spawning it
+ * boots a fresh VM (settings from a vmproc_config) whose guest init runs
+ * the program and reports how it ended. The description travels to the
+ * guest over a virtio channel: no length limit, no quoting rules. */
+typedef struct vmproc_cmd vmproc_cmd;
+/* A spawned command: the running program and its VM. */
+typedef struct vmproc_child vmproc_child;
+
+/* The program's standard streams. */
+typedef enum vmproc_stream {
+	VMPROC_STDIN = 0,
+	VMPROC_STDOUT = 1,
+	VMPROC_STDERR = 2,
+} vmproc_stream;
+
+/* Supplies standard input: fill buf with up to len bytes and return how
+ * many, 0 at end of input, or a negative value for an error (treated as
+ * end of input). Called on a library thread; it may block, but signals
+ * and window-size changes for the program wait while it does. */
+typedef long (*vmproc_read_fn)(void *buf, size_t len, void *userdata);
+/* Receives standard output or error: return 0 to go on, or a negative
+ * value to refuse further data (as a reader closing its pipe does: the
+ * program then gets SIGPIPE). Called on a library thread, in the order
+ * the program wrote; the program waits while it runs. */
+typedef int (*vmproc_write_fn)(const void *data, size_t len, void *userdata);
+
+/* Creates a command that runs program, with argv[0] = program and no
+ * other arguments. A program without a slash is searched in the guest in
+ * the PATH of the command's environment. Defaults: the environment
+ * PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin,
+ * HOME=/root (plus, on hosts whose KVM emulates the guest kernel, a
+ * GLIBC_TUNABLES that keeps glibc off AVX: see README), working
+ * directory /, user and group 0, stdin from nothing (reads see end of
+ * input), stdout and stderr to the caller's fds 1 and 2. *out is owned
+ * by the caller (vmproc_cmd_free). Any thread. */
+VMPROC_API int vmproc_cmd_new(vmproc_cmd **out, const char *program);
+/* Frees cmd (NULL is fine). Children spawned from it are unaffected. */
+VMPROC_API void vmproc_cmd_free(vmproc_cmd *cmd);
+/* Message for the last failed call on cmd, including vmproc_spawn. */
+VMPROC_API const char *vmproc_cmd_error(const vmproc_cmd *cmd);
+
+/* Appends one argument (argv[1], argv[2], ...). */
+VMPROC_API int vmproc_cmd_arg(vmproc_cmd *cmd, const char *arg);
+/* Replaces argv[0] (default: the program as given). */
+VMPROC_API int vmproc_cmd_arg0(vmproc_cmd *cmd, const char *arg0);
+/* Sets an environment variable. key must be non-empty and contain no
+ * '='; neither may contain a NUL (so both are C strings) -EINVAL. */
+VMPROC_API int vmproc_cmd_env(vmproc_cmd *cmd, const char *key, const char *value);
+/* Sets one "KEY=VALUE" string, as found in environ; -EINVAL without '='
+ * or with an empty key. */
+VMPROC_API int vmproc_cmd_env_string(vmproc_cmd *cmd, const char *key_value);
+/* Removes a variable (no error if absent). */
+VMPROC_API int vmproc_cmd_env_remove(vmproc_cmd *cmd, const char *key);
+/* Removes every variable, the defaults included. */
+VMPROC_API int vmproc_cmd_env_clear(vmproc_cmd *cmd);
+/* Working directory in the guest (default "/"). */
+VMPROC_API int vmproc_cmd_cwd(vmproc_cmd *cmd, const char *dir);
+/* User and group id in the guest (default 0 and 0). The group is also
+ * the program's only supplementary group. */
+VMPROC_API int vmproc_cmd_uid(vmproc_cmd *cmd, unsigned uid);
+VMPROC_API int vmproc_cmd_gid(vmproc_cmd *cmd, unsigned gid);
+
+/* Standard streams, each set independently; the last call for a stream
+ * wins.
+ * null:    stdin reads end of input at once; output is discarded.
+ * fd:      the stream is connected to the caller's fd (dup'ed at spawn,
+ *          so the caller may close its own). stdin is read from it,
+ *          output written to it (if the reader goes away, the program
+ *          gets SIGPIPE). Note that stdin data is read ahead of the
+ *          program, as with any pipe.
+ * pipe:    vmproc_child_pipe gives the caller the other end of a pipe:
+ *          the write end for stdin (closing it is end of input), the read
+ *          end for stdout/stderr (end of file once the VM has ended;
+ *          closing it early is a reader going away).
+ * buffer:  stdin: len bytes copied now, then end of input.
+ *          stdout/stderr: captured in memory, see vmproc_child_output.
+ * callback: the functions above, with userdata. */
+VMPROC_API int vmproc_cmd_stdio_null(vmproc_cmd *cmd, vmproc_stream s);
+VMPROC_API int vmproc_cmd_stdio_fd(vmproc_cmd *cmd, vmproc_stream s, int fd);
+VMPROC_API int vmproc_cmd_stdio_pipe(vmproc_cmd *cmd, vmproc_stream s);
+VMPROC_API int vmproc_cmd_stdin_buffer(vmproc_cmd *cmd, const void *data, size_t len);
+VMPROC_API int vmproc_cmd_stdio_capture(vmproc_cmd *cmd, vmproc_stream s);
+VMPROC_API int vmproc_cmd_stdin_callback(vmproc_cmd *cmd, vmproc_read_fn fn, void *userdata);
+VMPROC_API int vmproc_cmd_stdio_callback(vmproc_cmd *cmd, vmproc_stream s, vmproc_write_fn fn,
+                                         void *userdata);
+/* Runs the program on a pseudo-terminal in the guest, rows x cols, as
+ * its controlling terminal: stdin feeds the terminal's input (so a ^C
+ * byte becomes SIGINT for the program), stdout receives what the
+ * terminal shows, and stderr is unused (the program's stderr is the
+ * terminal too). Change the size later with vmproc_child_resize. */
+VMPROC_API int vmproc_cmd_tty(vmproc_cmd *cmd, unsigned rows, unsigned cols);
+
+/* How a child ended. */
+typedef struct vmproc_status {
+	int exited;      /* 1 if the program exited: then code is its exit code */
+	int code;        /* 0..255 */
+	int signal;      /* if the program was killed: the signal number, else 0 */
+	int exec_errno;  /* the program could not be started (ENOENT: no such
+	                  * file, EACCES: not executable, ...), else 0 */
+	vmproc_failure failure; /* the VM failed before the program ended, else
+	                         * VMPROC_FAILURE_NONE */
+} vmproc_status;
+
+/* Boots a VM with cfg (NULL: defaults; copied) and starts cmd in it.
+ * Returns at once, while the guest boots: the program's output and exit
+ * come later. On failure (bad settings, no KVM, no memory) nothing runs
+ * and vmproc_cmd_error says why. *out is owned by the caller
+ * (vmproc_child_free). Any thread; one cmd may be spawned many times,
+ * but not concurrently with changes to it. */
+VMPROC_API int vmproc_spawn(vmproc_cmd *cmd, const vmproc_config *cfg, vmproc_child **out);
+
+/* Blocks until the child has ended and fills *st (may be NULL). Returns
+ * 0 if the program ran and ended (st->exited or st->signal says how);
+ * -ENOENT, -EACCES, ... if it could not be started (st->exec_errno);
+ * another negative errno value if the VM failed first (st->failure). In
+ * every non-zero case vmproc_child_error says why. Any thread; may be
+ * called again and returns the same. */
+VMPROC_API int vmproc_child_wait(vmproc_child *child, vmproc_status *st);
+/* Like vmproc_child_wait but never blocks: -EAGAIN while it runs. */
+VMPROC_API int vmproc_child_try_wait(vmproc_child *child, vmproc_status *st);
+/* An fd that becomes readable when the child has ended (then
+ * vmproc_child_try_wait does not return -EAGAIN). Owned by the child,
+ * valid until vmproc_child_free. Any thread. */
+VMPROC_API int vmproc_child_fd(const vmproc_child *child);
+/* Sends signal sig (1..64) to the program in the guest. If the program
+ * has not started yet (the VM is still booting), the signal is
+ * delivered as soon as it starts. Returns -ESRCH once it has ended. Any
+ * thread. */
+VMPROC_API int vmproc_child_kill(vmproc_child *child, int sig);
+/* Stops the VM at once (a hard stop); the child then ends with failure
+ * VMPROC_FAILURE_STOPPED unless it had already ended. Any thread. */
+VMPROC_API int vmproc_child_stop(vmproc_child *child);
+/* Changes the pty size of a child spawned with vmproc_cmd_tty (the
+ * program gets SIGWINCH). Any thread. */
+VMPROC_API int vmproc_child_resize(vmproc_child *child, unsigned rows, unsigned cols);
+/* The caller's end of a stream set to pipe mode, or -EINVAL. The fd is
+ * owned by the caller from the first call on (the caller closes it);
+ * later calls return -EBADF. Close stdin's to signal end of input. Any
+ * thread. */
+VMPROC_API int vmproc_child_pipe(vmproc_child *child, vmproc_stream s);
+/* Captured output of a stream set to capture mode, after the child has
+ * ended (NULL before, or for another mode). *len gets its length. The
+ * bytes are owned by the child (valid until vmproc_child_free) and
+ * followed by a NUL not counted in *len. If memory ran out the capture
+ * is truncated and the program got SIGPIPE. */
+VMPROC_API const char *vmproc_child_output(const vmproc_child *child, vmproc_stream s,
+                                           size_t *len);
+/* Why the child failed, or "" if it did not. Valid until
+ * vmproc_child_free. After vmproc_child_wait returned. */
+VMPROC_API const char *vmproc_child_error(const vmproc_child *child);
+/* The child's VM, for its trace (vmproc_vm_format_trace) and timings.
+ * Owned by the child. Do not free, stop or wait on it directly. */
+VMPROC_API const vmproc_vm *vmproc_child_vm(const vmproc_child *child);
+/* Stops the VM if it still runs, waits for the library's threads and
+ * releases everything, the captured output included. child may be NULL.
+ * Must not race with other calls on child. */
+VMPROC_API void vmproc_child_free(vmproc_child *child);
+
+/* Run to completion, like Rust's Command::output or Python's
+ * subprocess.run: spawns cmd with stdout and stderr captured (unless set
+ * otherwise on cmd) and stdin from nothing (unless set), waits, and
+ * returns what vmproc_child_wait returns. On return *out_child holds the
+ * ended child, for vmproc_child_output and vmproc_child_error; the
+ * caller frees it. If spawning failed, *out_child is NULL and
+ * vmproc_cmd_error says why. Any thread. */
+VMPROC_API int vmproc_output(vmproc_cmd *cmd, const vmproc_config *cfg, vmproc_status *st,
+                             vmproc_child **out_child);
 
 #ifdef __cplusplus
 }

@@ -23,4 +23,72 @@
  * The init writes it after sync(), so nothing is left to flush. */
 #define VMPROC_ABI_EXIT_PORT 0x601
 
+/* --- The command channel --------------------------------------------
+ *
+ * When the VMM runs a command (vmproc_spawn), it attaches a virtio-console
+ * device with VIRTIO_CONSOLE_F_MULTIPORT as virtio1, right after the
+ * console, and puts VMPROC_ABI_CHANNEL_WORD on the kernel command line,
+ * which the kernel hands to init as an environment variable. The device's
+ * four ports appear in the guest as /dev/vport1p0..3 (virtio index 1, port
+ * id), named in sysfs as below:
+ *
+ *   port 0  vmproc.ctl     messages, both directions (below)
+ *   port 1  vmproc.stdin   host to guest: the program's standard input
+ *   port 2  vmproc.stdout  guest to host: its standard output
+ *   port 3  vmproc.stderr  guest to host: its standard error
+ *
+ * Standard input reaches EOF when the host closes its side of the port
+ * (the guest then reads 0). The host keeps stdout and stderr open for the
+ * VM's whole life: a guest write to a port the host has closed would
+ * block. A guest write returns once the host has taken the data, so what
+ * the program wrote before it exited is with the host when init reports
+ * the exit.
+ *
+ * After VMPROC_EVENT_READY, init opens the ports and reads messages from
+ * the control port: the command's description, then VMPROC_MSG_RUN. It
+ * starts the program, and from then on takes signal and window-size
+ * messages until the program exits; it then sends VMPROC_MSG_EXITED (or
+ * VMPROC_MSG_EXEC_FAILED), and writes the exit port.
+ *
+ * Every message is a header and len bytes of payload, integers little
+ * endian. Strings are not NUL-terminated and must not contain NUL. */
+#define VMPROC_ABI_CHANNEL_WORD "vmproc_channel=1"
+#define VMPROC_ABI_CHANNEL_ENV  "vmproc_channel"
+#define VMPROC_ABI_CHANNEL_PORTS 4
+#define VMPROC_ABI_PORT_CTL      0
+#define VMPROC_ABI_PORT_STDIN    1
+#define VMPROC_ABI_PORT_STDOUT   2
+#define VMPROC_ABI_PORT_STDERR   3
+#define VMPROC_ABI_PORT_NAMES {"vmproc.ctl", "vmproc.stdin", "vmproc.stdout", "vmproc.stderr"}
+#define VMPROC_ABI_DEV_CTL    "/dev/vport1p0"
+#define VMPROC_ABI_DEV_STDIN  "/dev/vport1p1"
+#define VMPROC_ABI_DEV_STDOUT "/dev/vport1p2"
+#define VMPROC_ABI_DEV_STDERR "/dev/vport1p3"
+
+struct vmproc_msg_hdr {
+	unsigned int type; /* VMPROC_MSG_* */
+	unsigned int len;  /* payload bytes that follow, at most VMPROC_MSG_MAX */
+};
+#define VMPROC_MSG_MAX (1u << 20)
+
+/* Host to guest, before RUN: the command. Any order, except that ARGs
+ * are argv in order. */
+#define VMPROC_MSG_ARG     1 /* one argv word (ARG 0 is argv[0]) */
+#define VMPROC_MSG_ENV     2 /* one "KEY=VALUE"; the program gets exactly these */
+#define VMPROC_MSG_CWD     3 /* working directory (default "/") */
+#define VMPROC_MSG_UID     4 /* u32 user id (default 0) */
+#define VMPROC_MSG_GID     5 /* u32 group id, also the only group (default 0) */
+#define VMPROC_MSG_TTY     6 /* u16 rows, u16 cols: run on a pty of this size */
+#define VMPROC_MSG_PROGRAM 7 /* the file to execute (default ARG 0); without a
+                              * slash it is searched in the PATH of ENV */
+#define VMPROC_MSG_RUN     8 /* empty: start the program */
+/* Host to guest, any time after RUN (before RUN they are kept until the
+ * program starts). */
+#define VMPROC_MSG_SIGNAL  9  /* u32 signal number, sent to the program */
+#define VMPROC_MSG_WINSIZE 10 /* u16 rows, u16 cols (pty mode) */
+
+/* Guest to host. */
+#define VMPROC_MSG_EXEC_FAILED 32 /* u32 errno: the program could not start */
+#define VMPROC_MSG_EXITED      33 /* u32 wait status (Linux encoding) */
+
 #endif
