@@ -12,8 +12,8 @@ GUEST_WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes
 GUEST_CFLAGS := -std=c11 -static -Os -s $(GUEST_WARN) -Iguest/include
 GUEST_HOST_CFLAGS := -std=c11 -O2 -g $(GUEST_WARN) -Iguest/include
 
-GUEST_INIT_SRCS := guest/init/init.c guest/init/init_logic.c
-GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h \
+GUEST_INIT_SRCS := guest/init/init.c guest/init/init_logic.c guest/init/report.c
+GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h guest/init/report.h \
 	guest/include/vmproc_abi.h guest/guest.mk
 GUEST_CATSAY_DEPS := guest/catsay/catsay.c guest/guest.mk
 GUEST_MKINITRAMFS := guest/image/mkinitramfs.sh
