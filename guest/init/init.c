@@ -2,8 +2,10 @@
  *
  * It mounts the usual file systems and the system image (/usr, from the
  * VMM's disk /dev/vda when there is one), tells the VMM it is ready, runs
- * the program named on the kernel command line after "--", and reports
- * that program's exit status to the VMM through an I/O port.
+ * the program named on the kernel command line after "--" (or, with
+ * vmproc_channel=1 and no such program, the one the VMM describes over the
+ * command channel: serve.c), and reports that program's exit status to
+ * the VMM through an I/O port.
  *
  * Guest-kernel code may run ~1000x slower than native (see
  * shared/PLATFORM.md) while user space runs natively, so this file counts
@@ -27,6 +29,7 @@
 
 #include "init_logic.h"
 #include "report.h"
+#include "serve.h"
 #include "vmproc_abi.h"
 
 /* Status when the program could not even be started (no fork, no wait):
@@ -221,26 +224,7 @@ static void port_write(unsigned short port, unsigned char value)
  * exit status. */
 static int exec_program(char *const argv[])
 {
-	const char *file = argv[0];
-	char path[4096];
-	bool denied = false;
-
-	if (file[0] == '\0')
-		return ENOENT;
-	if (strchr(file, '/') != NULL) {
-		execve(file, argv, child_env);
-		return errno;
-	}
-	for (size_t i = 0; init_path_dirs[i] != NULL; i++) {
-		if (!init_join_path(path, sizeof(path), init_path_dirs[i], file))
-			return ENAMETOOLONG;
-		execve(path, argv, child_env);
-		if (errno == EACCES)
-			denied = true;
-		else if (errno != ENOENT && errno != ENOTDIR)
-			return errno;
-	}
-	return denied ? EACCES : ENOENT;
+	return init_exec(argv[0], argv, child_env, INIT_CHILD_PATH);
 }
 
 /* Runs in the vfork child, on the parent's memory: only system calls and
@@ -295,6 +279,19 @@ static int run_program(char *const argv[])
 	return wait_for(pid);
 }
 
+/* The command channel: the VMM describes the program over a virtio
+ * console's ports (serve.c). */
+static int run_channel(void)
+{
+	int fds[VMPROC_ABI_CHANNEL_PORTS];
+
+	if (init_channel_open(fds) < 0)
+		return INIT_STATUS_CHANNEL_FAILED;
+	init_debug_say("channel open", NULL);
+	return init_serve(fds[VMPROC_ABI_PORT_CTL], fds[VMPROC_ABI_PORT_STDIN],
+	                  fds[VMPROC_ABI_PORT_STDOUT], fds[VMPROC_ABI_PORT_STDERR]);
+}
+
 /* --- shutdown --------------------------------------------------------- */
 
 static _Noreturn void finish(int status)
@@ -333,6 +330,8 @@ int main(int argc, char *argv[])
 	if (argc > 1) {
 		init_debug_say("running", argv[1]);
 		status = run_program(argv + 1);
+	} else if (init_channel_requested(environ)) {
+		status = run_channel();
 	}
 	finish(status);
 }

@@ -7,11 +7,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-/* Keep in step with INIT_CHILD_PATH. */
-const char *const init_path_dirs[] = {
-    "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin", NULL,
-};
-
 void init_line_add(struct init_line *line, const char *s)
 {
 	size_t room = sizeof(line->buf) - 1 - line->len;
@@ -92,19 +87,6 @@ bool init_debug_requested(char *const envp[])
 bool init_channel_requested(char *const envp[])
 {
 	return env_switch(envp, VMPROC_ABI_CHANNEL_ENV);
-}
-
-bool init_join_path(char *buf, size_t cap, const char *dir, const char *file)
-{
-	size_t dlen = strlen(dir);
-	size_t flen = strlen(file);
-
-	if (cap == 0 || dlen + 1 + flen >= cap)
-		return false;
-	memcpy(buf, dir, dlen);
-	buf[dlen] = '/';
-	memcpy(buf + dlen + 1, file, flen + 1);
-	return true;
 }
 
 bool init_path_next(const char **path, const char *file, char *buf, size_t cap)

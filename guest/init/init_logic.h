@@ -50,12 +50,6 @@ bool init_channel_requested(char *const envp[]);
  * channel command without PATH in its environment is searched. */
 #define INIT_CHILD_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-/* Writes dir/file into buf; false when it does not fit. */
-bool init_join_path(char *buf, size_t cap, const char *dir, const char *file);
-
-/* The directories of INIT_CHILD_PATH, in order. */
-extern const char *const init_path_dirs[];
-
 /* The value of KEY in envp ("KEY=VALUE" strings), or NULL. */
 const char *init_env_get(char *const envp[], const char *key);
 

@@ -140,31 +140,6 @@ static void test_line(void)
 	check(full.buf[full.len] == '\0', "line: stays terminated");
 }
 
-static void test_join_path(void)
-{
-	char buf[16];
-
-	check(init_join_path(buf, sizeof(buf), "/bin", "sh") && strcmp(buf, "/bin/sh") == 0,
-	      "join: /bin + sh");
-	check(init_join_path(buf, sizeof(buf), "/usr/bin", "abcdef") &&
-	          strcmp(buf, "/usr/bin/abcdef") == 0,
-	      "join: exactly fits");
-	check(!init_join_path(buf, sizeof(buf), "/usr/bin", "abcdefg"), "join: one too long");
-	check(!init_join_path(buf, 0, "", ""), "join: no room");
-}
-
-static void test_path_dirs(void)
-{
-	char joined[256] = "";
-
-	for (size_t i = 0; init_path_dirs[i] != NULL; i++) {
-		if (i > 0)
-			strcat(joined, ":");
-		strcat(joined, init_path_dirs[i]);
-	}
-	check(strcmp(joined, INIT_CHILD_PATH) == 0, "path dirs match INIT_CHILD_PATH");
-}
-
 static void test_channel_requested(void)
 {
 	char *on[] = {"HOME=/", "vmproc_channel=1", NULL};
@@ -551,8 +526,6 @@ int main(void)
 	test_system_disk_absent();
 	test_debug_requested();
 	test_line();
-	test_join_path();
-	test_path_dirs();
 	test_channel_requested();
 	test_env_get();
 	test_path_next();
