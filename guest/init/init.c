@@ -228,8 +228,9 @@ static int exec_program(char *const argv[])
 }
 
 /* Runs in the vfork child, on the parent's memory: only system calls and
- * stack-local work here, then exec or _exit. */
-static _Noreturn void run_child(char *const argv[])
+ * stack-local work here, then exec or _exit. Never inlined, so it cannot
+ * reuse the caller's stack slots that the parent reads after vfork. */
+static __attribute__((noinline)) _Noreturn void run_child(char *const argv[])
 {
 	/* A session of its own, so a job-control shell or a daemon in the
 	 * program is not tied to init. */
