@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -155,9 +156,20 @@ static _Noreturn void serve_child(int ctl, int in, int out, int err, int console
 	close_range(3, 99, 0);
 	close_range(104, ~0u, 0);
 	/* A clean start, as the kernel gives init: every signal default,
-	 * nothing blocked, working directory /. */
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
+	 * nothing blocked, working directory /. The raw rt_sigaction, as
+	 * glibc refuses its own signals 32 and 33, which make may have left
+	 * ignored. */
+	for (int sig = 1; sig <= 64; sig++) {
+		struct {
+			void (*handler)(int);
+			unsigned long flags;
+			void (*restorer)(void);
+			unsigned long mask;
+		} dfl = {SIG_DFL, 0, NULL, 0};
+
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+	}
 	sigset_t none;
 
 	sigemptyset(&none);
