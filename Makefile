@@ -92,8 +92,9 @@ $(BUILD)/vmlinux: $(KERNEL_INPUTS)
 demo: all
 	$(HOSTBUILD)/vmproc boot --trace -- /bin/sh -c 'echo Hello from a vmproc guest | catsay'
 
-check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/test_init_logic
-	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic \
+check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/test_init_logic \
+		$(BUILD)/host/test_serve
+	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve \
 		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay"
 
 check-e2e: guest kernel $(E2E_TESTS)
