@@ -278,11 +278,11 @@ VMPROC_API int vmproc_cmd_tty(vmproc_cmd *cmd, unsigned rows, unsigned cols);
 
 /* How a child ended. */
 typedef struct vmproc_status {
-	int exited;      /* 1 if the program exited: then code is its exit code */
-	int code;        /* 0..255 */
-	int signal;      /* if the program was killed: the signal number, else 0 */
-	int exec_errno;  /* the program could not be started (ENOENT: no such
-	                  * file, EACCES: not executable, ...), else 0 */
+	int exited;             /* 1 if the program exited: then code is its exit code */
+	int code;               /* 0..255 */
+	int signal;             /* if the program was killed: the signal number, else 0 */
+	int exec_errno;         /* the program could not be started (ENOENT: no such
+	                         * file, EACCES: not executable, ...), else 0 */
 	vmproc_failure failure; /* the VM failed before the program ended, else
 	                         * VMPROC_FAILURE_NONE */
 } vmproc_status;
@@ -329,8 +329,7 @@ VMPROC_API int vmproc_child_pipe(vmproc_child *child, vmproc_stream s);
  * bytes are owned by the child (valid until vmproc_child_free) and
  * followed by a NUL not counted in *len. If memory ran out the capture
  * is truncated and the program got SIGPIPE. */
-VMPROC_API const char *vmproc_child_output(const vmproc_child *child, vmproc_stream s,
-                                           size_t *len);
+VMPROC_API const char *vmproc_child_output(const vmproc_child *child, vmproc_stream s, size_t *len);
 /* Why the child failed, or "" if it did not. Valid until
  * vmproc_child_free. After vmproc_child_wait returned. */
 VMPROC_API const char *vmproc_child_error(const vmproc_child *child);

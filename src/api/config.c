@@ -14,6 +14,7 @@ int vmproc_config_new(vmproc_config **out)
 	if (!c)
 		return -ENOMEM;
 	c->memory_mib = CONFIG_DEFAULT_MEMORY_MIB;
+	c->cpus = 1;
 	*out = c;
 	return 0;
 }
@@ -102,6 +103,18 @@ int vmproc_config_add_disk(vmproc_config *cfg, const char *path, int read_only)
 	if (!copy)
 		return vmp_fail(&cfg->err, -ENOMEM, "out of memory");
 	cfg->disks[cfg->ndisks++] = (struct config_disk){.path = copy, .read_only = read_only != 0};
+	return 0;
+}
+
+int vmproc_config_set_cpus(vmproc_config *cfg, unsigned n)
+{
+	if (!cfg)
+		return -EINVAL;
+	vmp_error_clear(&cfg->err);
+	if (n < 1 || n > CONFIG_MAX_CPUS)
+		return vmp_fail(&cfg->err, -EINVAL, "vCPU count must be 1..%d, not %u",
+		                CONFIG_MAX_CPUS, n);
+	cfg->cpus = n;
 	return 0;
 }
 

@@ -14,7 +14,7 @@
 #include "virtio/virtqueue.h"
 #include "vmm/guest_mem.h"
 
-#define VIRTIO_MMIO_MAX_QUEUES 8
+#define VIRTIO_MMIO_MAX_QUEUES 16
 
 #define VIRTIO_F_VERSION_1      (1ull << 32)
 #define VIRTIO_RING_F_EVENT_IDX (1ull << 29)

@@ -211,6 +211,7 @@ static int prepare_signals(struct vmproc_vm *vm)
 	sigset_t during_run;
 	pthread_sigmask(SIG_BLOCK, NULL, &during_run);
 	sigdelset(&during_run, kick_signal());
+	vm->io_sigmask = during_run;
 	/* The kernel's sigset is 8 bytes on x86_64, not glibc's 128. */
 	struct {
 		struct kvm_signal_mask hdr;
@@ -259,6 +260,32 @@ static int arm_timers(struct vmproc_vm *vm)
 	return rc;
 }
 
+/* KVM_RUN returns EINTR with the kick still pending: KVM puts the
+ * thread's blocked mask back before returning to user space, so the
+ * signal is never delivered. Unless it is taken here, every later
+ * KVM_RUN returns at once (seen: 76,000 EINTRs a second). */
+static void consume_kicks(void)
+{
+	sigset_t kick;
+	sigemptyset(&kick);
+	sigaddset(&kick, kick_signal());
+	struct timespec zero = {0, 0};
+	while (sigtimedwait(&kick, NULL, &zero) > 0)
+		;
+}
+
+bool vm_io_should_abort(struct vmproc_vm *vm)
+{
+	consume_kicks();
+	return atomic_load(&vm->stop_request) ||
+	       (vm->deadline_ns && trace_now_ns() >= vm->deadline_ns);
+}
+
+const sigset_t *vm_io_sigmask(struct vmproc_vm *vm)
+{
+	return &vm->io_sigmask;
+}
+
 static bool should_stop(struct vmproc_vm *vm)
 {
 	int why = atomic_load(&vm->stop_request);
@@ -274,20 +301,6 @@ static bool should_stop(struct vmproc_vm *vm)
 		return true;
 	}
 	return false;
-}
-
-/* KVM_RUN returns EINTR with the kick still pending: KVM puts the
- * thread's blocked mask back before returning to user space, so the
- * signal is never delivered. Unless it is taken here, every later
- * KVM_RUN returns at once (seen: 76,000 EINTRs a second). */
-static void consume_kicks(void)
-{
-	sigset_t kick;
-	sigemptyset(&kick);
-	sigaddset(&kick, kick_signal());
-	struct timespec zero = {0, 0};
-	while (sigtimedwait(&kick, NULL, &zero) > 0)
-		;
 }
 
 static void sample(struct vmproc_vm *vm)

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "vmproc_abi.h"
 #include "x86/boot_params.h"
 #include "x86/cpu.h"
 #include "x86/cpuid.h"
@@ -65,8 +66,7 @@ static const char base_cmdline[] =
 static const char emulated_cmdline[] =
     " clearcpuid=145,151,154,156,158,288,293,295,297,298,304,306,308,534,580"
     " rodata=off retain_initrd noreplace-smp"
-    " GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,-AVX512BW,-AVX512CD,-AVX512DQ,"
-    "-AVX512VL,-AVX_Fast_Unaligned_Load";
+    " GLIBC_TUNABLES=" CPUID_GLIBC_TUNABLES;
 static const char kernel_log_cmdline[] =
     "console=hvc0 reboot=k panic=-1 mitigations=off tsc=reliable no_timer_check "
     "earlyprintk=serial,ttyS0,115200 ignore_loglevel";
@@ -288,6 +288,8 @@ static int build_cmdline(struct vmproc_vm *vm, char *buf, size_t len, struct vmp
 		n += (size_t)snprintf(buf + n, len - n, " virtio_mmio.device=4K@0x%llx:%u",
 		                      (unsigned long long)vm->dev[i].transport.base,
 		                      vm->dev[i].transport.irq);
+	if (vm->channel && n < len)
+		n += (size_t)snprintf(buf + n, len - n, " " VMPROC_ABI_CHANNEL_WORD);
 	if (vm->cfg.cmdline_extra && n < len)
 		n += (size_t)snprintf(buf + n, len - n, " %s", vm->cfg.cmdline_extra);
 	if (n >= len)
@@ -395,14 +397,20 @@ static int add_disk(struct vmproc_vm *vm, const char *path, bool read_only, stru
 	return add_device(vm, virtio_blk_ops(b), b, err);
 }
 
-/* Device order is guest ABI: virtio0 the console (hvc0), then the system
- * image (vda), then the caller's disks (vdb...). */
+/* Device order is guest ABI: virtio0 the console (hvc0), virtio1 the
+ * command channel if any (/dev/vport1p*, see vmproc_abi.h), then the
+ * system image (vda), then the caller's disks (vdb...). */
 static int setup_devices(struct vmproc_vm *vm, struct vmp_error *err)
 {
 	vm->console = virtio_console_new(console_output, vm);
 	if (!vm->console)
 		return vmp_fail(err, -ENOMEM, "out of memory");
 	int rc = add_device(vm, virtio_console_ops(), vm->console, err);
+	if (!rc && vm->channel) {
+		rc = add_device(vm, virtio_ports_ops(vm->channel), vm->channel, err);
+		if (!rc)
+			virtio_ports_attach(vm->channel, &vm->dev[vm->ndev - 1].transport);
+	}
 	if (!rc && vm->system_path)
 		rc = add_disk(vm, vm->system_path, true, err);
 	for (unsigned i = 0; !rc && i < vm->cfg.ndisks; i++)
@@ -417,6 +425,9 @@ static int setup(struct vmproc_vm *vm, struct vmp_error *err)
 	if ((rc = kick_install_handler()))
 		return vmp_fail_errno(err, rc, "cannot install the vCPU kick signal handler");
 	vm->emulated_kernel = cpuid_host_emulates_kernel();
+	if (vm->cfg.cpus != 1)
+		return vmp_fail(err, -ENOTSUP, "%u vCPUs asked for; this build runs 1",
+		                vm->cfg.cpus);
 	if ((rc = open_kvm(vm, err)))
 		return rc;
 	trace_mark(t, TP_KVM_OPEN);
@@ -460,6 +471,9 @@ static void teardown(struct vmproc_vm *vm)
 		timer_delete(vm->profile_timer);
 		vm->profile_timer_armed = false;
 	}
+	/* The channel's feeding thread must let go of guest memory first. */
+	if (vm->channel)
+		virtio_ports_detach(vm->channel);
 	for (unsigned i = 0; i < vm->ndev; i++) {
 		virtio_mmio_destroy(&vm->dev[i].transport);
 		close(vm->dev[i].irqfd);
@@ -497,6 +511,37 @@ static void mark_ended(struct vmproc_vm *vm)
 	(void)n;
 }
 
+void vm_set_channel(struct vmproc_vm *vm, struct virtio_ports *channel)
+{
+	vm->channel = channel;
+}
+
+void vm_guest_error(struct vmproc_vm *vm, const char *fmt, ...)
+{
+	char msg[VMP_ERROR_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vm_fail(vm, VMPROC_FAILURE_GUEST_ERROR, -EPROTO, "%s", msg);
+	int expected = 0;
+	atomic_compare_exchange_strong(&vm->stop_request, &expected,
+	                               (int)VMPROC_FAILURE_GUEST_ERROR);
+}
+
+/* Library threads take no process signals: those are the caller's. The
+ * vCPU thread unblocks only its kick signal, inside KVM_RUN. */
+static int create_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 int vmproc_vm_start(vmproc_vm *vm)
 {
 	if (!vm)
@@ -515,7 +560,7 @@ int vmproc_vm_start(vmproc_vm *vm)
 	struct vmp_error err = {0};
 	int rc = setup(vm, &err);
 	if (!rc) {
-		rc = -pthread_create(&vm->thread, NULL, vcpu_thread_main, vm);
+		rc = -create_thread(&vm->thread, vcpu_thread_main, vm);
 		if (rc)
 			vmp_fail_errno(&err, rc, "cannot create the vCPU thread");
 		else

@@ -6,6 +6,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,12 +19,13 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/mmio.h"
+#include "virtio/ports.h"
 #include "vmm/guest_mem.h"
 #include "vmm/profile.h"
 #include "vmm/trace.h"
 
 #define VM_CONSOLE_TAIL 4096
-#define VM_MAX_DEVICES  8
+#define VM_MAX_DEVICES  10
 /* Legacy PIC lines free on a PC without ISA devices. */
 #define VM_FIRST_DEVICE_IRQ 5
 
@@ -54,6 +56,7 @@ struct vmproc_vm {
 	struct vm_device dev[VM_MAX_DEVICES];
 	unsigned ndev;
 	struct virtio_console *console;
+	struct virtio_ports *channel; /* the command channel; owned by the child */
 	struct virtio_blk *disks[CONFIG_MAX_DISKS + 1];
 	unsigned ndisks;
 	char *system_path; /* resolved; NULL: no system image */
@@ -68,6 +71,7 @@ struct vmproc_vm {
 	timer_t profile_timer;
 	bool profile_timer_armed;
 	struct profile profile;
+	sigset_t io_sigmask; /* vCPU thread's mask without the kick signal */
 
 	/* Result, written by the vCPU thread before state becomes ENDED. */
 	int exit_status;
@@ -89,6 +93,19 @@ void vm_fail(struct vmproc_vm *vm, vmproc_failure f, int code, const char *fmt, 
     __attribute__((format(printf, 4, 5)));
 /* Symbolises a guest kernel address into buf ("func+0x12" or "0x..."). */
 void vm_symbolize(const struct vmproc_vm *vm, uint64_t addr, char *buf, size_t len);
+
+/* Attaches the command channel (vmproc_abi.h) before vmproc_vm_start. The
+ * device stays the caller's; the VM detaches it before its memory goes. */
+void vm_set_channel(struct vmproc_vm *vm, struct virtio_ports *channel);
+/* For device backends blocking on the vCPU thread (a slow reader of the
+ * program's output): whether the VM is being stopped or timed out, so
+ * the wait must end. vCPU thread only. */
+bool vm_io_should_abort(struct vmproc_vm *vm);
+/* The signal mask for such waits (ppoll): the kick signal unblocked. */
+const sigset_t *vm_io_sigmask(struct vmproc_vm *vm);
+/* Ends the VM because the guest broke a protocol (vCPU thread only). */
+void vm_guest_error(struct vmproc_vm *vm, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The kick signal and its process-wide no-op handler (kick.c). */
 int kick_signal(void);

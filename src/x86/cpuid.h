@@ -21,6 +21,12 @@ enum cpu_mode {
  * /proc/cpuinfo), i.e. KVM runs guest kernels through its emulator. */
 bool cpuid_host_emulates_kernel(void);
 
+/* The GLIBC_TUNABLES value that keeps glibc's string functions off AVX,
+ * for guest programs on such hosts (see emulated_cmdline in vm.c). */
+#define CPUID_GLIBC_TUNABLES                                                                       \
+	"glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,-AVX512BW,-AVX512CD,-AVX512DQ,-AVX512VL,"            \
+	"-AVX_Fast_Unaligned_Load"
+
 /* Fetches KVM_GET_SUPPORTED_CPUID into a new allocation (free()). */
 int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out, struct vmp_error *err);
 

@@ -1,0 +1,48 @@
+/* The contents of a vmproc_cmd, shared by the builder (command.c) and
+ * spawning (child.c). */
+#ifndef VMP_API_COMMAND_H
+#define VMP_API_COMMAND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "vmproc.h"
+
+enum stdio_mode {
+	STDIO_DEFAULT, /* stdin: null; stdout/stderr: the caller's fd 1/2 */
+	STDIO_NULL,
+	STDIO_FD,
+	STDIO_PIPE,
+	STDIO_BUFFER,  /* stdin only */
+	STDIO_CAPTURE, /* stdout/stderr only */
+	STDIO_CALLBACK,
+};
+
+struct cmd_stdio {
+	enum stdio_mode mode;
+	int fd;        /* STDIO_FD: the caller's fd, dup'ed at spawn */
+	uint8_t *data; /* STDIO_BUFFER: owned copy */
+	size_t len;
+	vmproc_read_fn read_fn;
+	vmproc_write_fn write_fn;
+	void *userdata;
+};
+
+struct vmproc_cmd {
+	char *program;
+	char *arg0;  /* NULL: program */
+	char **args; /* argv[1..] */
+	size_t nargs, args_cap;
+	char **env; /* "KEY=VALUE", keys unique */
+	size_t nenv, env_cap;
+	char *cwd;
+	unsigned uid, gid;
+	bool tty;
+	unsigned rows, cols;
+	struct cmd_stdio stdio[3];
+	struct vmp_error err;
+};
+
+#endif
