@@ -93,8 +93,9 @@ $(BUILD)/vmlinux: $(KERNEL_INPUTS)
 demo: all
 	echo hello | $(HOSTBUILD)/vmproc run -i --trace /bin/catsay
 
-check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/test_init_logic
-	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic \
+check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/test_init_logic \
+		$(BUILD)/host/test_serve
+	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve \
 		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay"
 
 check-e2e: guest kernel $(E2E_TESTS)

@@ -12,9 +12,14 @@ GUEST_WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes
 GUEST_CFLAGS := -std=c11 -static -Os -s $(GUEST_WARN) -Iguest/include
 GUEST_HOST_CFLAGS := -std=c11 -O2 -g $(GUEST_WARN) -Iguest/include
 
-GUEST_INIT_SRCS := guest/init/init.c guest/init/init_logic.c
-GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h \
-	guest/include/vmproc_abi.h guest/guest.mk
+GUEST_INIT_SRCS := guest/init/init.c guest/init/init_logic.c guest/init/report.c \
+	guest/init/serve.c
+GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h guest/init/report.h \
+	guest/init/serve.h guest/include/vmproc_abi.h guest/guest.mk
+# test_serve runs the channel's serve loop on the host, with socketpairs
+# for the ports.
+GUEST_SERVE_TEST_SRCS := guest/init/test_serve.c guest/init/serve.c guest/init/report.c \
+	guest/init/init_logic.c
 GUEST_CATSAY_DEPS := guest/catsay/catsay.c guest/guest.mk
 GUEST_MKINITRAMFS := guest/image/mkinitramfs.sh
 GUEST_MKSYSTEM := guest/image/mksystem.sh
@@ -63,10 +68,17 @@ $(BUILD)/host/test_init_logic: guest/init/test_init_logic.c \
 	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ \
 		guest/init/test_init_logic.c guest/init/init_logic.c
 
+$(BUILD)/host/test_serve: $(GUEST_SERVE_TEST_SRCS) guest/init/init_logic.h \
+		guest/init/report.h guest/init/serve.h guest/include/vmproc_abi.h \
+		tests/harness.h guest/guest.mk
+	@mkdir -p $(@D)
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Itests -o $@ $(GUEST_SERVE_TEST_SRCS)
+
 check-catsay: $(BUILD)/host/catsay
 	guest/catsay/test_catsay.sh $(BUILD)/host/catsay
 
-check-guest-init: $(BUILD)/host/test_init_logic
+check-guest-init: $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve
 	$(BUILD)/host/test_init_logic
+	$(BUILD)/host/test_serve
 
 check-guest: check-catsay check-guest-init

@@ -2,8 +2,10 @@
  *
  * It mounts the usual file systems and the system image (/usr, from the
  * VMM's disk /dev/vda when there is one), tells the VMM it is ready, runs
- * the program named on the kernel command line after "--", and reports
- * that program's exit status to the VMM through an I/O port.
+ * the program named on the kernel command line after "--" (or, with
+ * vmproc_channel=1 and no such program, the one the VMM describes over the
+ * command channel: serve.c), and reports that program's exit status to
+ * the VMM through an I/O port.
  *
  * Guest-kernel code may run ~1000x slower than native (see
  * shared/PLATFORM.md) while user space runs natively, so this file counts
@@ -26,6 +28,8 @@
 #include <unistd.h>
 
 #include "init_logic.h"
+#include "report.h"
+#include "serve.h"
 #include "vmproc_abi.h"
 
 /* Status when the program could not even be started (no fork, no wait):
@@ -33,8 +37,6 @@
 #define STATUS_SPAWN_FAILED 126
 
 extern char **environ;
-
-static bool debug;
 
 /* How init reaches the VMM's ports: directly after ioperm(), or through
  * /dev/port when the kernel has no ioperm (CONFIG_X86_IOPL_IOPERM=n). */
@@ -55,55 +57,6 @@ static void inherit_tunables(void)
 	const char *t = getenv("GLIBC_TUNABLES");
 	if (t)
 		child_env[3] = (char *)t - sizeof("GLIBC_TUNABLES=") + 1;
-}
-
-/* --- messages ------------------------------------------------------- */
-
-static void write_line(struct init_line *line)
-{
-	init_line_add(line, "\n");
-	/* Best effort: there is nobody to tell if the console is gone. */
-	ssize_t ignored = write(STDERR_FILENO, line->buf, line->len);
-	(void)ignored;
-}
-
-/* "vmproc-init: WHAT" or "vmproc-init: WHAT DETAIL". */
-static void say(const char *what, const char *detail)
-{
-	struct init_line line = {.len = 0};
-
-	init_line_add(&line, "vmproc-init: ");
-	init_line_add(&line, what);
-	if (detail != NULL) {
-		init_line_add(&line, " ");
-		init_line_add(&line, detail);
-	}
-	write_line(&line);
-}
-
-static void debug_say(const char *what, const char *detail)
-{
-	if (debug)
-		say(what, detail);
-}
-
-/* "vmproc-init: CALL ARG: strerror (errno N)" for a failed system call. */
-static void report(const char *call, const char *arg, int err)
-{
-	struct init_line line = {.len = 0};
-
-	init_line_add(&line, "vmproc-init: ");
-	init_line_add(&line, call);
-	if (arg != NULL) {
-		init_line_add(&line, " ");
-		init_line_add(&line, arg);
-	}
-	init_line_add(&line, ": ");
-	init_line_add(&line, strerror(err));
-	init_line_add(&line, " (errno ");
-	init_line_add_uint(&line, (unsigned)err);
-	init_line_add(&line, ")");
-	write_line(&line);
 }
 
 /* --- file systems and console ----------------------------------------- */
@@ -155,14 +108,14 @@ static void mount_one(const struct mount_spec *m)
 	int err;
 
 	if (m->mkdir_first && (err = make_mount_point(m->target)) != 0) {
-		report("mkdir", m->target, err);
+		init_report("mkdir", m->target, err);
 		return;
 	}
 	err = try_mount(m);
 	if (err == ENOENT && !m->mkdir_first) {
 		err = make_mount_point(m->target);
 		if (err != 0) {
-			report("mkdir", m->target, err);
+			init_report("mkdir", m->target, err);
 			return;
 		}
 		err = try_mount(m);
@@ -171,9 +124,9 @@ static void mount_one(const struct mount_spec *m)
 	 * real root); that is what we wanted. */
 	if (err == 0 || err == EBUSY)
 		return;
-	if (err == ENODEV && m->optional && !debug)
+	if (err == ENODEV && m->optional && !init_debug)
 		return;
-	report("mount", m->target, err);
+	init_report("mount", m->target, err);
 }
 
 /* The initramfs has no /dev/console node, so the kernel could not give
@@ -188,9 +141,9 @@ static void open_console(void)
 		return; /* nowhere to report it to */
 	if (fd == 0) {
 		if (dup2(0, 1) < 0)
-			report("dup2", "1", errno);
+			init_report("dup2", "1", errno);
 		if (dup2(0, 2) < 0)
-			report("dup2", "2", errno);
+			init_report("dup2", "2", errno);
 		return;
 	}
 	/* fd 0 was open already: keep the inherited descriptors. A console
@@ -212,10 +165,10 @@ static void mount_system(void)
 	int err = errno;
 
 	if (init_system_disk_absent(err)) {
-		debug_say("no system disk", INIT_SYSTEM_DEVICE);
+		init_debug_say("no system disk", INIT_SYSTEM_DEVICE);
 		return;
 	}
-	report("mount " INIT_SYSTEM_DEVICE " on", INIT_SYSTEM_TARGET, err);
+	init_report("mount " INIT_SYSTEM_DEVICE " on", INIT_SYSTEM_TARGET, err);
 }
 
 static void mount_all(void)
@@ -241,14 +194,14 @@ static void open_ports(void)
 
 	port_fd = open("/dev/port", O_WRONLY | O_CLOEXEC);
 	if (port_fd < 0) {
-		report("ioperm", NULL, ioperm_err);
-		report("open", "/dev/port", errno);
+		init_report("ioperm", NULL, ioperm_err);
+		init_report("open", "/dev/port", errno);
 		return;
 	}
 	/* The fallback works; the ioperm failure is only worth a debug line,
 	 * as every run of the program would otherwise print it. */
-	if (debug)
-		report("ioperm", NULL, ioperm_err);
+	if (init_debug)
+		init_report("ioperm", NULL, ioperm_err);
 }
 
 static void port_write(unsigned short port, unsigned char value)
@@ -260,7 +213,7 @@ static void port_write(unsigned short port, unsigned char value)
 	if (port_fd < 0)
 		return; /* open_ports() has said why */
 	if (pwrite(port_fd, &value, 1, port) != 1)
-		report("pwrite", "/dev/port", errno);
+		init_report("pwrite", "/dev/port", errno);
 }
 
 /* --- running the program ---------------------------------------------- */
@@ -271,36 +224,18 @@ static void port_write(unsigned short port, unsigned char value)
  * exit status. */
 static int exec_program(char *const argv[])
 {
-	const char *file = argv[0];
-	char path[4096];
-	bool denied = false;
-
-	if (file[0] == '\0')
-		return ENOENT;
-	if (strchr(file, '/') != NULL) {
-		execve(file, argv, child_env);
-		return errno;
-	}
-	for (size_t i = 0; init_path_dirs[i] != NULL; i++) {
-		if (!init_join_path(path, sizeof(path), init_path_dirs[i], file))
-			return ENAMETOOLONG;
-		execve(path, argv, child_env);
-		if (errno == EACCES)
-			denied = true;
-		else if (errno != ENOENT && errno != ENOTDIR)
-			return errno;
-	}
-	return denied ? EACCES : ENOENT;
+	return init_exec(argv[0], argv, child_env, INIT_CHILD_PATH);
 }
 
 /* Runs in the vfork child, on the parent's memory: only system calls and
- * stack-local work here, then exec or _exit. */
-static _Noreturn void run_child(char *const argv[])
+ * stack-local work here, then exec or _exit. Never inlined, so it cannot
+ * reuse the caller's stack slots that the parent reads after vfork. */
+static __attribute__((noinline)) _Noreturn void run_child(char *const argv[])
 {
 	/* A session of its own, so a job-control shell or a daemon in the
 	 * program is not tied to init. */
 	if (setsid() < 0)
-		report("setsid", NULL, errno);
+		init_report("setsid", NULL, errno);
 	int err = exec_program(argv);
 	struct init_line line = {.len = 0};
 
@@ -308,7 +243,7 @@ static _Noreturn void run_child(char *const argv[])
 	init_line_add(&line, argv[0]);
 	init_line_add(&line, ": ");
 	init_line_add(&line, strerror(err));
-	write_line(&line);
+	init_write_line(&line);
 	_exit(init_exec_failure_status(err));
 }
 
@@ -323,7 +258,7 @@ static int wait_for(pid_t pid)
 		if (got == pid)
 			return init_exit_status(wstatus);
 		if (got < 0 && errno != EINTR) {
-			report("waitpid", NULL, errno);
+			init_report("waitpid", NULL, errno);
 			return STATUS_SPAWN_FAILED;
 		}
 	}
@@ -339,22 +274,35 @@ static int run_program(char *const argv[])
 	if (pid == 0)
 		run_child(argv);
 	if (pid < 0) {
-		report("vfork", NULL, errno);
+		init_report("vfork", NULL, errno);
 		return STATUS_SPAWN_FAILED;
 	}
 	return wait_for(pid);
+}
+
+/* The command channel: the VMM describes the program over a virtio
+ * console's ports (serve.c). */
+static int run_channel(void)
+{
+	int fds[VMPROC_ABI_CHANNEL_PORTS];
+
+	if (init_channel_open(fds) < 0)
+		return INIT_STATUS_CHANNEL_FAILED;
+	init_debug_say("channel open", NULL);
+	return init_serve(fds[VMPROC_ABI_PORT_CTL], fds[VMPROC_ABI_PORT_STDIN],
+	                  fds[VMPROC_ABI_PORT_STDOUT], fds[VMPROC_ABI_PORT_STDERR]);
 }
 
 /* --- shutdown --------------------------------------------------------- */
 
 static _Noreturn void finish(int status)
 {
-	if (debug) {
+	if (init_debug) {
 		struct init_line line = {.len = 0};
 
 		init_line_add(&line, "vmproc-init: exit status ");
 		init_line_add_uint(&line, (unsigned)status);
-		write_line(&line);
+		init_write_line(&line);
 	}
 	sync();
 	port_write(VMPROC_ABI_EXIT_PORT, (unsigned char)status);
@@ -362,7 +310,7 @@ static _Noreturn void finish(int status)
 	 * With reboot=k the kernel resets through port 0x64, which the VMM
 	 * also takes as shutdown. PID 1 must never return. */
 	if (reboot(RB_AUTOBOOT) < 0)
-		report("reboot", NULL, errno);
+		init_report("reboot", NULL, errno);
 	for (;;)
 		pause();
 }
@@ -371,18 +319,20 @@ int main(int argc, char *argv[])
 {
 	int status = 0;
 
-	debug = init_debug_requested(environ);
+	init_debug = init_debug_requested(environ);
 	inherit_tunables();
 	mount_all();
-	debug_say("mounted", NULL);
+	init_debug_say("mounted", NULL);
 
 	open_ports();
 	port_write(VMPROC_ABI_EVENT_PORT, VMPROC_EVENT_READY);
-	debug_say("ready", NULL);
+	init_debug_say("ready", NULL);
 
 	if (argc > 1) {
-		debug_say("running", argv[1]);
+		init_debug_say("running", argv[1]);
 		status = run_program(argv + 1);
+	} else if (init_channel_requested(environ)) {
+		status = run_channel();
 	}
 	finish(status);
 }

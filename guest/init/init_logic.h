@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "vmproc_abi.h"
+
 /* A message line built without stdio: init writes each one with a single
  * write(2), and stdio would add size and buffering state that a vfork
  * child must not touch. Overlong lines are cut, never overflowed. */
@@ -40,12 +42,116 @@ bool init_system_disk_absent(int err);
 /* Whether the kernel environment asks for step-by-step messages. */
 bool init_debug_requested(char *const envp[]);
 
-/* Writes dir/file into buf; false when it does not fit. */
-bool init_join_path(char *buf, size_t cap, const char *dir, const char *file);
+/* Whether the kernel environment asks for the command channel
+ * (VMPROC_ABI_CHANNEL_WORD, vmproc_abi.h). */
+bool init_channel_requested(char *const envp[]);
 
-/* Where to look for a program named without a slash: the directories of
- * the PATH that the program itself is given (INIT_CHILD_PATH), in order. */
+/* The PATH of a program run from the kernel command line, and where a
+ * channel command without PATH in its environment is searched. */
 #define INIT_CHILD_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-extern const char *const init_path_dirs[];
+
+/* The value of KEY in envp ("KEY=VALUE" strings), or NULL. */
+const char *init_env_get(char *const envp[], const char *key);
+
+/* One step of an execvp-style search: takes the next entry off the
+ * colon-separated list *path and writes ENTRY/file into buf (just file for
+ * an empty entry, which means the current directory). *path becomes NULL
+ * after the last entry. Returns false when the name does not fit in cap.
+ * Call only while *path != NULL. */
+bool init_path_next(const char **path, const char *file, char *buf, size_t cap);
+
+/* --- the command channel (vmproc_abi.h) ------------------------------ */
+
+/* Shell-convention status when init cannot run a channel command at all
+ * because the channel itself failed: ports that never appeared, or a
+ * control port that closed (or failed) before VMPROC_MSG_RUN. There is
+ * nobody to send VMPROC_MSG_EXEC_FAILED to, so this status and a console
+ * line are all the host gets. 125 as in env(1) and docker: the runner
+ * failed, not the program. */
+#define INIT_STATUS_CHANNEL_FAILED 125
+
+#define INIT_MSG_HDR 8u /* sizeof(struct vmproc_msg_hdr) on the wire */
+/* An encoded guest-to-host message: a header and a u32. */
+#define INIT_MSG_U32_SIZE (INIT_MSG_HDR + 4u)
+
+/* A whole message as it came off the wire. data points into the framer's
+ * buffer and stays valid until the next init_rx_space(). */
+struct init_msg {
+	unsigned type;
+	unsigned len;
+	const unsigned char *data;
+};
+
+/* The byte-stream framer of the control port. A read from a virtio port
+ * returns whatever one host buffer held (or the rest of it), so a message
+ * may arrive in pieces and one read may hold several messages: reads go
+ * into buf (init_rx_space, init_rx_commit) and init_rx_next cuts whole
+ * messages out of it. cap must be at least INIT_RX_MIN, so a message of
+ * the largest allowed size always fits. */
+#define INIT_RX_MIN (INIT_MSG_HDR + VMPROC_MSG_MAX)
+struct init_rx {
+	unsigned char *buf;
+	size_t cap;
+	size_t start; /* first byte not yet taken by init_rx_next */
+	size_t end;   /* end of the bytes read */
+};
+
+void init_rx_init(struct init_rx *rx, unsigned char *buf, size_t cap);
+/* Where the next read goes and how much it may take (always > 0). Moves
+ * unconsumed bytes to the front, so messages returned before are gone. */
+unsigned char *init_rx_space(struct init_rx *rx, size_t *room);
+/* n bytes were read into the space init_rx_space returned. */
+void init_rx_commit(struct init_rx *rx, size_t n);
+/* 1: *msg is the next whole message (now consumed); 0: more bytes are
+ * needed; -E2BIG: a header announces more than VMPROC_MSG_MAX bytes, and
+ * as the stream cannot be resynchronised the framer stays in that
+ * state. */
+int init_rx_next(struct init_rx *rx, struct init_msg *msg);
+
+/* The payload of a u32 message (UID, GID, SIGNAL); false unless it is
+ * exactly 4 bytes. */
+bool init_msg_u32(const struct init_msg *msg, unsigned *value);
+/* The payload of a TTY or WINSIZE message; false unless exactly 4 bytes. */
+bool init_msg_size(const struct init_msg *msg, unsigned short *rows, unsigned short *cols);
+/* Encodes a guest-to-host message with a u32 payload into out
+ * (INIT_MSG_U32_SIZE bytes), little endian. */
+void init_msg_encode_u32(unsigned char *out, unsigned type, unsigned value);
+
+/* The command as described by the messages before VMPROC_MSG_RUN. The
+ * strings live in mem, a caller-provided arena: each ARG and ENV is kept
+ * there NUL-terminated, and at RUN the argv and envp arrays are built at
+ * its end. */
+struct init_cmd {
+	char *mem;
+	size_t cap;
+	size_t used;
+	size_t nargs;
+	size_t nenv;
+	const char *cwd;     /* NULL: init's own (/) */
+	const char *program; /* NULL: argv[0] */
+	bool set_ids;        /* UID or GID given */
+	unsigned uid;
+	unsigned gid;
+	bool tty;
+	unsigned short rows; /* the last TTY or WINSIZE before RUN */
+	unsigned short cols;
+	/* SIGNALs before RUN, bit N-1 for signal N: delivered, lowest number
+	 * first, once the program runs. Repeats of one signal merge, as for
+	 * the kernel's own standard signals. */
+	unsigned long long signals;
+	char **argv; /* set at RUN */
+	char **envp; /* set at RUN */
+};
+
+#define INIT_CMD_MORE 0
+#define INIT_CMD_RUN  1
+
+void init_cmd_init(struct init_cmd *cmd, char *mem, size_t cap);
+/* Takes one message before RUN. Returns INIT_CMD_MORE, INIT_CMD_RUN (the
+ * command is complete, argv and envp are set), or a negative errno:
+ * -EINVAL for a malformed message (a wrong length, a NUL inside a string,
+ * RUN without any ARG, a type that has no meaning here), -E2BIG when the
+ * strings do not fit in mem. */
+int init_cmd_add(struct init_cmd *cmd, const struct init_msg *msg);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,29 +140,383 @@ static void test_line(void)
 	check(full.buf[full.len] == '\0', "line: stays terminated");
 }
 
-static void test_join_path(void)
+static void test_channel_requested(void)
 {
-	char buf[16];
+	char *on[] = {"HOME=/", "vmproc_channel=1", NULL};
+	char *off[] = {"vmproc_channel=0", NULL};
+	char *none[] = {"TERM=linux", "vmproc_channelx=1", NULL};
 
-	check(init_join_path(buf, sizeof(buf), "/bin", "sh") && strcmp(buf, "/bin/sh") == 0,
-	      "join: /bin + sh");
-	check(init_join_path(buf, sizeof(buf), "/usr/bin", "abcdef") &&
-	          strcmp(buf, "/usr/bin/abcdef") == 0,
-	      "join: exactly fits");
-	check(!init_join_path(buf, sizeof(buf), "/usr/bin", "abcdefg"), "join: one too long");
-	check(!init_join_path(buf, 0, "", ""), "join: no room");
+	check(init_channel_requested(on), "channel: vmproc_channel=1");
+	check(!init_channel_requested(off), "channel: vmproc_channel=0");
+	check(!init_channel_requested(none), "channel: absent");
+	check(strcmp(VMPROC_ABI_CHANNEL_WORD, VMPROC_ABI_CHANNEL_ENV "=1") == 0,
+	      "channel: word is ENV=1");
 }
 
-static void test_path_dirs(void)
+static void test_env_get(void)
 {
-	char joined[256] = "";
+	char *env[] = {"PATHX=no", "PATH=/a:/b", "EMPTY=", "NOEQUALS", NULL};
 
-	for (size_t i = 0; init_path_dirs[i] != NULL; i++) {
-		if (i > 0)
-			strcat(joined, ":");
-		strcat(joined, init_path_dirs[i]);
+	check(init_env_get(env, "PATH") != NULL && strcmp(init_env_get(env, "PATH"), "/a:/b") == 0,
+	      "env: PATH found, not PATHX");
+	check(init_env_get(env, "EMPTY") != NULL && init_env_get(env, "EMPTY")[0] == '\0',
+	      "env: empty value");
+	check(init_env_get(env, "NOEQUALS") == NULL, "env: no '=' is no value");
+	check(init_env_get(env, "HOME") == NULL, "env: absent");
+	check(init_env_get(NULL, "PATH") == NULL, "env: NULL envp");
+}
+
+/* Joins every candidate of a PATH search with '|'. */
+static void path_candidates(const char *path, const char *file, char *out, size_t cap)
+{
+	char buf[64];
+
+	out[0] = '\0';
+	while (path != NULL) {
+		if (!init_path_next(&path, file, buf, sizeof(buf))) {
+			strcat(out, "<too long>");
+			return;
+		}
+		if (out[0] != '\0')
+			strcat(out, "|");
+		if (strlen(out) + strlen(buf) + 1 < cap)
+			strcat(out, buf);
 	}
-	check(strcmp(joined, INIT_CHILD_PATH) == 0, "path dirs match INIT_CHILD_PATH");
+}
+
+static void test_path_next(void)
+{
+	char out[512];
+
+	path_candidates("/bin:/usr/bin", "sh", out, sizeof(out));
+	check(strcmp(out, "/bin/sh|/usr/bin/sh") == 0, "path: two dirs");
+	path_candidates("/x", "sh", out, sizeof(out));
+	check(strcmp(out, "/x/sh") == 0, "path: one dir");
+	path_candidates("", "sh", out, sizeof(out));
+	check(strcmp(out, "sh") == 0, "path: empty PATH is the current directory");
+	path_candidates("/a::/b:", "sh", out, sizeof(out));
+	check(strcmp(out, "/a/sh|sh|/b/sh|sh") == 0, "path: empty entries");
+	path_candidates("/0123456789012345678901234567890123456789012345678901234567890", "sh", out,
+	                sizeof(out));
+	check(strcmp(out, "<too long>") == 0, "path: too long");
+	path_candidates("/01234567890123456789012345678901234567890123456789012345678", "sh", out,
+	                sizeof(out));
+	check(strlen(out) == 63, "path: exactly fits");
+
+	char all[512];
+	char expect[512] = "";
+	const char *dirs = INIT_CHILD_PATH;
+
+	path_candidates(dirs, "f", all, sizeof(all));
+	size_t n = 0;
+
+	for (const char *p = dirs; *p != '\0'; p++) {
+		if (*p == ':') {
+			memcpy(expect + n, "/f|", 3);
+			n += 3;
+		} else {
+			expect[n++] = *p;
+		}
+	}
+	memcpy(expect + n, "/f", 3);
+	check(strcmp(all, expect) == 0, "path: INIT_CHILD_PATH in order");
+}
+
+/* --- the command channel --------------------------------------------- */
+
+/* Appends a message to a wire buffer. */
+static size_t put_msg(unsigned char *wire, size_t at, unsigned type, const void *data, size_t len)
+{
+	unsigned char *p = wire + at;
+
+	for (int i = 0; i < 4; i++) {
+		p[i] = (unsigned char)(type >> (8 * i));
+		p[4 + i] = (unsigned char)(len >> (8 * i));
+	}
+	if (len > 0)
+		memcpy(p + 8, data, len);
+	return at + 8 + len;
+}
+
+static size_t put_str(unsigned char *wire, size_t at, unsigned type, const char *s)
+{
+	return put_msg(wire, at, type, s, strlen(s));
+}
+
+static size_t put_u32(unsigned char *wire, size_t at, unsigned type, unsigned v)
+{
+	unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+	                      (unsigned char)(v >> 24)};
+
+	return put_msg(wire, at, type, b, 4);
+}
+
+static size_t put_size(unsigned char *wire, size_t at, unsigned type, unsigned rows, unsigned cols)
+{
+	unsigned char b[4] = {(unsigned char)rows, (unsigned char)(rows >> 8), (unsigned char)cols,
+	                      (unsigned char)(cols >> 8)};
+
+	return put_msg(wire, at, type, b, 4);
+}
+
+static unsigned char rx_mem[INIT_RX_MIN];
+static char cmd_mem[1 << 16];
+
+/* Feeds wire into a fresh framer and command, chunk bytes per read (0:
+ * all at once). Returns the final init_cmd_add result, or the framer's
+ * error, or INIT_CMD_MORE if the bytes ran out. *msgs counts messages. */
+static int feed(const unsigned char *wire, size_t len, size_t chunk, struct init_cmd *cmd,
+                int *msgs)
+{
+	struct init_rx rx;
+	size_t off = 0;
+
+	init_rx_init(&rx, rx_mem, sizeof(rx_mem));
+	init_cmd_init(cmd, cmd_mem, sizeof(cmd_mem));
+	*msgs = 0;
+	while (off < len) {
+		size_t room;
+		unsigned char *space = init_rx_space(&rx, &room);
+		size_t n = chunk == 0 ? len - off : chunk;
+
+		if (n > len - off)
+			n = len - off;
+		if (n > room)
+			n = room;
+		memcpy(space, wire + off, n);
+		init_rx_commit(&rx, n);
+		off += n;
+
+		struct init_msg msg;
+		int r;
+
+		while ((r = init_rx_next(&rx, &msg)) > 0) {
+			++*msgs;
+			r = init_cmd_add(cmd, &msg);
+			if (r != INIT_CMD_MORE)
+				return r;
+		}
+		if (r < 0)
+			return r;
+	}
+	return INIT_CMD_MORE;
+}
+
+static unsigned char wire[INIT_RX_MIN + 64];
+
+static size_t full_command(unsigned char *w)
+{
+	size_t at = 0;
+
+	at = put_str(w, at, VMPROC_MSG_ENV, "PATH=/x");
+	at = put_str(w, at, VMPROC_MSG_ARG, "sh");
+	at = put_u32(w, at, VMPROC_MSG_SIGNAL, 15);
+	at = put_str(w, at, VMPROC_MSG_ARG, "-c");
+	at = put_str(w, at, VMPROC_MSG_CWD, "/tmp");
+	at = put_u32(w, at, VMPROC_MSG_UID, 1000);
+	at = put_u32(w, at, VMPROC_MSG_GID, 100);
+	at = put_size(w, at, VMPROC_MSG_TTY, 24, 80);
+	at = put_str(w, at, VMPROC_MSG_ENV, "A=b=c");
+	at = put_str(w, at, VMPROC_MSG_ARG, "");
+	at = put_str(w, at, VMPROC_MSG_PROGRAM, "/bin/sh");
+	at = put_u32(w, at, VMPROC_MSG_SIGNAL, 2);
+	at = put_size(w, at, VMPROC_MSG_WINSIZE, 50, 132);
+	at = put_u32(w, at, VMPROC_MSG_SIGNAL, 15);
+	at = put_msg(w, at, VMPROC_MSG_RUN, NULL, 0);
+	return at;
+}
+
+static bool full_command_ok(const struct init_cmd *c)
+{
+	return c->nargs == 3 && strcmp(c->argv[0], "sh") == 0 && strcmp(c->argv[1], "-c") == 0 &&
+	       strcmp(c->argv[2], "") == 0 && c->argv[3] == NULL && c->nenv == 2 &&
+	       strcmp(c->envp[0], "PATH=/x") == 0 && strcmp(c->envp[1], "A=b=c") == 0 &&
+	       c->envp[2] == NULL && c->cwd != NULL && strcmp(c->cwd, "/tmp") == 0 &&
+	       c->program != NULL && strcmp(c->program, "/bin/sh") == 0 && c->set_ids &&
+	       c->uid == 1000 && c->gid == 100 && c->tty && c->rows == 50 && c->cols == 132 &&
+	       c->signals == ((1ull << 14) | (1ull << 1)) &&
+	       ((uintptr_t)c->argv % sizeof(char *)) == 0;
+}
+
+static void test_cmd_whole(void)
+{
+	struct init_cmd cmd;
+	int msgs;
+	size_t len = full_command(wire);
+
+	check(feed(wire, len, 0, &cmd, &msgs) == INIT_CMD_RUN && full_command_ok(&cmd),
+	      "cmd: all messages in one read");
+	check(msgs == 15, "cmd: 15 messages");
+}
+
+static void test_cmd_split(void)
+{
+	struct init_cmd cmd;
+	int msgs;
+	size_t len = full_command(wire);
+	bool all_ok = true;
+
+	for (size_t chunk = 1; chunk <= 20; chunk++) {
+		if (feed(wire, len, chunk, &cmd, &msgs) != INIT_CMD_RUN || !full_command_ok(&cmd))
+			all_ok = false;
+	}
+	check(all_ok, "cmd: split into reads of 1..20 bytes");
+}
+
+static void test_cmd_defaults(void)
+{
+	struct init_cmd cmd;
+	int msgs;
+	size_t at = put_str(wire, 0, VMPROC_MSG_ARG, "true");
+
+	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
+	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN, "cmd: ARG and RUN suffice");
+	check(cmd.nargs == 1 && strcmp(cmd.argv[0], "true") == 0 && cmd.argv[1] == NULL,
+	      "cmd: argv");
+	check(cmd.nenv == 0 && cmd.envp[0] == NULL, "cmd: empty environment");
+	check(cmd.cwd == NULL && cmd.program == NULL && !cmd.set_ids && !cmd.tty &&
+	          cmd.signals == 0,
+	      "cmd: defaults");
+}
+
+static void test_cmd_stops_at_run(void)
+{
+	struct init_cmd cmd;
+	int msgs;
+	size_t at = put_str(wire, 0, VMPROC_MSG_ARG, "true");
+
+	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
+	at = put_u32(wire, at, VMPROC_MSG_SIGNAL, 9);
+	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && msgs == 2,
+	      "cmd: RUN ends the command, later messages stay in the framer");
+}
+
+static int bad(unsigned type, const void *data, size_t len)
+{
+	struct init_cmd cmd;
+	int msgs;
+	size_t at = put_str(wire, 0, VMPROC_MSG_ARG, "x");
+
+	at = put_msg(wire, at, type, data, len);
+	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
+	return feed(wire, at, 0, &cmd, &msgs);
+}
+
+static void test_cmd_malformed(void)
+{
+	struct init_cmd cmd;
+	int msgs;
+
+	check(bad(VMPROC_MSG_UID, "abc", 3) == -EINVAL, "bad: UID of 3 bytes");
+	check(bad(VMPROC_MSG_GID, "abcde", 5) == -EINVAL, "bad: GID of 5 bytes");
+	check(bad(VMPROC_MSG_TTY, "ab", 2) == -EINVAL, "bad: TTY of 2 bytes");
+	check(bad(VMPROC_MSG_WINSIZE, "", 0) == -EINVAL, "bad: empty WINSIZE");
+	check(bad(VMPROC_MSG_SIGNAL, "abcdefgh", 8) == -EINVAL, "bad: SIGNAL of 8 bytes");
+	check(bad(VMPROC_MSG_RUN, "x", 1) == -EINVAL, "bad: RUN with payload");
+	check(bad(VMPROC_MSG_ARG, "a\0b", 3) == -EINVAL, "bad: NUL inside ARG");
+	check(bad(VMPROC_MSG_ENV, "A=\0", 3) == -EINVAL, "bad: NUL inside ENV");
+	check(bad(VMPROC_MSG_CWD, "\0", 1) == -EINVAL, "bad: NUL inside CWD");
+	check(bad(VMPROC_MSG_PROGRAM, "/bin/\0sh", 8) == -EINVAL, "bad: NUL inside PROGRAM");
+	check(bad(99, "", 0) == -EINVAL, "bad: unknown type");
+	check(bad(VMPROC_MSG_EXITED, "abcd", 4) == -EINVAL, "bad: guest-to-host type");
+	check(bad(VMPROC_MSG_SIGNAL, "\x00\x01\x00\x00", 4) == INIT_CMD_RUN,
+	      "ok: SIGNAL 256 is dropped, not malformed");
+
+	size_t at = put_str(wire, 0, VMPROC_MSG_ENV, "A=b");
+	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
+	check(feed(wire, at, 0, &cmd, &msgs) == -EINVAL, "bad: no ARG at all");
+}
+
+static void test_cmd_sizes(void)
+{
+	struct init_cmd cmd;
+	int msgs;
+	static char big[VMPROC_MSG_MAX];
+
+	memset(big, 'a', sizeof(big));
+	/* The largest message fits the framer (but not this small arena). */
+	size_t at = put_msg(wire, 0, VMPROC_MSG_ARG, big, VMPROC_MSG_MAX);
+	check(feed(wire, at, 0, &cmd, &msgs) == -E2BIG && msgs == 1,
+	      "size: 1 MiB ARG framed, too big for a 64 KiB arena");
+	at = put_msg(wire, 0, VMPROC_MSG_ARG, big, VMPROC_MSG_MAX);
+	check(feed(wire, at, 4096, &cmd, &msgs) == -E2BIG && msgs == 1,
+	      "size: 1 MiB ARG framed from 4 KiB reads");
+
+	/* One byte over: the header alone is refused. */
+	at = put_msg(wire, 0, VMPROC_MSG_ARG, NULL, 0);
+	wire[4] = 1;
+	wire[5] = 0;
+	wire[6] = 0x10; /* len = 0x100001 */
+	check(feed(wire, at, 0, &cmd, &msgs) == -E2BIG && msgs == 0, "size: MAX+1 refused");
+	wire[4] = wire[5] = wire[6] = wire[7] = 0xff;
+	check(feed(wire, at, 0, &cmd, &msgs) == -E2BIG, "size: 4 GiB refused");
+
+	/* Strings exactly filling the arena leave no room for argv. */
+	struct init_cmd small;
+	static char mem[64];
+	struct init_msg m = {VMPROC_MSG_ARG, 60, (const unsigned char *)big};
+	struct init_msg run = {VMPROC_MSG_RUN, 0, NULL};
+
+	init_cmd_init(&small, mem, sizeof(mem));
+	check(init_cmd_add(&small, &m) == INIT_CMD_MORE, "size: 60 bytes fit 64");
+	check(init_cmd_add(&small, &m) == -E2BIG, "size: arena full");
+	check(init_cmd_add(&small, &run) == -E2BIG, "size: no room for argv");
+
+	init_cmd_init(&small, mem, sizeof(mem));
+	m.len = 20;
+	check(init_cmd_add(&small, &m) == INIT_CMD_MORE &&
+	          init_cmd_add(&small, &run) == INIT_CMD_RUN && strlen(small.argv[0]) == 20,
+	      "size: room for argv");
+}
+
+static void test_rx_partial(void)
+{
+	struct init_rx rx;
+	struct init_msg msg;
+	size_t room;
+	size_t at = put_str(wire, 0, VMPROC_MSG_ARG, "hello");
+
+	at = put_str(wire, at, VMPROC_MSG_ENV, "X=1");
+	init_rx_init(&rx, rx_mem, sizeof(rx_mem));
+	memcpy(init_rx_space(&rx, &room), wire, 7);
+	init_rx_commit(&rx, 7);
+	check(room == sizeof(rx_mem), "rx: whole buffer free at first");
+	check(init_rx_next(&rx, &msg) == 0, "rx: partial header waits");
+	memcpy(init_rx_space(&rx, &room), wire + 7, 15);
+	init_rx_commit(&rx, 15);
+	check(init_rx_next(&rx, &msg) == 1 && msg.type == VMPROC_MSG_ARG && msg.len == 5 &&
+	          memcmp(msg.data, "hello", 5) == 0,
+	      "rx: first message");
+	check(init_rx_next(&rx, &msg) == 0, "rx: second one partial");
+	unsigned char *space = init_rx_space(&rx, &room);
+	check(space == rx_mem + 9 && room == sizeof(rx_mem) - 9, "rx: rest moved to the front");
+	memcpy(space, wire + 22, at - 22);
+	init_rx_commit(&rx, at - 22);
+	check(init_rx_next(&rx, &msg) == 1 && msg.type == VMPROC_MSG_ENV && msg.len == 3 &&
+	          memcmp(msg.data, "X=1", 3) == 0,
+	      "rx: second message");
+	check(init_rx_next(&rx, &msg) == 0, "rx: empty");
+	init_rx_space(&rx, &room);
+	check(room == sizeof(rx_mem), "rx: empty buffer reset");
+}
+
+static void test_msg_codec(void)
+{
+	unsigned char out[INIT_MSG_U32_SIZE];
+	static const unsigned char expect[] = {33, 0, 0, 0, 4, 0, 0, 0, 0x0f, 0x8b, 0, 0x80};
+
+	init_msg_encode_u32(out, VMPROC_MSG_EXITED, 0x80008b0fu);
+	check(memcmp(out, expect, sizeof(expect)) == 0, "codec: EXITED little endian");
+	check(INIT_MSG_HDR == sizeof(struct vmproc_msg_hdr), "codec: header size");
+
+	unsigned v;
+	unsigned short rows, cols;
+	struct init_msg m = {VMPROC_MSG_WINSIZE, 4, (const unsigned char *)"\x18\x01\x50\x00"};
+
+	check(init_msg_size(&m, &rows, &cols) && rows == 0x118 && cols == 80, "codec: size");
+	check(init_msg_u32(&m, &v) && v == 0x00500118u, "codec: u32");
+	m.len = 3;
+	check(!init_msg_u32(&m, &v) && !init_msg_size(&m, &rows, &cols), "codec: bad length");
 }
 
 int main(void)
@@ -171,8 +526,17 @@ int main(void)
 	test_system_disk_absent();
 	test_debug_requested();
 	test_line();
-	test_join_path();
-	test_path_dirs();
+	test_channel_requested();
+	test_env_get();
+	test_path_next();
+	test_rx_partial();
+	test_msg_codec();
+	test_cmd_whole();
+	test_cmd_split();
+	test_cmd_defaults();
+	test_cmd_stops_at_run();
+	test_cmd_malformed();
+	test_cmd_sizes();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

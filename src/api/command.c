@@ -206,6 +206,9 @@ int vmproc_cmd_env_remove(vmproc_cmd *cmd, const char *key)
 		return -EINVAL;
 	if (!key)
 		return vmp_fail(&cmd->err, -EINVAL, "environment name is NULL");
+	int rc = check_key(cmd, key, strlen(key));
+	if (rc)
+		return rc;
 	size_t i = env_find(cmd, key, strlen(key));
 	if (i < cmd->nenv) {
 		free(cmd->env[i]);
@@ -255,7 +258,10 @@ int vmproc_cmd_gid(vmproc_cmd *cmd, unsigned gid)
 	return 0;
 }
 
-static int stdio_begin(vmproc_cmd *cmd, vmproc_stream s, bool in_ok, bool out_ok)
+/* Checks that stream s can take the mode (and that the caller's other
+ * arguments, ok, were fine), then forgets its previous setting. A failed
+ * call leaves the stream as it was. */
+static int stdio_begin(vmproc_cmd *cmd, vmproc_stream s, bool in_ok, bool out_ok, bool ok)
 {
 	if (begin(cmd))
 		return -EINVAL;
@@ -264,13 +270,18 @@ static int stdio_begin(vmproc_cmd *cmd, vmproc_stream s, bool in_ok, bool out_ok
 	if (s == VMPROC_STDIN ? !in_ok : !out_ok)
 		return vmp_fail(&cmd->err, -EINVAL, "mode not available for %s",
 		                s == VMPROC_STDIN ? "stdin" : "stdout or stderr");
+	if (!ok)
+		return vmp_fail(&cmd->err, -EINVAL, "bad argument for %s",
+		                s == VMPROC_STDIN    ? "stdin"
+		                : s == VMPROC_STDOUT ? "stdout"
+		                                     : "stderr");
 	stdio_release(&cmd->stdio[s]);
 	return 0;
 }
 
 int vmproc_cmd_stdio_null(vmproc_cmd *cmd, vmproc_stream s)
 {
-	int rc = stdio_begin(cmd, s, true, true);
+	int rc = stdio_begin(cmd, s, true, true, true);
 	if (!rc)
 		cmd->stdio[s].mode = STDIO_NULL;
 	return rc;
@@ -278,11 +289,13 @@ int vmproc_cmd_stdio_null(vmproc_cmd *cmd, vmproc_stream s)
 
 int vmproc_cmd_stdio_fd(vmproc_cmd *cmd, vmproc_stream s, int fd)
 {
-	int rc = stdio_begin(cmd, s, true, true);
+	if (cmd && fd < 0) {
+		vmp_error_clear(&cmd->err);
+		return vmp_fail(&cmd->err, -EBADF, "bad file descriptor %d", fd);
+	}
+	int rc = stdio_begin(cmd, s, true, true, true);
 	if (rc)
 		return rc;
-	if (fd < 0)
-		return vmp_fail(&cmd->err, -EBADF, "bad file descriptor %d", fd);
 	cmd->stdio[s].mode = STDIO_FD;
 	cmd->stdio[s].fd = fd;
 	return 0;
@@ -290,7 +303,7 @@ int vmproc_cmd_stdio_fd(vmproc_cmd *cmd, vmproc_stream s, int fd)
 
 int vmproc_cmd_stdio_pipe(vmproc_cmd *cmd, vmproc_stream s)
 {
-	int rc = stdio_begin(cmd, s, true, true);
+	int rc = stdio_begin(cmd, s, true, true, true);
 	if (!rc)
 		cmd->stdio[s].mode = STDIO_PIPE;
 	return rc;
@@ -298,14 +311,18 @@ int vmproc_cmd_stdio_pipe(vmproc_cmd *cmd, vmproc_stream s)
 
 int vmproc_cmd_stdin_buffer(vmproc_cmd *cmd, const void *data, size_t len)
 {
-	int rc = stdio_begin(cmd, VMPROC_STDIN, true, false);
-	if (rc)
-		return rc;
-	if (!data && len)
-		return vmp_fail(&cmd->err, -EINVAL, "stdin buffer is NULL");
+	if (!cmd)
+		return -EINVAL;
 	uint8_t *copy = malloc(len ? len : 1);
-	if (!copy)
+	if (!copy) {
+		vmp_error_clear(&cmd->err);
 		return vmp_fail(&cmd->err, -ENOMEM, "out of memory for a %zu-byte stdin", len);
+	}
+	int rc = stdio_begin(cmd, VMPROC_STDIN, true, false, data || !len);
+	if (rc) {
+		free(copy);
+		return rc;
+	}
 	if (len)
 		memcpy(copy, data, len);
 	cmd->stdio[0].mode = STDIO_BUFFER;
@@ -316,7 +333,7 @@ int vmproc_cmd_stdin_buffer(vmproc_cmd *cmd, const void *data, size_t len)
 
 int vmproc_cmd_stdio_capture(vmproc_cmd *cmd, vmproc_stream s)
 {
-	int rc = stdio_begin(cmd, s, false, true);
+	int rc = stdio_begin(cmd, s, false, true, true);
 	if (!rc)
 		cmd->stdio[s].mode = STDIO_CAPTURE;
 	return rc;
@@ -324,11 +341,9 @@ int vmproc_cmd_stdio_capture(vmproc_cmd *cmd, vmproc_stream s)
 
 int vmproc_cmd_stdin_callback(vmproc_cmd *cmd, vmproc_read_fn fn, void *userdata)
 {
-	int rc = stdio_begin(cmd, VMPROC_STDIN, true, false);
+	int rc = stdio_begin(cmd, VMPROC_STDIN, true, false, fn != NULL);
 	if (rc)
 		return rc;
-	if (!fn)
-		return vmp_fail(&cmd->err, -EINVAL, "read callback is NULL");
 	cmd->stdio[0].mode = STDIO_CALLBACK;
 	cmd->stdio[0].read_fn = fn;
 	cmd->stdio[0].userdata = userdata;
@@ -337,11 +352,9 @@ int vmproc_cmd_stdin_callback(vmproc_cmd *cmd, vmproc_read_fn fn, void *userdata
 
 int vmproc_cmd_stdio_callback(vmproc_cmd *cmd, vmproc_stream s, vmproc_write_fn fn, void *userdata)
 {
-	int rc = stdio_begin(cmd, s, false, true);
+	int rc = stdio_begin(cmd, s, false, true, fn != NULL);
 	if (rc)
 		return rc;
-	if (!fn)
-		return vmp_fail(&cmd->err, -EINVAL, "write callback is NULL");
 	cmd->stdio[s].mode = STDIO_CALLBACK;
 	cmd->stdio[s].write_fn = fn;
 	cmd->stdio[s].userdata = userdata;

@@ -53,6 +53,10 @@ struct virtio_ports {
 	/* The rest is under t->lock. */
 	struct ctrl_msg pending[PENDING_MAX];
 	unsigned npending;
+	bool device_ready;
+	/* A ring broke while the host fed it (virtio_ports_send): the next
+	 * notify reports it, so the VM is stopped. */
+	struct vmp_error broken;
 	struct virtq_chain chain;
 };
 
@@ -100,6 +104,15 @@ static void read_config(void *dev, uint32_t off, void *data, uint32_t len)
 
 static void queue_ctrl(struct virtio_ports *p, uint32_t id, uint16_t event, uint16_t value)
 {
+	/* Only the newest open state of a port matters: a waiting PORT_OPEN
+	 * is updated rather than queued again, so the queue stays bounded
+	 * (add, name and open per port) and the last state always arrives. */
+	if (event == CTRL_PORT_OPEN)
+		for (unsigned i = 0; i < p->npending; i++)
+			if (p->pending[i].id == id && p->pending[i].event == CTRL_PORT_OPEN) {
+				p->pending[i].value = value;
+				return;
+			}
 	if (p->npending < PENDING_MAX)
 		p->pending[p->npending++] = (struct ctrl_msg){id, event, value};
 }
@@ -138,8 +151,9 @@ static void handle_ctrl(struct virtio_ports *p, uint32_t id, uint16_t event, uin
 {
 	switch (event) {
 	case CTRL_DEVICE_READY:
-		if (value != 1)
-			return; /* the driver gave up on the device */
+		if (value != 1 || p->device_ready)
+			return; /* the driver gave up on the device, or said it twice */
+		p->device_ready = true;
 		for (unsigned i = 0; i < p->nports; i++)
 			queue_ctrl(p, i, CTRL_PORT_ADD, 0);
 		return;
@@ -166,7 +180,9 @@ static int drain_ctrl_tx(struct virtio_ports *p, struct virtio_mmio *t, struct v
 {
 	struct virtq *q = &t->vq[QUEUE_CTRL_TX];
 	int rc;
+	bool took = false;
 	while ((rc = virtq_pop(q, t->mem, &p->chain, err)) > 0) {
+		took = true;
 		uint8_t hdr[CTRL_HDR_LEN];
 		if (virtq_chain_read(&p->chain, 0, hdr, sizeof(hdr)) == sizeof(hdr)) {
 			uint32_t id = hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
@@ -176,7 +192,8 @@ static int drain_ctrl_tx(struct virtio_ports *p, struct virtio_mmio *t, struct v
 		}
 		virtq_push(q, p->chain.head, 0);
 	}
-	virtio_mmio_interrupt(t, QUEUE_CTRL_TX);
+	if (took)
+		virtio_mmio_interrupt(t, QUEUE_CTRL_TX);
 	if (rc < 0)
 		return rc;
 	return flush_ctrl(p, t, err);
@@ -187,20 +204,25 @@ static int drain_port_tx(struct virtio_ports *p, struct virtio_mmio *t, unsigned
 {
 	struct virtq *q = &t->vq[queue_tx(port)];
 	int rc;
+	bool took = false;
 	while ((rc = virtq_pop(q, t->mem, &p->chain, err)) > 0) {
+		took = true;
 		for (unsigned i = 0; i < p->chain.nread; i++)
 			if (p->chain.buf[i].len && p->be->data)
 				p->be->data(p->userdata, port, p->chain.buf[i].data,
 				            p->chain.buf[i].len);
 		virtq_push(q, p->chain.head, 0);
 	}
-	virtio_mmio_interrupt(t, queue_tx(port));
+	if (took)
+		virtio_mmio_interrupt(t, queue_tx(port));
 	return rc < 0 ? rc : 0;
 }
 
 static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error *err)
 {
 	struct virtio_ports *p = dev;
+	if (p->broken.code)
+		return vmp_fail(err, p->broken.code, "%s", p->broken.msg);
 	if (q == QUEUE_CTRL_TX)
 		return drain_ctrl_tx(p, t, err);
 	if (q == QUEUE_CTRL_RX)
@@ -220,6 +242,7 @@ static void reset(void *dev)
 {
 	struct virtio_ports *p = dev;
 	p->npending = 0;
+	p->device_ready = false;
 	for (unsigned i = 0; i < p->nports; i++)
 		p->port[i].guest_open = p->port[i].ready = false;
 }
@@ -300,19 +323,25 @@ long virtio_ports_send(struct virtio_ports *p, unsigned port, const void *data, 
 	}
 	pthread_mutex_lock(&t->lock);
 	size_t done = 0;
-	if (virtio_mmio_driver_ok(t) && p->port[port].guest_open) {
+	if (virtio_mmio_driver_ok(t) && p->port[port].guest_open && !p->broken.code) {
 		struct virtq *q = &t->vq[queue_rx(port)];
-		/* A guest error here (a broken ring) surfaces on its next
-		 * notify; the host just stops feeding. */
-		while (done < len && virtq_pop(q, t->mem, &p->chain, NULL) > 0) {
+		bool pushed = false;
+		int rc;
+		/* A broken ring is kept and reported by the next notify, on
+		 * the vCPU thread, which then stops the VM. */
+		while (done < len && (rc = virtq_pop(q, t->mem, &p->chain, &p->broken)) > 0) {
 			uint64_t n = virtq_chain_write(&p->chain, 0, (const uint8_t *)data + done,
 			                               len - done);
 			virtq_push(q, p->chain.head, (uint32_t)n);
+			pushed = true;
 			done += n;
-			if (n == 0)
-				break; /* a buffer with no room: do not spin on it */
+			if (n == 0) {
+				vmp_fail(&p->broken, -EINVAL,
+				         "receive buffer of port %u is not writable", port);
+				break;
+			}
 		}
-		if (done)
+		if (pushed)
 			virtio_mmio_interrupt(t, queue_rx(port));
 	}
 	pthread_mutex_unlock(&t->lock);
