@@ -98,8 +98,8 @@ check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/test_init_logic \
 	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve \
 		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay"
 
-check-e2e: guest kernel $(E2E_TESTS)
-	tests/run.sh e2e $(E2E_TESTS)
+check-e2e: guest kernel $(E2E_TESTS) $(HOSTBUILD)/vmproc
+	tests/run.sh e2e $(E2E_TESTS) "tests/e2e/test_cli_run.sh $(HOSTBUILD)/vmproc"
 
 # Everything once more under AddressSanitizer and UBSan.
 check-asan: guest kernel
