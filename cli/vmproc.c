@@ -661,10 +661,8 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vmproc: %s: %s\n", argv[optind], strerror(-rc));
 		goto out;
 	}
-	if (configure_run(cfg, &o) || build_cmd(cmd, &o, argc - optind, argv + optind)) {
-		status = EXIT_VMPROC_USAGE;
+	if (configure_run(cfg, &o) || build_cmd(cmd, &o, argc - optind, argv + optind))
 		goto out;
-	}
 	/* A reader of our stdout that goes away must not kill vmproc: the
 	 * library sees EPIPE and the program gets SIGPIPE, as it would
 	 * natively. */
