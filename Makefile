@@ -1,6 +1,6 @@
 # vmproc build. `make` builds the library, the CLI, the guest kernel (cached
 # outside the tree), the guest init and image; `make check` runs every test;
-# `make demo` boots the guest. See README.md.
+# `make demo` runs catsay in a VM. See README.md.
 
 BUILD := build
 # Host-side objects (library, CLI, tests) go here; the sanitizer build
@@ -89,16 +89,17 @@ kernel: $(BUILD)/vmlinux
 $(BUILD)/vmlinux: $(KERNEL_INPUTS)
 	guest/kernel/build.sh $(BUILD)
 
+# catsay in its own VM, then (--trace, on stderr) where the boot time went.
 demo: all
-	$(HOSTBUILD)/vmproc boot --trace -- /bin/sh -c 'echo Hello from a vmproc guest | catsay'
+	echo hello | $(HOSTBUILD)/vmproc run -i --trace /bin/catsay
 
 check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/test_init_logic \
 		$(BUILD)/host/test_serve
 	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve \
 		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay"
 
-check-e2e: guest kernel $(E2E_TESTS)
-	tests/run.sh e2e $(E2E_TESTS)
+check-e2e: guest kernel $(E2E_TESTS) $(HOSTBUILD)/vmproc
+	tests/run.sh e2e $(E2E_TESTS) "tests/e2e/test_cli_run.sh $(HOSTBUILD)/vmproc"
 
 # Everything once more under AddressSanitizer and UBSan.
 check-asan: guest kernel

@@ -60,6 +60,9 @@ die() {
 
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd -- "$here/.." && pwd -P)
+BENCH=boot_vs_qemu
+# shellcheck source=bench/qemu_microvm.sh
+. "$here/qemu_microvm.sh"
 
 runs=5
 kernel=$root/build/vmlinux
@@ -101,27 +104,9 @@ kernel=$(cd -- "$(dirname -- "$kernel")" && pwd -P)/$(basename -- "$kernel")
 initrd=$(cd -- "$(dirname -- "$initrd")" && pwd -P)/$(basename -- "$initrd")
 
 MEM_MIB=128
-# QEMU's guest gets the command line vmproc gives its own (src/vmm/vm.c:
-# base_cmdline, plus emulated_cmdline on hosts without vmx/svm), read from
-# the vmproc binary under test so the two cannot drift apart, minus
-# vmproc's virtio_mmio.device= word. QEMU microvm appends
-# " virtio_mmio.device=512@0x...:N" itself for each virtio-mmio transport
-# with a device plugged, but only with acpi=off (auto-kernel-cmdline).
-# The clearcpuid= word: on a PVM host (see ../shared/PLATFORM.md) the guest
-# runs CPUID natively, so neither vmproc's CPUID mask nor QEMU's qemu64
-# model hides XSAVE, SMAP, ...; without it the kernel dies on xrstor.
-CMDLINE=$(strings -n 16 -- "$vmproc" | grep -m 1 -E '^console=hvc0 quiet ' || true)
-if [ -z "$CMDLINE" ]; then
-	CMDLINE="console=hvc0 quiet reboot=k panic=-1 mitigations=off tsc=reliable"
-	printf 'boot_vs_qemu: warning: no command line found in %s; assuming "%s"\n' \
-		"$vmproc" "$CMDLINE" >&2
-fi
-if ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
-	emulated=$(strings -n 16 -- "$vmproc" | grep -m 1 -E '^ ?clearcpuid=' || true)
-	[ -n "$emulated" ] ||
-		die "$vmproc has no clearcpuid= words for this emulated-KVM host"
-	CMDLINE="$CMDLINE ${emulated# }"
-fi
+# QEMU's guest gets the command line vmproc gives its own (see
+# vmproc_guest_cmdline in qemu_microvm.sh).
+CMDLINE=$(vmproc_guest_cmdline "$vmproc")
 QEMU_CMDLINE=$CMDLINE
 qemu_initrd_src=$initrd
 if [ "$own_best" = 1 ]; then
@@ -139,53 +124,9 @@ fi
 EXIT_PORT_STATUS=0 # the init's status byte we expect (no program to run)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/boot_vs_qemu.XXXXXX")
-pids=() # background processes still running
-forget() { # PID: drop it from pids
-	local p keep=()
-	for p in "${pids[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	pids=("${keep[@]}")
-}
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -- "$p" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
-	rm -rf -- "$tmp"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
-ms() { printf '%d.%d\n' $(($1 / 1000)) $(($1 % 1000 / 100)); } # µs -> "ms.d"
-
-# Shows the end of a console log and the VMM's stderr, then dies.
-fail_run() { # WHAT CONSOLE STDERR
-	{
-		printf '\n--- %s: console (last 40 lines) ---\n' "$1"
-		tail -n 40 -- "$2" 2>/dev/null || true
-		printf -- '--- %s: stderr ---\n' "$1"
-		cat -- "$3" 2>/dev/null || true
-		printf -- '---\n'
-	} >&2
-	die "$1"
-}
-
-check_console() { # SIDE CONSOLE STDERR
-	if grep -qE 'Kernel panic|BUG:|Oops' -- "$2"; then
-		fail_run "$1: guest kernel panicked or oopsed" "$2" "$3"
-	fi
-}
-
-show_console() { # SIDE CONSOLE
-	[ "$verbose" = 1 ] || return 0
-	printf -- '--- %s console ---\n' "$1"
-	cat -- "$2"
-	printf -- '---\n'
-}
 
 # --- one vmproc boot --------------------------------------------------------
 # Sets vm_init_us, vm_exit_us (wall clock from process start; init derived)
@@ -218,104 +159,6 @@ vmproc_boot() {
 	in_exit_us=$(awk -v m="$vm_in_exit" 'BEGIN { printf "%d", m * 1000 }')
 	vm_init_us=$((vm_exit_us - in_exit_us + in_init_us))
 	show_console vmproc "$out"
-}
-
-# --- one QEMU boot ----------------------------------------------------------
-# Reads the isa-debugcon fifo, printing "TIME_US BYTE" per byte until EOF.
-debugcon_reader() { # FIFO
-	local c t
-	exec 3<"$1"
-	while IFS= read -r -N 1 -u 3 c; do
-		t=$EPOCHREALTIME
-		printf '%s %d\n' "${t/./}" "'$c"
-	done
-}
-
-# acpi=off: our kernel has no ACPI, and only without ACPI does microvm put
-# its virtio-mmio devices on the kernel command line. isa-debugcon and
-# isa-debug-exit sit on microvm's ISA bus at vmproc's event and exit ports.
-qemu_console=$tmp/qemu.console
-qemu_debugcon=$tmp/debugcon.fifo
-# shellcheck disable=SC2054 # the commas are QEMU option syntax
-qemu_cmdline() {
-	qemu_args=(
-		-M microvm,acpi=off,x-option-roms=off,rtc=off,isa-serial=off
-		-enable-kvm -cpu qemu64,+xsaveerptr -m "${MEM_MIB}M" -smp 1
-		-nodefaults -no-user-config -display none -no-reboot
-		-kernel "$kernel" -initrd "$qemu_initrd" -append "$QEMU_CMDLINE${extra:+ $extra}"
-		-device "$serial_dev"
-		-chardev "file,id=con,path=$qemu_console" -device virtconsole,chardev=con
-		-chardev "file,id=dbg,path=$qemu_debugcon"
-		-device isa-debugcon,iobase=0x600,chardev=dbg
-		-device isa-debug-exit,iobase=0x601,iosize=1
-	)
-}
-
-# QEMU does not exit on a KVM emulation failure: it stops the VM and waits.
-qemu_watch() { # PID STDERR
-	while kill -0 "$1" 2>/dev/null; do
-		if grep -q 'KVM internal error' -- "$2"; then
-			kill -- "$1" 2>/dev/null || true
-			return
-		fi
-		sleep 1
-	done
-}
-
-# Sets q_init_us, q_exit_us (wall clock from process start).
-qemu_boot() {
-	local out=$qemu_console err=$tmp/qemu.err dbg=$tmp/debugcon
-	local fifo=$qemu_debugcon pid rpid wpid rc t0 t1 status fd r
-	rm -f -- "$fifo" "$out" "$dbg"
-	mkfifo -- "$fifo"
-	debugcon_reader "$fifo" >"$dbg" &
-	rpid=$!
-	pids+=("$rpid")
-	t0=$(now_us)
-	timeout -k 5 "$limit" "$qemu" "${qemu_args[@]}" </dev/null >"$err" 2>&1 &
-	pid=$!
-	pids+=("$pid")
-	qemu_watch "$pid" "$err" &
-	wpid=$!
-	pids+=("$wpid")
-	rc=0
-	wait "$pid" || rc=$?
-	t1=$(now_us)
-	forget "$pid"
-	kill -- "$wpid" 2>/dev/null || true
-	wait "$wpid" 2>/dev/null || true
-	forget "$wpid"
-	# Unblock a reader still waiting in open() (QEMU never opened the fifo):
-	# an O_RDWR open counts as a writer and never blocks; closing it gives
-	# the reader EOF.
-	exec {fd}<>"$fifo"
-	exec {fd}>&-
-	wait "$rpid" || true
-	forget "$rpid"
-	touch -- "$out"
-	if grep -q 'KVM internal error' -- "$err"; then
-		fail_run "qemu: KVM could not emulate a guest instruction" "$out" "$err"
-	fi
-	check_console qemu "$out" "$err"
-	[ "$rc" -ne 124 ] || fail_run "qemu: no poweroff within $limit s" "$out" "$err"
-	r=$(awk '$2 == 82 { print $1; exit }' "$dbg") # 82 = 'R'
-	[ -n "$r" ] || fail_run "qemu: guest init never wrote 'R' to port 0x600 (exit $rc)" "$out" "$err"
-	# isa-debug-exit makes QEMU exit with (value << 1) | 1.
-	if [ $((rc & 1)) -ne 1 ] || [ "$rc" -ge 124 ]; then
-		fail_run "qemu: exit $rc, not through isa-debug-exit (a reset or a panic?)" "$out" "$err"
-	fi
-	status=$(((rc - 1) >> 1))
-	[ "$status" -eq "$EXIT_PORT_STATUS" ] ||
-		fail_run "qemu: guest exit status $status, wanted $EXIT_PORT_STATUS" "$out" "$err"
-	q_init_us=$((r - t0))
-	q_exit_us=$((t1 - t0))
-	show_console qemu "$out"
-}
-
-median() { # values (ms) on stdin, one a line
-	sort -g | awk '{ v[NR] = $1 } END {
-		if (NR % 2) printf "%.1f", v[(NR + 1) / 2]
-		else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 printf 'boot_vs_qemu: %d boots each, %d MiB of guest memory\n' "$runs" "$MEM_MIB"

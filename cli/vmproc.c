@@ -1,10 +1,16 @@
 /* vmproc: the command-line tool. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "vmproc.h"
@@ -12,12 +18,18 @@
 /* Exit codes for failures of vmproc itself, as docker run does. */
 #define EXIT_VMPROC_USAGE 125 /* bad options */
 #define EXIT_VMPROC_VM    125 /* the VM could not start or failed */
+/* vmproc run: the program could not be started, as in a shell. */
+#define EXIT_CANNOT_EXEC 126 /* it exists but cannot be executed */
+#define EXIT_NOT_FOUND   127 /* no such program */
+/* vmproc run --timeout expired, as with coreutils' timeout. */
+#define EXIT_TIMEOUT 124
 
 static void usage(FILE *f)
 {
 	fputs("Usage: vmproc [--version] [--help] COMMAND [OPTIONS]\n"
 	      "\n"
 	      "Commands:\n"
+	      "  run     run a program in its own VM, like a child process\n"
 	      "  boot    boot the guest to its init and power it off again\n"
 	      "\n"
 	      "Run 'vmproc COMMAND --help' for a command's options.\n",
@@ -259,6 +271,410 @@ out:
 	return status;
 }
 
+/* --- vmproc run --------------------------------------------------------- */
+
+static void run_usage(FILE *f)
+{
+	fputs("Usage: vmproc run [OPTIONS] [--] PROGRAM [ARGS...]\n"
+	      "\n"
+	      "Boots a fresh VM and runs PROGRAM with ARGS in it, like a child process:\n"
+	      "the program's standard output and error are vmproc's, and vmproc exits\n"
+	      "with its exit status. A PROGRAM without a slash is searched in the\n"
+	      "guest's PATH.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -e, --env KEY=VALUE   set an environment variable; repeatable\n"
+	      "  -w, --workdir DIR     working directory in the guest (default /)\n"
+	      "  -u, --user UID[:GID]  user and group id in the guest (default 0:0;\n"
+	      "                        without :GID the group is 0, as in docker run)\n"
+	      "  -i, --interactive     stream standard input to the program (without\n"
+	      "                        it the program's stdin is empty, as in docker run)\n"
+	      "  -t, --tty             run the program on a terminal in the guest, sized\n"
+	      "                        like vmproc's (24x80 if it has none); with -i and\n"
+	      "                        a terminal on stdin, keys go to it raw, Ctrl-C too\n"
+	      "  --memory MIB          guest memory in MiB (default 128)\n"
+	      "  --cpus N              number of vCPUs (default 1)\n"
+	      "  --timeout SECONDS     stop the VM after this long (default: none)\n"
+	      "  --kernel PATH         guest kernel (uncompressed vmlinux)\n"
+	      "  --initrd PATH         initramfs (uncompressed cpio)\n"
+	      "  --system PATH         system image mounted at /usr (erofs); '' for none\n"
+	      "  --trace               print the VM's boot trace to stderr at the end\n"
+	      "  -h, --help            this help\n"
+	      "\n"
+	      "Signals: SIGINT, SIGTERM and SIGHUP sent to vmproc are passed on to the\n"
+	      "program (while the VM boots, they wait for the program to start). A\n"
+	      "second one stops the VM at once. With -t, Ctrl-C typed on a raw\n"
+	      "terminal is a key for the program's terminal, not a signal to vmproc.\n"
+	      "\n"
+	      "Exit status:\n"
+	      "  0-255    the program's exit status (which may itself be 124-127)\n"
+	      "  128+N    the program was killed by signal N, or vmproc stopped the VM\n"
+	      "           on a second signal N\n"
+	      "  124      --timeout expired, as with timeout(1)\n"
+	      "  125      vmproc or the VM failed: bad options, no KVM, guest panic...\n"
+	      "  126      the program exists but cannot be executed\n"
+	      "  127      the program was not found\n",
+	      f);
+}
+
+struct run_opts {
+	const char **env; /* -e values, already checked; as many as argc */
+	unsigned nenv;
+	const char *workdir;
+	unsigned long uid, gid;
+	int has_user;
+	int interactive, tty, trace;
+	const char *kernel, *initrd, *system;
+	unsigned long memory, cpus, timeout;
+};
+
+/* UID or UID:GID, each a number (the guest has no user database). */
+static int parse_user(const char *s, struct run_opts *o)
+{
+	const unsigned long max_id = 4294967294UL; /* (uid_t)-1 means "none" */
+	const char *colon = strchr(s, ':');
+	char *uid = strndup(s, colon ? (size_t)(colon - s) : strlen(s));
+	int rc = -1;
+	if (!uid)
+		return -1;
+	o->gid = 0;
+	if (!parse_uint(uid, max_id, &o->uid) &&
+	    (!colon || !parse_uint(colon + 1, max_id, &o->gid)))
+		rc = 0;
+	free(uid);
+	o->has_user = !rc;
+	return rc;
+}
+
+/* KEY=VALUE with a non-empty KEY, as vmproc_cmd_env_string wants. */
+static int valid_env(const char *s)
+{
+	const char *eq = strchr(s, '=');
+	return eq && eq != s;
+}
+
+static int parse_run(int argc, char **argv, struct run_opts *o)
+{
+	enum { O_MEMORY = 256, O_CPUS, O_TIMEOUT, O_KERNEL, O_INITRD, O_SYSTEM, O_TRACE };
+	static const struct option opts[] = {
+	    {"env", required_argument, NULL, 'e'},
+	    {"workdir", required_argument, NULL, 'w'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"interactive", no_argument, NULL, 'i'},
+	    {"tty", no_argument, NULL, 't'},
+	    {"memory", required_argument, NULL, O_MEMORY},
+	    {"cpus", required_argument, NULL, O_CPUS},
+	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	    {"kernel", required_argument, NULL, O_KERNEL},
+	    {"initrd", required_argument, NULL, O_INITRD},
+	    {"system", required_argument, NULL, O_SYSTEM},
+	    {"trace", no_argument, NULL, O_TRACE},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "+e:w:u:ith", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e':
+			if (!valid_env(optarg)) {
+				fprintf(stderr, "vmproc: --env wants KEY=VALUE, not '%s'\n",
+				        optarg);
+				return -1;
+			}
+			o->env[o->nenv++] = optarg;
+			break;
+		case 'w': o->workdir = optarg; break;
+		case 'u':
+			if (parse_user(optarg, o)) {
+				fprintf(stderr,
+				        "vmproc: --user wants UID[:GID] (numbers), not '%s'\n",
+				        optarg);
+				return -1;
+			}
+			break;
+		case 'i': o->interactive = 1; break;
+		case 't': o->tty = 1; break;
+		case O_TRACE: o->trace = 1; break;
+		case O_KERNEL: o->kernel = optarg; break;
+		case O_INITRD: o->initrd = optarg; break;
+		case O_SYSTEM: o->system = optarg; break;
+		case O_MEMORY:
+			if (parse_uint(optarg, 65536, &o->memory)) {
+				fprintf(stderr, "vmproc: --memory wants MiB, not '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case O_CPUS:
+			if (parse_uint(optarg, 64, &o->cpus) || !o->cpus) {
+				fprintf(stderr, "vmproc: --cpus wants 1 to 64, not '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case O_TIMEOUT:
+			if (parse_uint(optarg, 86400, &o->timeout)) {
+				fprintf(stderr, "vmproc: --timeout wants seconds, not '%s'\n",
+				        optarg);
+				return -1;
+			}
+			break;
+		case 'h': run_usage(stdout); exit(0);
+		default: run_usage(stderr); return -1;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "vmproc: run needs a PROGRAM\n");
+		run_usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static int configure_run(vmproc_config *cfg, const struct run_opts *o)
+{
+	int rc = 0;
+	if (!rc && o->kernel)
+		rc = vmproc_config_set_kernel(cfg, o->kernel);
+	if (!rc && o->initrd)
+		rc = vmproc_config_set_initrd(cfg, o->initrd);
+	if (!rc && o->system)
+		rc = vmproc_config_set_system_image(cfg, o->system);
+	if (!rc && o->memory)
+		rc = vmproc_config_set_memory_mib(cfg, (unsigned)o->memory);
+	if (!rc && o->cpus)
+		rc = vmproc_config_set_cpus(cfg, (unsigned)o->cpus);
+	if (!rc && o->timeout)
+		rc = vmproc_config_set_timeout_ms(cfg, (uint64_t)o->timeout * 1000);
+	if (rc)
+		fprintf(stderr, "vmproc: %s\n", vmproc_config_error(cfg));
+	return rc;
+}
+
+/* The host terminal's size, from whichever of stdin and stdout is one. */
+static void terminal_size(unsigned *rows, unsigned *cols)
+{
+	struct winsize ws;
+	*rows = 24;
+	*cols = 80;
+	for (int fd = 0; fd <= 1; fd++) {
+		if (!ioctl(fd, TIOCGWINSZ, &ws) && ws.ws_row && ws.ws_col) {
+			*rows = ws.ws_row;
+			*cols = ws.ws_col;
+			return;
+		}
+	}
+}
+
+/* The command: program, arguments and every option that shapes it. */
+static int build_cmd(vmproc_cmd *cmd, const struct run_opts *o, int argc, char **argv)
+{
+	int rc = 0;
+	for (int i = 1; !rc && i < argc; i++)
+		rc = vmproc_cmd_arg(cmd, argv[i]);
+	for (unsigned i = 0; !rc && i < o->nenv; i++)
+		rc = vmproc_cmd_env_string(cmd, o->env[i]);
+	if (!rc && o->workdir)
+		rc = vmproc_cmd_cwd(cmd, o->workdir);
+	if (!rc && o->has_user)
+		rc = vmproc_cmd_uid(cmd, (unsigned)o->uid);
+	if (!rc && o->has_user)
+		rc = vmproc_cmd_gid(cmd, (unsigned)o->gid);
+	if (!rc)
+		rc = o->interactive ? vmproc_cmd_stdio_fd(cmd, VMPROC_STDIN, STDIN_FILENO)
+		                    : vmproc_cmd_stdio_null(cmd, VMPROC_STDIN);
+	if (!rc)
+		rc = vmproc_cmd_stdio_fd(cmd, VMPROC_STDOUT, STDOUT_FILENO);
+	if (o->tty) {
+		unsigned rows, cols;
+		terminal_size(&rows, &cols);
+		if (!rc)
+			rc = vmproc_cmd_tty(cmd, rows, cols);
+	} else if (!rc) {
+		rc = vmproc_cmd_stdio_fd(cmd, VMPROC_STDERR, STDERR_FILENO);
+	}
+	if (rc)
+		fprintf(stderr, "vmproc: %s\n", vmproc_cmd_error(cmd));
+	return rc;
+}
+
+/* The host terminal in raw mode while a -t -i program runs on it, so that
+ * every key (Ctrl-C, Ctrl-Z, ...) reaches the guest's terminal, which does
+ * its own line editing and signals. */
+struct raw_terminal {
+	int active;
+	struct termios saved;
+};
+
+static void terminal_make_raw(struct raw_terminal *t)
+{
+	struct termios raw;
+	if (tcgetattr(STDIN_FILENO, &t->saved))
+		return;
+	raw = t->saved;
+	cfmakeraw(&raw);
+	if (!tcsetattr(STDIN_FILENO, TCSADRAIN, &raw))
+		t->active = 1;
+}
+
+static void terminal_restore(struct raw_terminal *t)
+{
+	if (t->active)
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &t->saved);
+	t->active = 0;
+}
+
+/* The signals vmproc run passes on. They are blocked in every thread
+ * (the library's threads inherit the mask at spawn) and read from a
+ * signalfd, so none can end vmproc with the terminal still raw. They stay
+ * blocked until vmproc exits: one arriving after the child has ended is
+ * not for anyone. */
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static int block_signals(int tty)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
+		sigaddset(&set, forwarded_signals[i]);
+	if (tty)
+		sigaddset(&set, SIGWINCH);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -1;
+	int fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (fd < 0)
+		fprintf(stderr, "vmproc: signalfd: %s\n", strerror(errno));
+	return fd;
+}
+
+/* Passes signals on until the child has ended. The first SIGINT, SIGTERM
+ * or SIGHUP goes to the program; a second one stops the VM, and its
+ * number is returned (0 if the child ended by itself). */
+static int wait_child(vmproc_child *child, int sfd)
+{
+	struct pollfd fds[2] = {
+	    {.fd = vmproc_child_fd(child), .events = POLLIN},
+	    {.fd = sfd, .events = POLLIN},
+	};
+	int forwarded = 0, stopped_by = 0;
+	while (vmproc_child_try_wait(child, NULL) == -EAGAIN) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "vmproc: poll: %s\n", strerror(errno));
+			vmproc_child_stop(child);
+			break;
+		}
+		struct signalfd_siginfo si;
+		if (!(fds[1].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		int sig = (int)si.ssi_signo;
+		if (sig == SIGWINCH) {
+			unsigned rows, cols;
+			terminal_size(&rows, &cols);
+			vmproc_child_resize(child, rows, cols);
+		} else if (!forwarded) {
+			forwarded = 1;
+			vmproc_child_kill(child, sig);
+		} else if (!stopped_by) {
+			stopped_by = sig;
+			vmproc_child_stop(child);
+		}
+	}
+	return stopped_by;
+}
+
+static void print_trace(const vmproc_child *child)
+{
+	const vmproc_vm *vm = vmproc_child_vm(child);
+	char probe[1];
+	int n = vm ? vmproc_vm_format_trace(vm, probe, sizeof(probe)) : -1;
+	char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+	if (!buf)
+		return;
+	vmproc_vm_format_trace(vm, buf, (size_t)n + 1);
+	fputs(buf, stderr);
+	free(buf);
+}
+
+/* vmproc run's exit status for how the child ended (see run_usage). */
+static int run_exit_status(const vmproc_child *child, int rc, const vmproc_status *st,
+                           int stopped_by)
+{
+	if (!rc && st->exited)
+		return st->code;
+	if (!rc && st->signal)
+		return 128 + st->signal;
+	if (st->exec_errno) {
+		fprintf(stderr, "vmproc: %s\n", vmproc_child_error(child));
+		return st->exec_errno == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
+	}
+	if (stopped_by && st->failure == VMPROC_FAILURE_STOPPED) {
+		fprintf(stderr, "vmproc: stopped the VM on a second SIG%s\n",
+		        sigabbrev_np(stopped_by));
+		return 128 + stopped_by;
+	}
+	fprintf(stderr, "vmproc: %s\n", vmproc_child_error(child));
+	return st->failure == VMPROC_FAILURE_TIMEOUT ? EXIT_TIMEOUT : EXIT_VMPROC_VM;
+}
+
+/* Spawns the command, waits for it with signals passed on, and returns
+ * vmproc run's exit status. */
+static int run_child(vmproc_cmd *cmd, const vmproc_config *cfg, const struct run_opts *o)
+{
+	struct raw_terminal term = {0};
+	int sfd = block_signals(o->tty);
+	if (sfd < 0)
+		return EXIT_VMPROC_VM;
+	if (o->tty && o->interactive && isatty(STDIN_FILENO))
+		terminal_make_raw(&term);
+	vmproc_child *child = NULL;
+	int status = EXIT_VMPROC_VM;
+	if (vmproc_spawn(cmd, cfg, &child)) {
+		terminal_restore(&term);
+		fprintf(stderr, "vmproc: %s\n", vmproc_cmd_error(cmd));
+	} else {
+		int stopped_by = wait_child(child, sfd);
+		vmproc_status st = {0};
+		int rc = vmproc_child_wait(child, &st);
+		terminal_restore(&term);
+		if (o->trace)
+			print_trace(child);
+		status = run_exit_status(child, rc, &st, stopped_by);
+		vmproc_child_free(child);
+	}
+	close(sfd);
+	return status;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct run_opts o = {0};
+	vmproc_config *cfg = NULL;
+	vmproc_cmd *cmd = NULL;
+	int status = EXIT_VMPROC_USAGE;
+	o.env = calloc((size_t)argc, sizeof(*o.env));
+	if (!o.env || parse_run(argc, argv, &o))
+		goto out;
+	int rc = vmproc_config_new(&cfg);
+	if (!rc)
+		rc = vmproc_cmd_new(&cmd, argv[optind]);
+	if (rc) {
+		fprintf(stderr, "vmproc: %s: %s\n", argv[optind], strerror(-rc));
+		goto out;
+	}
+	if (configure_run(cfg, &o) || build_cmd(cmd, &o, argc - optind, argv + optind))
+		goto out;
+	/* A reader of our stdout that goes away must not kill vmproc: the
+	 * library sees EPIPE and the program gets SIGPIPE, as it would
+	 * natively. */
+	signal(SIGPIPE, SIG_IGN);
+	status = run_child(cmd, cfg, &o);
+out:
+	vmproc_cmd_free(cmd);
+	vmproc_config_free(cfg);
+	free(o.env);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -274,6 +690,8 @@ int main(int argc, char **argv)
 		printf("vmproc %s\n", vmproc_version());
 		return 0;
 	}
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "boot"))
 		return cmd_boot(argc - 1, argv + 1);
 	fprintf(stderr, "vmproc: unknown command '%s'\n", cmd);

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# End-to-end tests of `vmproc run`, the way a user calls it: exit codes,
+# environment, working directory, user, standard streams and -t.
+#
+# Usage: tests/e2e/test_cli_run.sh [VMPROC]   (default: build/vmproc)
+#
+# Every case boots a VM (about 20 s where guest-kernel code is emulated),
+# so the cases are few, each checks several things, and all of them boot
+# at once. Prints "PASS name" / "FAIL name: why" per check, as the C tests
+# do, then a summary; exits non-zero if a check failed.
+set -u
+vmproc=${1:-build/vmproc}
+[ -x "$vmproc" ] || {
+	echo "FAIL test_cli_run: $vmproc is not an executable"
+	exit 1
+}
+testdata=$(cd "$(dirname "$0")/../../guest/catsay/testdata" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# Far beyond one boot, so a hung guest fails its case instead of the suite.
+LIMIT=900
+
+passed=0
+failed=0
+pass() {
+	echo "PASS $1"
+	passed=$((passed + 1))
+}
+fail() {
+	echo "FAIL $1: $2"
+	failed=$((failed + 1))
+}
+# check NAME WHY COMMAND...: passes if COMMAND succeeds, else fails with WHY.
+check() {
+	local name=$1 why=$2
+	shift 2
+	if "$@"; then pass "$name"; else fail "$name" "$why"; fi
+}
+# Output of case NAME: $tmp/NAME.out, .err, .rc.
+out() { tr -d '\r' <"$tmp/$1.out"; }
+rc() { cat "$tmp/$1.rc"; }
+
+# --- the cases, all started at once ----------------------------------------
+run_case() { # NAME STDIN-FILE COMMAND...
+	local name=$1 input=$2
+	shift 2
+	"$@" <"$input" >"$tmp/$name.out" 2>"$tmp/$name.err"
+	echo $? >"$tmp/$name.rc"
+}
+
+# Exit code, -e, -w, -u, stderr, and stdin empty without -i, in one VM.
+echo 'not for the program' >"$tmp/input"
+# shellcheck disable=SC2016 # expanded by the guest's shell
+run_case program "$tmp/input" "$vmproc" run --timeout "$LIMIT" -e 'GREETING=hello world' \
+	-e EMPTY= -w /tmp -u 5:6 -- /bin/sh -c \
+	'cat; echo "$GREETING|${EMPTY-unset}|$(pwd)|$(id -u):$(id -g)"; echo to-stderr >&2; exit 3' &
+# 127: no such program.
+run_case missing /dev/null "$vmproc" run --timeout "$LIMIT" /nonexistent/program &
+# -i: stdin streamed to catsay, as in the README's demo.
+run_case catsay "$testdata/hello.in" "$vmproc" run --timeout "$LIMIT" -i /bin/catsay &
+# -t -i on a terminal (script(1) gives vmproc one): the guest's terminal
+# has the host's size, input arrives, and the host terminal is restored.
+# The program then dies of SIGTERM: vmproc exits 128+15.
+printf 'typed\n' >"$tmp/typed"
+# shellcheck disable=SC2016 # expanded by the shells inside
+tty_cmd='stty rows 33 cols 101; '"$vmproc"' run --timeout '"$LIMIT"' -t -i /bin/sh -c '\''busybox tty; busybox stty size; read x; echo "got $x"; kill -TERM $$'\''; echo "rc=$?"; stty -a'
+run_case tty "$tmp/typed" script -qec "$tty_cmd" /dev/null &
+# --timeout ends a guest that is not done in time (here: still booting).
+run_case timeout /dev/null "$vmproc" run --timeout 2 /bin/sleep 100 &
+wait
+
+# --- checks -----------------------------------------------------------------
+check run_exit_code "exit status $(rc program), wanted 3" \
+	[ "$(rc program)" = 3 ]
+check run_env_workdir_user "stdout '$(out program)', wanted 'hello world||/tmp|5:6'" \
+	[ "$(out program | tail -n 1)" = "hello world||/tmp|5:6" ]
+check run_stderr "stderr '$(head -c 300 "$tmp/program.err")'" \
+	grep -qx to-stderr "$tmp/program.err"
+
+check run_not_found_127 "exit status $(rc missing), wanted 127; stderr: $(head -c 300 "$tmp/missing.err")" \
+	[ "$(rc missing)" = 127 ]
+check run_not_found_message "no message on stderr" \
+	grep -q '^vmproc: ' "$tmp/missing.err"
+
+check run_stdin_interactive "exit status $(rc catsay), stdout: $(head -c 300 "$tmp/catsay.out")" \
+	cmp -s "$tmp/catsay.out" "$testdata/hello.out"
+
+check run_stdin_null_by_default "stdout '$(out program)': the program read its input without -i" \
+	[ "$(grep -c 'not for the program' "$tmp/program.out")" = 0 ]
+
+tty_out=$(out tty)
+check run_tty_is_terminal "output: $tty_out" \
+	grep -q '^/dev/pts/' <<<"$tty_out"
+check run_tty_size "no '33 101' in the output: $tty_out" \
+	grep -qx '33 101' <<<"$tty_out"
+check run_tty_input "no 'got typed' in the output: $tty_out" \
+	grep -qx 'got typed' <<<"$tty_out"
+check run_signal_128_plus_n "no 'rc=143' (SIGTERM) in the output: $tty_out" \
+	grep -qx 'rc=143' <<<"$tty_out"
+check run_tty_terminal_restored "host terminal left raw: $tty_out" \
+	grep -qx -- 'icanon' <<<"$(grep -o -- '-\?icanon' <<<"$tty_out")"
+
+check run_timeout_124 "exit status $(rc timeout), wanted 124; stderr: $(head -c 300 "$tmp/timeout.err")" \
+	[ "$(rc timeout)" = 124 ]
+
+# --- no VM needed -----------------------------------------------------------
+"$vmproc" run -e NOEQUALS /bin/true >/dev/null 2>&1
+usage_rc=$?
+check run_usage_error_125 "a malformed -e exited $usage_rc, wanted 125" \
+	[ "$usage_rc" = 125 ]
+help=$("$vmproc" run --help)
+help_rc=$?
+check run_help "vmproc run --help exited $help_rc" \
+	[ "$help_rc" = 0 ]
+check run_help_exit_codes "exit codes missing from vmproc run --help" \
+	grep -q '127 *the program was not found' <<<"$help"
+version=$("$vmproc" --version 2>&1)
+check version "vmproc --version: $version" \
+	grep -qE '^vmproc [0-9]+\.[0-9]+\.[0-9]+$' <<<"$version"
+
+echo "test_cli_run.sh: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
