@@ -318,7 +318,8 @@ static int write_boot_data(struct vmproc_vm *vm, uint64_t initrd_gpa, uint32_t i
 	explicit_bzero(seed, sizeof(seed));
 	if (rc)
 		return rc;
-	if ((rc = mptable_write(&vm->mem, LAYOUT_MPTABLE, LAYOUT_MPTABLE_MAX, 1, err)))
+	if ((rc = mptable_write(&vm->mem, LAYOUT_MPTABLE, LAYOUT_MPC_TABLE, LAYOUT_MPC_TABLE_MAX, 1,
+	                        err)))
 		return rc;
 	struct boot_params_input in = {
 	    .mem = &vm->mem,
