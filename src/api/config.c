@@ -14,6 +14,7 @@ int vmproc_config_new(vmproc_config **out)
 	if (!c)
 		return -ENOMEM;
 	c->memory_mib = CONFIG_DEFAULT_MEMORY_MIB;
+	c->cpus = 1;
 	*out = c;
 	return 0;
 }
@@ -114,6 +115,18 @@ int vmproc_config_set_memory_mib(vmproc_config *cfg, unsigned mib)
 		return vmp_fail(&cfg->err, -EINVAL, "memory must be %d..%d MiB, not %u",
 		                CONFIG_MIN_MEMORY_MIB, CONFIG_MAX_MEMORY_MIB, mib);
 	cfg->memory_mib = mib;
+	return 0;
+}
+
+int vmproc_config_set_cpus(vmproc_config *cfg, unsigned n)
+{
+	if (!cfg)
+		return -EINVAL;
+	vmp_error_clear(&cfg->err);
+	if (n < 1 || n > CONFIG_MAX_CPUS)
+		return vmp_fail(&cfg->err, -EINVAL, "vCPUs must be 1..%d, not %u", CONFIG_MAX_CPUS,
+		                n);
+	cfg->cpus = n;
 	return 0;
 }
 

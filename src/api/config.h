@@ -12,6 +12,7 @@
 #define CONFIG_MAX_MEMORY_MIB     65536
 #define CONFIG_DEFAULT_MEMORY_MIB 128
 #define CONFIG_MAX_DISKS          6
+#define CONFIG_MAX_CPUS           64
 
 struct vmproc_config {
 	char *kernel_path;   /* NULL: default */
@@ -24,6 +25,7 @@ struct vmproc_config {
 	} disks[CONFIG_MAX_DISKS];
 	unsigned ndisks;
 	unsigned memory_mib;
+	unsigned cpus;
 	uint64_t timeout_ms;
 	vmproc_output_fn console_fn;
 	void *console_userdata;
