@@ -51,6 +51,7 @@ static void boot_usage(FILE *f)
 	      "  --system PATH      system image mounted at /usr (erofs); '' for none\n"
 	      "  --disk PATH[:ro]   attach a disk image (/dev/vdb, ...); repeatable\n"
 	      "  --memory MIB       guest memory in MiB (default 128)\n"
+	      "  --cpus N           number of vCPUs (default 1)\n"
 	      "  --timeout SECONDS  stop the VM after this long (default: none)\n"
 	      "  --cmdline WORDS    extra kernel command-line words\n"
 	      "  --kernel-log       show the kernel's boot log (slow: one exit per byte)\n"
@@ -123,7 +124,7 @@ struct boot_opts {
 	const char *kernel, *initrd, *cmdline, *system;
 	const char *disks[8];
 	unsigned ndisks;
-	unsigned long memory, timeout;
+	unsigned long memory, timeout, cpus;
 };
 
 static int parse_boot(int argc, char **argv, struct boot_opts *o)
@@ -138,7 +139,8 @@ static int parse_boot(int argc, char **argv, struct boot_opts *o)
 		O_KLOG,
 		O_PROFILE,
 		O_SYSTEM,
-		O_DISK
+		O_DISK,
+		O_CPUS
 	};
 	static const struct option opts[] = {
 	    {"trace", no_argument, NULL, O_TRACE},
@@ -151,6 +153,7 @@ static int parse_boot(int argc, char **argv, struct boot_opts *o)
 	    {"profile", no_argument, NULL, O_PROFILE},
 	    {"system", required_argument, NULL, O_SYSTEM},
 	    {"disk", required_argument, NULL, O_DISK},
+	    {"cpus", required_argument, NULL, O_CPUS},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -174,6 +177,14 @@ static int parse_boot(int argc, char **argv, struct boot_opts *o)
 		case O_MEMORY:
 			if (parse_uint(optarg, 65536, &o->memory)) {
 				fprintf(stderr, "vmproc: --memory wants MiB, not '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case O_CPUS:
+			if (parse_uint(optarg, 1024, &o->cpus) || o->cpus == 0) {
+				fprintf(stderr,
+				        "vmproc: --cpus wants a number of vCPUs, not '%s'\n",
+				        optarg);
 				return -1;
 			}
 			break;
@@ -217,6 +228,8 @@ static int configure(vmproc_config *cfg, const struct boot_opts *o, char *cmdlin
 		rc = add_disk_option(cfg, o->disks[i]);
 	if (!rc && o->memory)
 		rc = vmproc_config_set_memory_mib(cfg, (unsigned)o->memory);
+	if (!rc && o->cpus)
+		rc = vmproc_config_set_cpus(cfg, (unsigned)o->cpus);
 	if (!rc && o->timeout)
 		rc = vmproc_config_set_timeout_ms(cfg, (uint64_t)o->timeout * 1000);
 	if (!rc && cmdline && *cmdline)

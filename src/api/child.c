@@ -181,11 +181,13 @@ static void queue_sigpipe(struct vmproc_child *c)
  * -1 if the reader is gone (or the fd broke). */
 static int write_fd(struct vmproc_child *c, struct out_stream *o, const uint8_t *p, size_t len)
 {
+	sigset_t mask;
+	vm_io_sigmask(&mask);
 	while (len) {
 		size_t chunk = o->fd_blocking && len > BLOCKING_CHUNK ? BLOCKING_CHUNK : len;
 		if (o->fd_blocking) {
 			struct pollfd pfd = {.fd = o->fd, .events = POLLOUT};
-			int r = ppoll(&pfd, 1, NULL, vm_io_sigmask(c->vm));
+			int r = ppoll(&pfd, 1, NULL, &mask);
 			if (r < 0 && errno == EINTR) {
 				if (vm_io_should_abort(c->vm))
 					return 0; /* stopping: the rest no longer matters */
@@ -204,7 +206,7 @@ static int write_fd(struct vmproc_child *c, struct out_stream *o, const uint8_t 
 			continue;
 		if (n < 0 && errno == EAGAIN) {
 			struct pollfd pfd = {.fd = o->fd, .events = POLLOUT};
-			if (ppoll(&pfd, 1, NULL, vm_io_sigmask(c->vm)) < 0 && errno == EINTR &&
+			if (ppoll(&pfd, 1, NULL, &mask) < 0 && errno == EINTR &&
 			    vm_io_should_abort(c->vm))
 				return 0;
 			continue;

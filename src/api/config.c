@@ -106,18 +106,6 @@ int vmproc_config_add_disk(vmproc_config *cfg, const char *path, int read_only)
 	return 0;
 }
 
-int vmproc_config_set_cpus(vmproc_config *cfg, unsigned n)
-{
-	if (!cfg)
-		return -EINVAL;
-	vmp_error_clear(&cfg->err);
-	if (n < 1 || n > CONFIG_MAX_CPUS)
-		return vmp_fail(&cfg->err, -EINVAL, "vCPU count must be 1..%d, not %u",
-		                CONFIG_MAX_CPUS, n);
-	cfg->cpus = n;
-	return 0;
-}
-
 int vmproc_config_set_memory_mib(vmproc_config *cfg, unsigned mib)
 {
 	if (!cfg)
@@ -127,6 +115,18 @@ int vmproc_config_set_memory_mib(vmproc_config *cfg, unsigned mib)
 		return vmp_fail(&cfg->err, -EINVAL, "memory must be %d..%d MiB, not %u",
 		                CONFIG_MIN_MEMORY_MIB, CONFIG_MAX_MEMORY_MIB, mib);
 	cfg->memory_mib = mib;
+	return 0;
+}
+
+int vmproc_config_set_cpus(vmproc_config *cfg, unsigned n)
+{
+	if (!cfg)
+		return -EINVAL;
+	vmp_error_clear(&cfg->err);
+	if (n < 1 || n > CONFIG_MAX_CPUS)
+		return vmp_fail(&cfg->err, -EINVAL, "vCPUs must be 1..%d, not %u", CONFIG_MAX_CPUS,
+		                n);
+	cfg->cpus = n;
 	return 0;
 }
 

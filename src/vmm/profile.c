@@ -39,6 +39,22 @@ uint64_t profile_record(struct profile *p, uint64_t rip)
 	return p->interval_ns;
 }
 
+void profile_merge(struct profile *dst, struct profile *src)
+{
+	if (!dst->n) {
+		free(dst->rip);
+		dst->rip = src->rip;
+		dst->n = src->n;
+		dst->cap = src->cap;
+		src->rip = NULL;
+		src->n = src->cap = 0;
+	} else {
+		for (size_t i = 0; i < src->n; i++)
+			append(dst, src->rip[i]);
+		src->n = 0;
+	}
+}
+
 struct bucket {
 	char name[64];
 	size_t count;

@@ -28,6 +28,8 @@ struct profile {
 
 /* Records a sample; returns the interval until the next one. */
 uint64_t profile_record(struct profile *p, uint64_t rip);
+/* Moves src's samples into dst (another vCPU's, say); src is emptied. */
+void profile_merge(struct profile *dst, struct profile *src);
 /* Aggregates samples by function (symbols from the ELF kernel image) and
  * formats the top entries into p->report. */
 void profile_finish(struct profile *p, const uint8_t *kernel, size_t kernel_size);

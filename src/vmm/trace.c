@@ -58,6 +58,31 @@ void trace_vcpu_cputime(struct vm_trace *t)
 	    (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + (uint64_t)ru.ru_stime.tv_usec * 1000ull;
 }
 
+void trace_add_counters(struct vm_trace *t, const struct vm_trace *vcpu)
+{
+	for (unsigned r = 0; r < TRACE_EXIT_REASONS; r++)
+		t->exits[r] += vcpu->exits[r];
+	t->interrupted += vcpu->interrupted;
+	for (unsigned i = 0; i < TRACE_PORTS && vcpu->ports[i].count; i++) {
+		unsigned j;
+		for (j = 0; j < TRACE_PORTS && t->ports[j].count; j++)
+			if (t->ports[j].port == vcpu->ports[i].port)
+				break;
+		if (j == TRACE_PORTS) {
+			t->other_ports += vcpu->ports[i].count;
+			continue;
+		}
+		t->ports[j].port = vcpu->ports[i].port;
+		t->ports[j].count += vcpu->ports[i].count;
+	}
+	t->other_ports += vcpu->other_ports;
+	t->mmio_virtio += vcpu->mmio_virtio;
+	t->mmio_other += vcpu->mmio_other;
+	t->vcpu_user_ns += vcpu->vcpu_user_ns;
+	t->vcpu_sys_ns += vcpu->vcpu_sys_ns;
+	t->vcpus++;
+}
+
 double trace_ms(const struct vm_trace *t, enum trace_point p)
 {
 	if (!t->ns[p] || !t->ns[TP_START])
@@ -113,7 +138,11 @@ int trace_format(const struct vm_trace *t, char *buf, size_t len)
 		    (double)(t->ns[p] - t->ns[TP_START]) / 1e6, (double)(t->ns[p] - prev) / 1e6);
 		prev = t->ns[p];
 	}
-	put(&o, "vCPU thread CPU time: %.1f ms in KVM_RUN and the kernel, %.1f ms in the VMM\n",
+	if (t->vcpus > 1)
+		put(&o, "vCPU threads (%u) CPU time: ", t->vcpus);
+	else
+		put(&o, "vCPU thread CPU time: ");
+	put(&o, "%.1f ms in KVM_RUN and the kernel, %.1f ms in the VMM\n",
 	    (double)t->vcpu_sys_ns / 1e6, (double)t->vcpu_user_ns / 1e6);
 	uint64_t total = 0;
 	for (unsigned r = 0; r < TRACE_EXIT_REASONS; r++)

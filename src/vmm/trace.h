@@ -43,6 +43,7 @@ struct vm_trace {
 	 * this is the guest's work, and it does not grow when other
 	 * processes compete for the host CPUs the way wall time does. */
 	uint64_t vcpu_user_ns, vcpu_sys_ns;
+	unsigned vcpus; /* how many vCPUs' counters were added */
 };
 
 uint64_t trace_now_ns(void);
@@ -50,6 +51,8 @@ void trace_mark(struct vm_trace *t, enum trace_point p);
 void trace_count_port(struct vm_trace *t, uint16_t port);
 /* Records the calling thread's CPU time as the vCPU's. */
 void trace_vcpu_cputime(struct vm_trace *t);
+/* Adds one vCPU's counters (exits, ports, CPU time) into t. */
+void trace_add_counters(struct vm_trace *t, const struct vm_trace *vcpu);
 /* Milliseconds from TP_START to p, or -1 if p was not reached. */
 double trace_ms(const struct vm_trace *t, enum trace_point p);
 /* snprintf-style formatting of the whole trace. */

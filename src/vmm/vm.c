@@ -73,15 +73,18 @@ static const char kernel_log_cmdline[] =
 
 void vm_fail(struct vmproc_vm *vm, vmproc_failure f, int code, const char *fmt, ...)
 {
-	if (vm->failure != VMPROC_FAILURE_NONE || vm->err.code)
-		return;
-	vm->failure = f;
-	vm->err.code = code;
-	va_list ap;
-	va_start(ap, fmt);
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
-	vsnprintf(vm->err.msg, sizeof(vm->err.msg), fmt, ap);
-	va_end(ap);
+	/* Several vCPU threads may fail at once: the first one wins. */
+	pthread_mutex_lock(&vm->lock);
+	if (vm->failure == VMPROC_FAILURE_NONE && !vm->err.code) {
+		vm->failure = f;
+		vm->err.code = code;
+		va_list ap;
+		va_start(ap, fmt);
+		// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+		vsnprintf(vm->err.msg, sizeof(vm->err.msg), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&vm->lock);
 }
 
 void vm_symbolize(const struct vmproc_vm *vm, uint64_t addr, char *buf, size_t len)
@@ -101,6 +104,7 @@ static void console_output(const void *data, size_t len, void *userdata)
 	struct vmproc_vm *vm = userdata;
 	/* Keep the tail: a panic message is looked for there. */
 	const uint8_t *p = data;
+	pthread_mutex_lock(&vm->console_lock);
 	if (len >= VM_CONSOLE_TAIL) {
 		memcpy(vm->console_tail, p + len - VM_CONSOLE_TAIL, VM_CONSOLE_TAIL);
 		vm->console_tail_len = VM_CONSOLE_TAIL;
@@ -113,6 +117,7 @@ static void console_output(const void *data, size_t len, void *userdata)
 	}
 	if (vm->cfg.console_fn)
 		vm->cfg.console_fn(data, len, vm->cfg.console_userdata);
+	pthread_mutex_unlock(&vm->console_lock);
 }
 
 int vmproc_vm_new(vmproc_vm **out, const vmproc_config *cfg)
@@ -122,11 +127,19 @@ int vmproc_vm_new(vmproc_vm **out, const vmproc_config *cfg)
 	struct vmproc_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
-	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
+	vm->kvm_fd = vm->vm_fd = -1;
 	vm->ended_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int rc = vm->ended_fd < 0 ? -errno : 0;
 	if (!rc)
 		rc = config_copy(&vm->cfg, cfg);
+	if (!rc) {
+		vm->nvcpus = cfg->cpus ? cfg->cpus : 1;
+		vm->vcpu = calloc(vm->nvcpus, sizeof(*vm->vcpu));
+		if (!vm->vcpu)
+			rc = -ENOMEM;
+		for (unsigned i = 0; !rc && i < vm->nvcpus; i++)
+			vm->vcpu[i] = (struct vm_vcpu){.vm = vm, .id = i, .fd = -1};
+	}
 	if (!rc) {
 		vm->kernel_path =
 		    cfg->kernel_path ? strdup(cfg->kernel_path) : config_default_kernel();
@@ -142,12 +155,17 @@ int vmproc_vm_new(vmproc_vm **out, const vmproc_config *cfg)
 	}
 	if (!rc) {
 		rc = -pthread_mutex_init(&vm->lock, NULL);
-		if (!rc && (rc = -pthread_cond_init(&vm->ended_cond, NULL)))
+		if (!rc && (rc = -pthread_mutex_init(&vm->console_lock, NULL)))
 			pthread_mutex_destroy(&vm->lock);
+		if (!rc && (rc = -pthread_cond_init(&vm->ended_cond, NULL))) {
+			pthread_mutex_destroy(&vm->console_lock);
+			pthread_mutex_destroy(&vm->lock);
+		}
 	}
 	if (rc) {
 		if (vm->ended_fd >= 0)
 			close(vm->ended_fd);
+		free(vm->vcpu);
 		config_release(&vm->cfg);
 		free(vm->kernel_path);
 		free(vm->initrd_path);
@@ -215,6 +233,15 @@ static int open_kvm(struct vmproc_vm *vm, struct vmp_error *err)
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0)
 			return vmp_fail(err, -ENOTSUP, "KVM lacks %s", caps[i].name);
+	/* KVM_CAP_MAX_VCPUS is the limit; without it, KVM_CAP_NR_VCPUS. */
+	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max <= 0)
+		max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max <= 0)
+		max = 4; /* what KVM_CREATE_VCPU allows without either capability */
+	if (vm->nvcpus > (unsigned)max)
+		return vmp_fail(err, -ENOTSUP, "%u vCPUs asked for; this host's KVM allows %d",
+		                vm->nvcpus, max);
 	return 0;
 }
 
@@ -320,7 +347,8 @@ static int write_boot_data(struct vmproc_vm *vm, uint64_t initrd_gpa, uint32_t i
 	explicit_bzero(seed, sizeof(seed));
 	if (rc)
 		return rc;
-	if ((rc = mptable_write(&vm->mem, LAYOUT_MPTABLE, LAYOUT_MPTABLE_MAX, 1, err)))
+	if ((rc = mptable_write(&vm->mem, LAYOUT_MPTABLE, LAYOUT_MPC_TABLE, LAYOUT_MPC_TABLE_MAX,
+	                        vm->nvcpus, err)))
 		return rc;
 	struct boot_params_input in = {
 	    .mem = &vm->mem,
@@ -335,30 +363,47 @@ static int write_boot_data(struct vmproc_vm *vm, uint64_t initrd_gpa, uint32_t i
 	return x86_write_boot_tables(&vm->mem, err);
 }
 
-static int create_vcpu(struct vmproc_vm *vm, uint64_t entry, struct vmp_error *err)
+/* vCPU 0 starts at the kernel's 64-bit entry; the others stay in their
+ * reset state (KVM keeps them waiting for INIT and SIPI) until the guest
+ * kernel starts them through the in-kernel local APIC. */
+static int create_vcpu(struct vmproc_vm *vm, struct vm_vcpu *c, const struct kvm_cpuid2 *supported,
+                       uint64_t entry, struct vmp_error *err)
 {
-	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
-	if (vm->vcpu_fd < 0)
-		return vmp_fail_errno(err, -errno, "KVM_CREATE_VCPU");
-	int sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (sz < (int)sizeof(struct kvm_run))
-		return vmp_fail(err, -EIO, "KVM_GET_VCPU_MMAP_SIZE returned %d", sz);
-	vm->run = mmap(NULL, (size_t)sz, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
-	if (vm->run == MAP_FAILED) {
-		vm->run = NULL;
+	c->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)c->id);
+	if (c->fd < 0)
+		return vmp_fail_errno(err, -errno, "KVM_CREATE_VCPU %u", c->id);
+	c->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+	if (c->run == MAP_FAILED) {
+		c->run = NULL;
 		return vmp_fail_errno(err, -errno, "mmap of kvm_run");
 	}
-	vm->run_size = (size_t)sz;
-	struct kvm_cpuid2 *cpuid;
-	int rc = cpuid_get_supported(vm->kvm_fd, &cpuid, err);
-	if (rc)
-		return rc;
-	cpuid_filter(cpuid, 0, 1, vm->emulated_kernel);
-	rc = ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0 ? -errno : 0;
+	size_t size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
+	struct kvm_cpuid2 *cpuid = malloc(size);
+	if (!cpuid)
+		return vmp_fail(err, -ENOMEM, "out of memory for CPUID");
+	memcpy(cpuid, supported, size);
+	cpuid_filter(cpuid, c->id, vm->nvcpus, vm->emulated_kernel);
+	int rc = ioctl(c->fd, KVM_SET_CPUID2, cpuid) < 0 ? -errno : 0;
 	free(cpuid);
 	if (rc)
 		return vmp_fail_errno(err, rc, "KVM_SET_CPUID2");
-	return x86_setup_boot_vcpu(vm->vcpu_fd, entry, LAYOUT_ZERO_PAGE, err);
+	if (c->id == 0)
+		return x86_setup_boot_vcpu(c->fd, entry, LAYOUT_ZERO_PAGE, err);
+	return x86_setup_ap_vcpu(c->fd, err);
+}
+
+static int create_vcpus(struct vmproc_vm *vm, uint64_t entry, struct vmp_error *err)
+{
+	int sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (sz < (int)sizeof(struct kvm_run))
+		return vmp_fail(err, -EIO, "KVM_GET_VCPU_MMAP_SIZE returned %d", sz);
+	vm->run_size = (size_t)sz;
+	struct kvm_cpuid2 *supported = NULL;
+	int rc = cpuid_get_supported(vm->kvm_fd, &supported, err);
+	for (unsigned i = 0; !rc && i < vm->nvcpus; i++)
+		rc = create_vcpu(vm, &vm->vcpu[i], supported, entry, err);
+	free(supported);
+	return rc;
 }
 
 static int add_device(struct vmproc_vm *vm, const struct virtio_device_ops *ops, void *dev,
@@ -418,6 +463,24 @@ static int setup_devices(struct vmproc_vm *vm, struct vmp_error *err)
 	return rc;
 }
 
+/* A Linux kernel ignores the processors past its NR_CPUS, which is the
+ * initial value of nr_cpu_ids (absent from one-CPU kernels and from those
+ * built with a fixed CPU count): asking for more would leave vCPUs that
+ * never run. */
+static int check_kernel_cpus(const struct vmproc_vm *vm, struct vmp_error *err)
+{
+	uint32_t nr_cpus;
+	if (vm->nvcpus == 1 || elf_kernel_read_object(vm->kernel_file, vm->kernel_size,
+	                                              "nr_cpu_ids", &nr_cpus, sizeof(nr_cpus)))
+		return 0;
+	if (vm->nvcpus > nr_cpus)
+		return vmp_fail(err, -ENOTSUP,
+		                "%u vCPUs asked for, but the guest kernel %s supports at most %u "
+		                "(its NR_CPUS)",
+		                vm->nvcpus, vm->kernel_path, nr_cpus);
+	return 0;
+}
+
 static int setup(struct vmproc_vm *vm, struct vmp_error *err)
 {
 	struct vm_trace *t = &vm->trace;
@@ -425,9 +488,6 @@ static int setup(struct vmproc_vm *vm, struct vmp_error *err)
 	if ((rc = kick_install_handler()))
 		return vmp_fail_errno(err, rc, "cannot install the vCPU kick signal handler");
 	vm->emulated_kernel = cpuid_host_emulates_kernel();
-	if (vm->cfg.cpus != 1)
-		return vmp_fail(err, -ENOTSUP, "%u vCPUs asked for; this build runs 1",
-		                vm->cfg.cpus);
 	if ((rc = open_kvm(vm, err)))
 		return rc;
 	trace_mark(t, TP_KVM_OPEN);
@@ -438,6 +498,8 @@ static int setup(struct vmproc_vm *vm, struct vmp_error *err)
 		return rc;
 	trace_mark(t, TP_MEMORY);
 	if ((rc = map_file(vm->kernel_path, "kernel", &vm->kernel_file, &vm->kernel_size, err)))
+		return rc;
+	if ((rc = check_kernel_cpus(vm, err)))
 		return rc;
 	struct elf_kernel k;
 	if ((rc = elf_kernel_load(&vm->mem, vm->kernel_file, vm->kernel_size, &k, err)))
@@ -454,7 +516,7 @@ static int setup(struct vmproc_vm *vm, struct vmp_error *err)
 	if ((rc = write_boot_data(vm, initrd_gpa, initrd_size, err)))
 		return rc;
 	trace_mark(t, TP_BOOT_DATA);
-	if ((rc = create_vcpu(vm, k.entry, err)))
+	if ((rc = create_vcpus(vm, k.entry, err)))
 		return rc;
 	trace_mark(t, TP_VCPU);
 	trace_mark(t, TP_DEVICES);
@@ -466,10 +528,6 @@ static void teardown(struct vmproc_vm *vm)
 	if (vm->timer_armed) {
 		timer_delete(vm->timer);
 		vm->timer_armed = false;
-	}
-	if (vm->profile_timer_armed) {
-		timer_delete(vm->profile_timer);
-		vm->profile_timer_armed = false;
 	}
 	/* The channel's feeding thread must let go of guest memory first. */
 	if (vm->channel)
@@ -484,16 +542,24 @@ static void teardown(struct vmproc_vm *vm)
 	for (unsigned i = 0; i < vm->ndisks; i++)
 		virtio_blk_free(vm->disks[i]);
 	vm->ndisks = 0;
-	if (vm->run)
-		munmap(vm->run, vm->run_size);
-	vm->run = NULL;
-	if (vm->vcpu_fd >= 0)
-		close(vm->vcpu_fd);
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vm_vcpu *c = &vm->vcpu[i];
+		if (c->profile_timer_armed) {
+			timer_delete(c->profile_timer);
+			c->profile_timer_armed = false;
+		}
+		if (c->run)
+			munmap(c->run, vm->run_size);
+		c->run = NULL;
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = -1;
+	}
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	vm->vcpu_fd = vm->vm_fd = vm->kvm_fd = -1;
+	vm->vm_fd = vm->kvm_fd = -1;
 	guest_mem_release(&vm->mem);
 	if (vm->kernel_file)
 		munmap((void *)vm->kernel_file, vm->kernel_size);
@@ -560,11 +626,11 @@ int vmproc_vm_start(vmproc_vm *vm)
 	struct vmp_error err = {0};
 	int rc = setup(vm, &err);
 	if (!rc) {
-		rc = -create_thread(&vm->thread, vcpu_thread_main, vm);
+		rc = -create_thread(&vm->vcpu[0].thread, vcpu_thread_main, vm);
 		if (rc)
 			vmp_fail_errno(&err, rc, "cannot create the vCPU thread");
 		else
-			vm->thread_started = true;
+			vm->vcpu[0].thread_started = true;
 	}
 	if (rc) {
 		vm_fail(vm, VMPROC_FAILURE_SETUP, rc, "%s", err.msg);
@@ -627,13 +693,30 @@ int vmproc_vm_fd(const vmproc_vm *vm)
 	return vm ? vm->ended_fd : -EINVAL;
 }
 
+static void kick_all(struct vmproc_vm *vm, const struct vm_vcpu *except)
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		pid_t tid = atomic_load(&vm->vcpu[i].tid);
+		if (tid > 0 && &vm->vcpu[i] != except)
+			syscall(SYS_tgkill, getpid(), tid, kick_signal());
+	}
+}
+
+/* The flag is set before any tid is read, and each vCPU thread publishes
+ * its tid before it first looks at the flag: either the thread sees the
+ * flag or it gets the kick (which, blocked outside KVM_RUN, then makes
+ * its next KVM_RUN return at once). */
+void vm_end(struct vmproc_vm *vm, const struct vm_vcpu *except)
+{
+	atomic_store(&vm->ending, true);
+	kick_all(vm, except);
+}
+
 static void request_stop(struct vmproc_vm *vm, vmproc_failure why)
 {
 	int expected = 0;
 	atomic_compare_exchange_strong(&vm->stop_request, &expected, (int)why);
-	pid_t tid = atomic_load(&vm->vcpu_tid);
-	if (tid > 0)
-		syscall(SYS_tgkill, getpid(), tid, kick_signal());
+	kick_all(vm, NULL);
 }
 
 int vmproc_vm_stop(vmproc_vm *vm)
@@ -686,16 +769,20 @@ void vmproc_vm_free(vmproc_vm *vm)
 {
 	if (!vm)
 		return;
-	if (vm->thread_started) {
+	if (vm->vcpu[0].thread_started) {
 		pthread_mutex_lock(&vm->lock);
 		if (vm->state == VM_RUNNING)
 			request_stop(vm, VMPROC_FAILURE_STOPPED);
 		pthread_mutex_unlock(&vm->lock);
-		pthread_join(vm->thread, NULL);
+		pthread_join(vm->vcpu[0].thread, NULL);
 	}
 	close(vm->ended_fd);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		profile_release(&vm->vcpu[i].profile);
+	free(vm->vcpu);
 	profile_release(&vm->profile);
 	pthread_cond_destroy(&vm->ended_cond);
+	pthread_mutex_destroy(&vm->console_lock);
 	pthread_mutex_destroy(&vm->lock);
 	config_release(&vm->cfg);
 	free(vm->kernel_path);

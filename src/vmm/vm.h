@@ -1,5 +1,5 @@
-/* A virtual machine: one KVM VM, its memory, vCPU, devices and the
- * library thread that runs it. This is struct vmproc_vm behind the
+/* A virtual machine: one KVM VM, its memory, vCPUs, devices and the
+ * library threads that run it. This is struct vmproc_vm behind the
  * public handle. */
 #ifndef VMP_VMM_VM_H
 #define VMP_VMM_VM_H
@@ -36,6 +36,24 @@ struct vm_device {
 	int irqfd;
 };
 
+/* One vCPU and the host thread that runs it. Everything here is written
+ * only by that thread, except tid (read by whoever kicks it). vCPU 0's
+ * thread owns the VM's end: it starts the other vCPU threads, and when
+ * any vCPU ends the VM it joins them all, then tears the VM down. */
+struct vm_vcpu {
+	struct vmproc_vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	_Atomic pid_t tid; /* 0 when not in its run loop */
+	timer_t profile_timer;
+	bool profile_timer_armed;
+	struct profile profile;
+	struct vm_trace stats; /* counters only; summed into vm->trace at the end */
+};
+
 struct vmproc_vm {
 	struct vmproc_config cfg; /* owned copy */
 	char *kernel_path, *initrd_path;
@@ -45,9 +63,10 @@ struct vmproc_vm {
 	enum vm_state state;
 	int ended_fd; /* eventfd, readable once ended */
 
-	int kvm_fd, vm_fd, vcpu_fd;
-	struct kvm_run *run;
+	int kvm_fd, vm_fd;
 	size_t run_size;
+	struct vm_vcpu *vcpu; /* cfg.cpus of them, allocated with the VM */
+	unsigned nvcpus;
 	struct guest_mem mem;
 	const uint8_t *kernel_file; /* mapped for symbols in error messages */
 	size_t kernel_size;
@@ -61,33 +80,36 @@ struct vmproc_vm {
 	unsigned ndisks;
 	char *system_path; /* resolved; NULL: no system image */
 
-	pthread_t thread;
-	bool thread_started;
-	_Atomic pid_t vcpu_tid;
 	atomic_int stop_request; /* 0, or the vmproc_failure to end with */
+	atomic_bool ending;      /* a vCPU ended the VM: every vCPU leaves its loop */
 	uint64_t deadline_ns;    /* 0: none */
-	timer_t timer;
+	timer_t timer;           /* the deadline; kicks vCPU 0 */
 	bool timer_armed;
-	timer_t profile_timer;
-	bool profile_timer_armed;
-	struct profile profile;
-	sigset_t io_sigmask; /* vCPU thread's mask without the kick signal */
+	struct profile profile; /* every vCPU's samples, after the end */
 
-	/* Result, written by the vCPU thread before state becomes ENDED. */
+	/* Result, written by the vCPU threads (under lock) before state
+	 * becomes ENDED. */
 	int exit_status;
 	vmproc_failure failure;
 	struct vmp_error err;
 
 	struct vm_trace trace;
+	pthread_mutex_t console_lock; /* console_tail and console_fn calls */
 	char console_tail[VM_CONSOLE_TAIL];
 	size_t console_tail_len;
-	bool init_ready;
+	atomic_bool init_ready;
 };
 
 /* Internals shared between vm.c and vcpu.c. */
+/* The thread of vCPU 0 (arg: the VM). It starts the other vCPUs' threads
+ * and is the last of them to finish. */
 void *vcpu_thread_main(void *arg);
-/* The vCPU thread's last act: release KVM resources, mark the VM ended. */
+/* vCPU 0's thread's last act, once every other vCPU thread is joined:
+ * release KVM resources, mark the VM ended. */
 void vm_thread_finished(struct vmproc_vm *vm);
+/* Makes every vCPU leave its run loop (the VM ends); except: the caller's
+ * own vCPU, or NULL. */
+void vm_end(struct vmproc_vm *vm, const struct vm_vcpu *except);
 /* Ends the VM with a failure (first call wins); message formatted. */
 void vm_fail(struct vmproc_vm *vm, vmproc_failure f, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -101,8 +123,9 @@ void vm_set_channel(struct vmproc_vm *vm, struct virtio_ports *channel);
  * program's output): whether the VM is being stopped or timed out, so
  * the wait must end. vCPU thread only. */
 bool vm_io_should_abort(struct vmproc_vm *vm);
-/* The signal mask for such waits (ppoll): the kick signal unblocked. */
-const sigset_t *vm_io_sigmask(struct vmproc_vm *vm);
+/* The signal mask for such waits (ppoll): the calling vCPU thread's,
+ * with the kick signal unblocked. */
+void vm_io_sigmask(sigset_t *out);
 /* Ends the VM because the guest broke a protocol (vCPU thread only). */
 void vm_guest_error(struct vmproc_vm *vm, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -168,3 +168,8 @@ int x86_setup_boot_vcpu(int vcpu_fd, uint64_t entry, uint64_t zero_page, struct 
 		return rc;
 	return 0;
 }
+
+int x86_setup_ap_vcpu(int vcpu_fd, struct vmp_error *err)
+{
+	return setup_msrs(vcpu_fd, err);
+}

@@ -13,5 +13,8 @@ int x86_write_boot_tables(struct guest_mem *mem, struct vmp_error *err);
 
 /* Sets registers, segments, FPU, LAPIC and MSRs of the boot vCPU. */
 int x86_setup_boot_vcpu(int vcpu_fd, uint64_t entry, uint64_t zero_page, struct vmp_error *err);
+/* An application processor: left in its reset state for the guest to
+ * start with INIT and SIPI; only the MSRs firmware would have set. */
+int x86_setup_ap_vcpu(int vcpu_fd, struct vmp_error *err);
 
 #endif

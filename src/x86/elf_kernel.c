@@ -172,3 +172,45 @@ int elf_kernel_symbol_at(const uint8_t *file, size_t size, uint64_t vaddr, char 
 	}
 	return -ENOENT;
 }
+
+int elf_kernel_read_object(const uint8_t *file, size_t size, const char *name, void *buf,
+                           size_t len)
+{
+	Elf64_Ehdr eh;
+	if (check_header(file, size, &eh, NULL))
+		return -ENOENT;
+	if (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shoff > size ||
+	    (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr) > size - eh.e_shoff)
+		return -ENOENT;
+	size_t name_len = strlen(name);
+	for (unsigned i = 0; i < eh.e_shnum; i++) {
+		Elf64_Shdr sh = shdr_at(file, eh.e_shoff, i);
+		if (sh.sh_type != SHT_SYMTAB || sh.sh_link >= eh.e_shnum ||
+		    sh.sh_entsize != sizeof(Elf64_Sym))
+			continue;
+		Elf64_Shdr strs = shdr_at(file, eh.e_shoff, sh.sh_link);
+		if (!section_in_file(&sh, size) || !section_in_file(&strs, size))
+			return -ENOENT;
+		uint64_t n = sh.sh_size / sizeof(Elf64_Sym);
+		for (uint64_t k = 0; k < n; k++) {
+			Elf64_Sym sym;
+			memcpy(&sym, file + sh.sh_offset + k * sizeof(sym), sizeof(sym));
+			if (ELF64_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_size < len ||
+			    sym.st_name >= strs.sh_size || strs.sh_size - sym.st_name <= name_len ||
+			    memcmp(file + strs.sh_offset + sym.st_name, name, name_len + 1) != 0)
+				continue;
+			if (sym.st_shndx == SHN_UNDEF || sym.st_shndx >= eh.e_shnum)
+				return -ENOENT;
+			Elf64_Shdr data = shdr_at(file, eh.e_shoff, sym.st_shndx);
+			if (data.sh_type != SHT_PROGBITS || !section_in_file(&data, size) ||
+			    sym.st_value < data.sh_addr ||
+			    sym.st_value - data.sh_addr > data.sh_size ||
+			    len > data.sh_size - (sym.st_value - data.sh_addr))
+				return -ENOENT;
+			memcpy(buf, file + data.sh_offset + (sym.st_value - data.sh_addr), len);
+			return 0;
+		}
+		return -ENOENT;
+	}
+	return -ENOENT;
+}

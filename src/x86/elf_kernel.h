@@ -32,4 +32,11 @@ int elf_kernel_symbolize(const uint8_t *file, size_t size, uint64_t vaddr, char 
 int elf_kernel_symbol_at(const uint8_t *file, size_t size, uint64_t vaddr, char *name,
                          size_t name_len, uint64_t *start, uint64_t *sym_size);
 
+/* Copies the initial value of the data object called name (len bytes,
+ * from the file's section contents) into buf. Returns 0, or -ENOENT if
+ * there is no such symbol of at least len bytes with contents in the
+ * file. */
+int elf_kernel_read_object(const uint8_t *file, size_t size, const char *name, void *buf,
+                           size_t len);
+
 #endif

@@ -4,9 +4,13 @@
 #ifndef VMP_X86_LAYOUT_H
 #define VMP_X86_LAYOUT_H
 
-#define LAYOUT_MPTABLE           0x0ull /* first place Linux looks */
-#define LAYOUT_MPTABLE_MAX       0x400ull
-#define LAYOUT_GDT               0x500ull
+#define LAYOUT_MPTABLE 0x0ull /* MP floating pointer: first place Linux looks */
+#define LAYOUT_GDT     0x500ull
+/* The MP configuration table, which the floating pointer points to: past
+ * the BIOS data area (0x400..0x4ff), whose EBDA and base-memory words
+ * Linux reads to decide how much low memory to reserve. */
+#define LAYOUT_MPC_TABLE         0x1000ull
+#define LAYOUT_MPC_TABLE_MAX     0x1000ull
 #define LAYOUT_ZERO_PAGE         0x7000ull /* struct boot_params */
 #define LAYOUT_SETUP_DATA        0x8000ull /* linked list of struct setup_data */
 #define LAYOUT_SETUP_DATA_MAX    0x1000ull

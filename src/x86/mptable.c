@@ -131,19 +131,24 @@ static int put_entries(struct writer *w, unsigned ncpus)
 	return 0;
 }
 
-int mptable_write(struct guest_mem *mem, uint64_t gpa, uint64_t max_len, unsigned ncpus,
-                  struct vmp_error *err)
+int mptable_write(struct guest_mem *mem, uint64_t fp_gpa, uint64_t table_gpa, uint64_t table_max,
+                  unsigned ncpus, struct vmp_error *err)
 {
-	uint8_t *p = guest_mem_ptr(mem, gpa, max_len);
-	if (!p || ncpus == 0 || ncpus > 254)
-		return vmp_fail(err, -EINVAL, "cannot place an MP table for %u CPUs", ncpus);
-	memset(p, 0, max_len);
-	struct writer w = {.base = p, .at = p, .end = p + max_len};
-	struct mpf_intel *mpf = put(&w, sizeof(*mpf));
+	if (ncpus == 0 || ncpus > MPTABLE_MAX_CPUS)
+		return vmp_fail(err, -EINVAL, "an MP table lists 1..%d CPUs, not %u",
+		                MPTABLE_MAX_CPUS, ncpus);
+	struct mpf_intel *mpf = guest_mem_ptr(mem, fp_gpa, sizeof(*mpf));
+	uint8_t *p = guest_mem_ptr(mem, table_gpa, table_max);
+	if (!mpf || !p || table_gpa > UINT32_MAX - table_max ||
+	    (fp_gpa < table_gpa + table_max && table_gpa < fp_gpa + sizeof(*mpf)))
+		return vmp_fail(err, -EINVAL, "cannot place an MP table at 0x%llx and 0x%llx",
+		                (unsigned long long)fp_gpa, (unsigned long long)table_gpa);
+	memset(p, 0, table_max);
+	struct writer w = {.base = p, .at = p, .end = p + table_max};
 	struct mpc_table *t = put(&w, sizeof(*t));
-	if (!mpf || !t || put_entries(&w, ncpus))
+	if (!t || put_entries(&w, ncpus))
 		return vmp_fail(err, -E2BIG, "MP table for %u CPUs does not fit in %llu bytes",
-		                ncpus, (unsigned long long)max_len);
+		                ncpus, (unsigned long long)table_max);
 	memcpy(t->signature, "PCMP", 4);
 	t->length = (uint16_t)(w.at - (uint8_t *)t);
 	t->spec = 4;
@@ -152,8 +157,9 @@ int mptable_write(struct guest_mem *mem, uint64_t gpa, uint64_t max_len, unsigne
 	t->oemcount = w.entries;
 	t->lapic = APIC_DEFAULT_BASE;
 	t->checksum = checksum(t, t->length);
+	memset(mpf, 0, sizeof(*mpf));
 	memcpy(mpf->signature, "_MP_", 4);
-	mpf->physptr = (uint32_t)(gpa + sizeof(*mpf));
+	mpf->physptr = (uint32_t)table_gpa;
 	mpf->length = 1;
 	mpf->specification = 4;
 	mpf->checksum = checksum(mpf, sizeof(*mpf));

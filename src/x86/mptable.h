@@ -13,10 +13,17 @@
 #include "vmm/guest_mem.h"
 
 #define MPTABLE_IOAPIC_PINS 24
+/* APIC ids 0..ncpus-1 for the CPUs, ncpus for the I/O APIC: 8-bit ids,
+ * 0xff being broadcast. */
+#define MPTABLE_MAX_CPUS 254
 
-/* Writes the table at gpa (below 1 KiB: the first region Linux scans).
- * Returns 0 or -E2BIG if it would not fit in max_len bytes. */
-int mptable_write(struct guest_mem *mem, uint64_t gpa, uint64_t max_len, unsigned ncpus,
-                  struct vmp_error *err);
+/* Writes the 16-byte floating pointer at fp_gpa (below 1 KiB: the first
+ * region Linux scans) and the configuration table it points to at
+ * table_gpa (below 4 GiB), listing ncpus processors with APIC ids
+ * 0..ncpus-1, CPU 0 the boot processor. Returns 0, -EINVAL for a bad
+ * placement or CPU count, or -E2BIG if the table would not fit in
+ * table_max bytes. */
+int mptable_write(struct guest_mem *mem, uint64_t fp_gpa, uint64_t table_gpa, uint64_t table_max,
+                  unsigned ncpus, struct vmp_error *err);
 
 #endif

@@ -5,7 +5,9 @@
  *   program  init runs a shell command: its output reaches the console
  *            callback and its exit status reaches the host
  *   panic    no init can be found: the kernel panics, the VM reports it
- *            and the other VMs are unaffected */
+ *            and the other VMs are unaffected
+ *   smp      two vCPUs: the guest kernel starts the second one and a
+ *            program in the guest counts two processors */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -39,6 +41,7 @@ static void on_console(const void *data, size_t len, void *userdata)
 struct boot {
 	const char *name;
 	const char *cmdline;
+	unsigned cpus; /* 0: the default */
 	int rc, status;
 	vmproc_failure failure;
 	char error[512];
@@ -57,7 +60,7 @@ static void *boot_thread(void *arg)
 	if (vmproc_config_new(&cfg) || vmproc_config_set_timeout_ms(cfg, BOOT_TIMEOUT_MS) ||
 	    vmproc_config_set_console(cfg, on_console, &b->console) ||
 	    (b->cmdline && vmproc_config_set_cmdline_extra(cfg, b->cmdline)) ||
-	    vmproc_vm_new(&vm, cfg))
+	    (b->cpus && vmproc_config_set_cpus(cfg, b->cpus)) || vmproc_vm_new(&vm, cfg))
 		goto out;
 	b->rc = vmproc_vm_start(vm);
 	if (!b->rc)
@@ -77,6 +80,10 @@ static struct boot boots[] = {
     {.name = "plain"},
     {.name = "program", .cmdline = "-- /bin/sh -c \"echo hello-from-guest; exit 7\""},
     {.name = "panic", .cmdline = "rdinit=/does-not-exist"},
+    {.name = "smp",
+     .cpus = 2,
+     .cmdline =
+         "-- /bin/sh -c \"n=$(grep -c ^processor /proc/cpuinfo); echo cpus=$n; test $n = 2\""},
 };
 #define NBOOTS (sizeof(boots) / sizeof(boots[0]))
 
@@ -148,6 +155,15 @@ static void kernel_panic_is_reported(void)
 	CHECK(b->ms_ready < 0); /* init never ran */
 }
 
+static void guest_sees_two_cpus(void)
+{
+	struct boot *b = &boots[3];
+	CHECK_MSG(b->rc == 0, "rc %d: %s", b->rc, b->error);
+	CHECK_MSG(b->status == 0, "status %d; console: %.300s", b->status, b->console.text);
+	CHECK_MSG(strstr(b->console.text, "cpus=2") != NULL, "console: %.300s", b->console.text);
+	CHECK(strstr(b->trace, "vCPU threads (2)") != NULL);
+}
+
 static void vms_release_their_fds(void)
 {
 	CHECK_MSG(fds_after == fds_before, "%d fds before, %d after", fds_before, fds_after);
@@ -161,6 +177,7 @@ int main(int argc, char **argv)
 	    T(trace_names_every_phase),
 	    T(program_status_and_output_reach_host),
 	    T(kernel_panic_is_reported),
+	    T(guest_sees_two_cpus),
 	    T(vms_release_their_fds),
 	};
 	return harness_run(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

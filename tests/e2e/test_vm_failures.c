@@ -87,7 +87,8 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static struct outcome run_kernel(const char *kernel, unsigned mem_mib, uint64_t timeout_ms)
+static struct outcome run_kernel_cpus(const char *kernel, unsigned mem_mib, uint64_t timeout_ms,
+                                      unsigned cpus)
 {
 	struct outcome o = {.rc = -999, .status = -1};
 	vmproc_config *cfg;
@@ -95,6 +96,10 @@ static struct outcome run_kernel(const char *kernel, unsigned mem_mib, uint64_t 
 		return o;
 	if (kernel)
 		vmproc_config_set_kernel(cfg, kernel);
+	if (cpus && vmproc_config_set_cpus(cfg, cpus)) {
+		vmproc_config_free(cfg);
+		return o;
+	}
 	if (mem_mib)
 		vmproc_config_set_memory_mib(cfg, mem_mib);
 	vmproc_config_set_timeout_ms(cfg, timeout_ms);
@@ -111,6 +116,11 @@ static struct outcome run_kernel(const char *kernel, unsigned mem_mib, uint64_t 
 	}
 	vmproc_config_free(cfg);
 	return o;
+}
+
+static struct outcome run_kernel(const char *kernel, unsigned mem_mib, uint64_t timeout_ms)
+{
+	return run_kernel_cpus(kernel, mem_mib, timeout_ms, 0);
 }
 
 #define NO_LEAKS_AROUND(stmt)                                                                      \
@@ -336,6 +346,89 @@ static void failing_vms_do_not_disturb_others(void)
 	}
 }
 
+/* Several vCPUs: the VM ends when any of them ends it, and every vCPU
+ * thread is gone when vmproc_vm_wait returns, including those of vCPUs
+ * the guest never started (blocked in KVM_RUN waiting for a SIPI). */
+static void smp_boot_cpu_exit_ends_waiting_aps(void)
+{
+	struct outcome o;
+	NO_LEAKS_AROUND(
+	    o = run_kernel_cpus(tiny("smp-exit42", tiny_code_exit42, sizeof(tiny_code_exit42)), 0,
+	                        10000, 4));
+	CHECK_MSG(o.rc == 0, "rc %d: %s", o.rc, o.msg);
+	CHECK(o.status == 42);
+}
+
+/* vCPU 0 starts vCPU 1 with INIT and SIPI; vCPU 1, in real mode, writes
+ * the exit port while vCPU 0 spins: vCPU 0 must be kicked out of the
+ * guest for the VM to end. */
+static void smp_started_ap_ends_the_vm(void)
+{
+	static char path[256];
+	snprintf(path, sizeof(path), "%s/smp-ap", tmpdir);
+	CHECK(tiny_kernel_write_ap(path, tiny_code_start_ap, sizeof(tiny_code_start_ap),
+	                           tiny_ap_code_exit7, sizeof(tiny_ap_code_exit7)) == 0);
+	struct outcome o;
+	NO_LEAKS_AROUND(o = run_kernel_cpus(path, 0, 20000, 2));
+	CHECK_MSG(o.rc == 0, "rc %d: %s (%s)", o.rc, o.msg, vmproc_failure_name(o.failure));
+	CHECK_MSG(o.status == 7, "status %d", o.status);
+	CHECK_MSG(o.elapsed_ms < 10000, "took %.0f ms", o.elapsed_ms);
+}
+
+static void smp_timeout_and_stop_end_every_vcpu(void)
+{
+	struct outcome o;
+	NO_LEAKS_AROUND(o = run_kernel_cpus(
+	                    tiny("smp-spin", tiny_code_spin, sizeof(tiny_code_spin)), 0, 300, 3));
+	CHECK_MSG(o.failure == VMPROC_FAILURE_TIMEOUT, "%s: %s", vmproc_failure_name(o.failure),
+	          o.msg);
+	int fds = open_fds(), thr = threads();
+	vmproc_config *cfg;
+	vmproc_config_new(&cfg);
+	vmproc_config_set_kernel(cfg, tiny("smp-spin2", tiny_code_spin, sizeof(tiny_code_spin)));
+	CHECK(vmproc_config_set_cpus(cfg, 4) == 0);
+	vmproc_vm *vm;
+	CHECK(vmproc_vm_new(&vm, cfg) == 0);
+	CHECK(vmproc_vm_start(vm) == 0);
+	struct stopper s = {vm};
+	pthread_t t;
+	pthread_create(&t, NULL, stop_later, &s);
+	CHECK(vmproc_vm_wait(vm, NULL) == -ECANCELED);
+	pthread_join(t, NULL);
+	CHECK(vmproc_vm_failure(vm) == VMPROC_FAILURE_STOPPED);
+	vmproc_vm_free(vm);
+	/* Freed while running: stopped and joined too. */
+	CHECK(vmproc_vm_new(&vm, cfg) == 0);
+	CHECK(vmproc_vm_start(vm) == 0);
+	vmproc_vm_free(vm);
+	vmproc_config_free(cfg);
+	CHECK(open_fds() == fds);
+	CHECK(threads_settled(thr) == thr);
+}
+
+static void smp_triple_fault_names_the_vcpu(void)
+{
+	struct outcome o;
+	NO_LEAKS_AROUND(o = run_kernel_cpus(
+	                    tiny("smp-tf", tiny_code_triple_fault, sizeof(tiny_code_triple_fault)),
+	                    0, 10000, 2));
+	CHECK(o.failure == VMPROC_FAILURE_TRIPLE_FAULT);
+	CHECK_MSG(strstr(o.msg, "on vCPU 0") != NULL, "%s", o.msg);
+}
+
+static void cpu_count_limits(void)
+{
+	vmproc_config *cfg;
+	CHECK(vmproc_config_new(&cfg) == 0);
+	CHECK(vmproc_config_set_cpus(cfg, 0) == -EINVAL);
+	CHECK(strstr(vmproc_config_error(cfg), "1..64") != NULL);
+	CHECK(vmproc_config_set_cpus(cfg, 65) == -EINVAL);
+	CHECK(vmproc_config_set_cpus(cfg, 64) == 0);
+	CHECK(vmproc_config_set_cpus(cfg, 1) == 0);
+	CHECK(vmproc_config_set_cpus(NULL, 2) == -EINVAL);
+	vmproc_config_free(cfg);
+}
+
 static void cleanup(void)
 {
 	char cmd[512];
@@ -358,13 +451,25 @@ int main(int argc, char **argv)
 {
 	setup_tmpdir();
 	static const struct harness_test tests[] = {
-	    T(missing_kernel_is_a_setup_error),   T(empty_kernel_is_rejected),
-	    T(text_file_is_not_a_kernel),         T(truncated_kernel_is_rejected),
-	    T(host_program_is_not_a_kernel),      T(too_little_memory_is_a_clear_error),
-	    T(triple_fault_is_reported_with_rip), T(unemulated_instruction_names_rip),
-	    T(spinning_guest_times_out),          T(halted_guest_times_out),
-	    T(exit_port_reports_status),          T(stop_from_another_thread),
-	    T(free_while_running_stops_the_vm),   T(failing_vms_do_not_disturb_others),
+	    T(missing_kernel_is_a_setup_error),
+	    T(empty_kernel_is_rejected),
+	    T(text_file_is_not_a_kernel),
+	    T(truncated_kernel_is_rejected),
+	    T(host_program_is_not_a_kernel),
+	    T(too_little_memory_is_a_clear_error),
+	    T(triple_fault_is_reported_with_rip),
+	    T(unemulated_instruction_names_rip),
+	    T(spinning_guest_times_out),
+	    T(halted_guest_times_out),
+	    T(exit_port_reports_status),
+	    T(stop_from_another_thread),
+	    T(free_while_running_stops_the_vm),
+	    T(failing_vms_do_not_disturb_others),
+	    T(smp_boot_cpu_exit_ends_waiting_aps),
+	    T(smp_started_ap_ends_the_vm),
+	    T(smp_timeout_and_stop_end_every_vcpu),
+	    T(smp_triple_fault_names_the_vcpu),
+	    T(cpu_count_limits),
 	};
 	return harness_run(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
 }

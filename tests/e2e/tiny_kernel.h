@@ -28,12 +28,34 @@ static const unsigned char tiny_code_exit42[] = {
     0xb0, 42, 0x66, 0xba, 0x01, 0x06, 0xee, 0xeb, 0xfe,
 };
 
-/* Writes an ELF file holding code to path. Returns 0 or -1. */
-static int tiny_kernel_write(const char *path, const unsigned char *code, size_t len)
+/* Starts vCPU 1 the way Linux starts an AP, through the x2APIC (WRMSR):
+ * INIT, then a startup IPI with vector 0x10, so vCPU 1 begins in real
+ * mode at 0x10000; then spins. */
+static const unsigned char tiny_code_start_ap[] = {
+    0xb9, 0x1b, 0x00, 0x00, 0x00, /* mov ecx, IA32_APIC_BASE */
+    0x0f, 0x32,                   /* rdmsr */
+    0x0d, 0x00, 0x0c, 0x00, 0x00, /* or eax, EN | EXTD (x2APIC mode) */
+    0x0f, 0x30,                   /* wrmsr */
+    0xb9, 0x30, 0x08, 0x00, 0x00, /* mov ecx, x2APIC ICR */
+    0xba, 0x01, 0x00, 0x00, 0x00, /* mov edx, 1 (destination APIC id) */
+    0xb8, 0x00, 0x45, 0x00, 0x00, /* mov eax, INIT | assert */
+    0x0f, 0x30,                   /* wrmsr */
+    0xb8, 0x10, 0x46, 0x00, 0x00, /* mov eax, STARTUP | assert | vector 0x10 */
+    0x0f, 0x30,                   /* wrmsr */
+    0xeb, 0xfe,                   /* 1: jmp 1b */
+};
+#define TINY_AP_ADDR 0x10000ull
+/* Real mode, CS base 0x10000: mov al, 7; mov dx, 0x601; out dx, al; spin */
+static const unsigned char tiny_ap_code_exit7[] = {0xb0, 7, 0xba, 0x01, 0x06, 0xee, 0xeb, 0xfe};
+
+/* Writes an ELF file holding code at TINY_LOAD_ADDR (the entry) and, if
+ * ap_len, ap_code at TINY_AP_ADDR, to path. Returns 0 or -1. */
+static int tiny_kernel_write_ap(const char *path, const unsigned char *code, size_t len,
+                                const unsigned char *ap_code, size_t ap_len)
 {
 	struct {
 		Elf64_Ehdr eh;
-		Elf64_Phdr ph;
+		Elf64_Phdr ph[2];
 	} h;
 	memset(&h, 0, sizeof(h));
 	memcpy(h.eh.e_ident, ELFMAG, SELFMAG);
@@ -47,17 +69,30 @@ static int tiny_kernel_write(const char *path, const unsigned char *code, size_t
 	h.eh.e_phoff = sizeof(Elf64_Ehdr);
 	h.eh.e_ehsize = sizeof(Elf64_Ehdr);
 	h.eh.e_phentsize = sizeof(Elf64_Phdr);
-	h.eh.e_phnum = 1;
-	h.ph.p_type = PT_LOAD;
-	h.ph.p_offset = sizeof(h);
-	h.ph.p_vaddr = h.ph.p_paddr = TINY_LOAD_ADDR;
-	h.ph.p_filesz = h.ph.p_memsz = len;
-	h.ph.p_flags = PF_R | PF_X;
+	h.eh.e_phnum = ap_len ? 2 : 1;
+	size_t headers = sizeof(Elf64_Ehdr) + h.eh.e_phnum * sizeof(Elf64_Phdr);
+	h.ph[0].p_type = PT_LOAD;
+	h.ph[0].p_offset = headers;
+	h.ph[0].p_vaddr = h.ph[0].p_paddr = TINY_LOAD_ADDR;
+	h.ph[0].p_filesz = h.ph[0].p_memsz = len;
+	h.ph[0].p_flags = PF_R | PF_X;
+	h.ph[1].p_type = PT_LOAD;
+	h.ph[1].p_offset = headers + len;
+	h.ph[1].p_vaddr = h.ph[1].p_paddr = TINY_AP_ADDR;
+	h.ph[1].p_filesz = h.ph[1].p_memsz = ap_len;
+	h.ph[1].p_flags = PF_R | PF_X;
 	FILE *f = fopen(path, "wb");
 	if (!f)
 		return -1;
-	int ok = fwrite(&h, sizeof(h), 1, f) == 1 && fwrite(code, len, 1, f) == 1;
+	int ok = fwrite(&h, headers, 1, f) == 1 && fwrite(code, len, 1, f) == 1 &&
+	         (!ap_len || fwrite(ap_code, ap_len, 1, f) == 1);
 	return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* Writes an ELF file holding code to path. Returns 0 or -1. */
+static int tiny_kernel_write(const char *path, const unsigned char *code, size_t len)
+{
+	return tiny_kernel_write_ap(path, code, len, NULL, 0);
 }
 
 #endif

@@ -719,6 +719,36 @@ static void symbolize_outside_real_vmlinux(void)
 	free(file);
 }
 
+/* nr_cpu_ids starts out as NR_CPUS: the VMM reads it to refuse more
+ * vCPUs than the kernel would use. Other symbols are not data objects. */
+static void reads_nr_cpus_of_real_vmlinux(void)
+{
+	size_t size = 0;
+	uint8_t *file = read_file(VMLINUX_PATH, &size);
+	CHECK_MSG(file, "cannot read %s", VMLINUX_PATH);
+	if (!file)
+		return;
+	unsigned want = 0;
+	FILE *cfg = fopen("build/kernel.config", "re");
+	char line[256];
+	while (cfg && fgets(line, sizeof(line), cfg))
+		if (sscanf(line, "CONFIG_NR_CPUS=%u", &want) == 1)
+			break;
+	if (cfg)
+		fclose(cfg);
+	CHECK_MSG(want >= 2, "no CONFIG_NR_CPUS in build/kernel.config");
+	uint32_t nr = 0;
+	int rc = elf_kernel_read_object(file, size, "nr_cpu_ids", &nr, sizeof(nr));
+	CHECK_MSG(rc == 0 && nr == want, "rc %d, nr_cpu_ids %u, NR_CPUS %u", rc, nr, want);
+	uint64_t big = 0;
+	CHECK(elf_kernel_read_object(file, size, "nr_cpu_ids", &big, 1024) == -ENOENT);
+	CHECK(elf_kernel_read_object(file, size, "startup_64", &nr, sizeof(nr)) == -ENOENT);
+	CHECK(elf_kernel_read_object(file, size, "no_such_symbol_at_all", &nr, sizeof(nr)) ==
+	      -ENOENT);
+	CHECK(elf_kernel_read_object(file, size / 2, "nr_cpu_ids", &nr, sizeof(nr)) == -ENOENT);
+	free(file);
+}
+
 int main(int argc, char **argv)
 {
 	struct harness_test tests[] = {
@@ -737,18 +767,20 @@ int main(int argc, char **argv)
 	    T(symbolize_outside_is_enoent),
 	    T(symbolize_ignores_unsized_markers),
 	    T(symbolize_rejects_corrupt_tables),
-	    /* These two need the kernel and must stay last. */
+	    /* These need the kernel and must stay last. */
 	    T(loads_real_vmlinux),
 	    T(symbolize_outside_real_vmlinux),
+	    T(reads_nr_cpus_of_real_vmlinux),
 	};
+	const size_t need_kernel = 3;
 	size_t n = sizeof(tests) / sizeof(tests[0]);
 	struct stat st;
 	if (stat(VMLINUX_PATH, &st) != 0) {
-		for (size_t i = n - 2; i < n; i++)
+		for (size_t i = n - need_kernel; i < n; i++)
 			if (argc < 2 || strstr(tests[i].name, argv[1]))
 				printf("SKIP %s: %s not built (make kernel)\n", tests[i].name,
 				       VMLINUX_PATH);
-		n -= 2;
+		n -= need_kernel;
 	}
 	return harness_run(tests, n, argc, argv);
 }
