@@ -91,7 +91,7 @@ $(BUILD)/vmlinux: $(KERNEL_INPUTS)
 
 # catsay in its own VM, then (--trace, on stderr) where the boot time went.
 demo: all
-	echo hello | $(HOSTBUILD)/vmproc run -i --trace /bin/catsay
+	echo hello | $(HOSTBUILD)/vmproc run --trace /bin/catsay
 
 check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/test_init_logic \
 		$(BUILD)/host/test_serve

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -300,8 +301,10 @@ static void run_usage(FILE *f)
 	      "  -w, --workdir DIR     working directory in the guest (default /)\n"
 	      "  -u, --user UID[:GID]  user and group id in the guest (default 0:0;\n"
 	      "                        without :GID the group is 0, as in docker run)\n"
-	      "  -i, --interactive     stream standard input to the program (without\n"
-	      "                        it the program's stdin is empty, as in docker run)\n"
+	      "  -i, --interactive     stream standard input to the program even when it\n"
+	      "                        is a terminal (a pipe or file is streamed anyway)\n"
+	      "  -n, --no-stdin        the program's stdin is empty (/dev/null), as with\n"
+	      "                        ssh -n; for loops that read their own input\n"
 	      "  -t, --tty             run the program on a terminal in the guest, sized\n"
 	      "                        like vmproc's (24x80 if it has none); with -i and\n"
 	      "                        a terminal on stdin, keys go to it raw, Ctrl-C too\n"
@@ -336,7 +339,7 @@ struct run_opts {
 	const char *workdir;
 	unsigned long uid, gid;
 	int has_user;
-	int interactive, tty, trace;
+	int interactive, no_stdin, tty, trace;
 	const char *kernel, *initrd, *system;
 	unsigned long memory, cpus, timeout;
 };
@@ -374,6 +377,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	    {"workdir", required_argument, NULL, 'w'},
 	    {"user", required_argument, NULL, 'u'},
 	    {"interactive", no_argument, NULL, 'i'},
+	    {"no-stdin", no_argument, NULL, 'n'},
 	    {"tty", no_argument, NULL, 't'},
 	    {"memory", required_argument, NULL, O_MEMORY},
 	    {"cpus", required_argument, NULL, O_CPUS},
@@ -386,7 +390,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "+e:w:u:ith", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+e:w:u:inth", opts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
 			if (!valid_env(optarg)) {
@@ -406,6 +410,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			}
 			break;
 		case 'i': o->interactive = 1; break;
+		case 'n': o->no_stdin = 1; break;
 		case 't': o->tty = 1; break;
 		case O_TRACE: o->trace = 1; break;
 		case O_KERNEL: o->kernel = optarg; break;
@@ -477,6 +482,18 @@ static void terminal_size(unsigned *rows, unsigned *cols)
 	}
 }
 
+/* Whether vmproc's stdin goes to the program: with -i always; without it
+ * when stdin is a pipe or a file (`echo hello | vmproc run catsay`) but not
+ * a terminal, so a program started from a shell does not take the keyboard
+ * unasked; never with -n, or when fd 0 is closed. */
+static int stream_stdin(const struct run_opts *o)
+{
+	struct stat st;
+	if (o->no_stdin || fstat(STDIN_FILENO, &st))
+		return 0;
+	return o->interactive || !isatty(STDIN_FILENO);
+}
+
 /* The command: program, arguments and every option that shapes it. */
 static int build_cmd(vmproc_cmd *cmd, const struct run_opts *o, int argc, char **argv)
 {
@@ -492,8 +509,8 @@ static int build_cmd(vmproc_cmd *cmd, const struct run_opts *o, int argc, char *
 	if (!rc && o->has_user)
 		rc = vmproc_cmd_gid(cmd, (unsigned)o->gid);
 	if (!rc)
-		rc = o->interactive ? vmproc_cmd_stdio_fd(cmd, VMPROC_STDIN, STDIN_FILENO)
-		                    : vmproc_cmd_stdio_null(cmd, VMPROC_STDIN);
+		rc = stream_stdin(o) ? vmproc_cmd_stdio_fd(cmd, VMPROC_STDIN, STDIN_FILENO)
+		                     : vmproc_cmd_stdio_null(cmd, VMPROC_STDIN);
 	if (!rc)
 		rc = vmproc_cmd_stdio_fd(cmd, VMPROC_STDOUT, STDOUT_FILENO);
 	if (o->tty) {

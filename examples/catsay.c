@@ -1,4 +1,4 @@
-/* Embedding libvmproc: what `echo hello | vmproc run -i /bin/catsay` does,
+/* Embedding libvmproc: what `echo hello | vmproc run /bin/catsay` does,
  * from C, with the program's standard input given from memory and its
  * standard output captured, then printed here.
  *

@@ -40,9 +40,13 @@
  * Standard input reaches EOF when the host closes its side of the port
  * (the guest then reads 0). The host keeps stdout and stderr open for the
  * VM's whole life: a guest write to a port the host has closed would
- * block. A guest write returns once the host has taken the data, so what
- * the program wrote before it exited is with the host when init reports
- * the exit.
+ * block. vmproc's VMM takes a port's data inside the guest's notify
+ * (the write's VM exit), so by the time a guest write returns the bytes
+ * are with the host, and what the program wrote before it exited is
+ * there before init reports the exit. (A VMM that handles notifies
+ * asynchronously must drain the channel before acting on the exit port.)
+ * The host opens its side of a port when the guest reports the port
+ * ready, during boot; a port read before that would see end of file.
  *
  * After VMPROC_EVENT_READY, init opens the ports and reads messages from
  * the control port: the command's description, then VMPROC_MSG_RUN. It
@@ -52,14 +56,16 @@
  *
  * Every message is a header and len bytes of payload, integers little
  * endian. Strings are not NUL-terminated and must not contain NUL. */
-#define VMPROC_ABI_CHANNEL_WORD "vmproc_channel=1"
-#define VMPROC_ABI_CHANNEL_ENV  "vmproc_channel"
+#define VMPROC_ABI_CHANNEL_WORD  "vmproc_channel=1"
+#define VMPROC_ABI_CHANNEL_ENV   "vmproc_channel"
 #define VMPROC_ABI_CHANNEL_PORTS 4
 #define VMPROC_ABI_PORT_CTL      0
 #define VMPROC_ABI_PORT_STDIN    1
 #define VMPROC_ABI_PORT_STDOUT   2
 #define VMPROC_ABI_PORT_STDERR   3
+/* clang-format off */
 #define VMPROC_ABI_PORT_NAMES {"vmproc.ctl", "vmproc.stdin", "vmproc.stdout", "vmproc.stderr"}
+/* clang-format on */
 #define VMPROC_ABI_DEV_CTL    "/dev/vport1p0"
 #define VMPROC_ABI_DEV_STDIN  "/dev/vport1p1"
 #define VMPROC_ABI_DEV_STDOUT "/dev/vport1p2"
@@ -73,15 +79,16 @@ struct vmproc_msg_hdr {
 
 /* Host to guest, before RUN: the command. Any order, except that ARGs
  * are argv in order. */
-#define VMPROC_MSG_ARG     1 /* one argv word (ARG 0 is argv[0]) */
-#define VMPROC_MSG_ENV     2 /* one "KEY=VALUE"; the program gets exactly these */
-#define VMPROC_MSG_CWD     3 /* working directory (default "/") */
-#define VMPROC_MSG_UID     4 /* u32 user id (default 0) */
-#define VMPROC_MSG_GID     5 /* u32 group id, also the only group (default 0) */
-#define VMPROC_MSG_TTY     6 /* u16 rows, u16 cols: run on a pty of this size */
-#define VMPROC_MSG_PROGRAM 7 /* the file to execute (default ARG 0); without a
-                              * slash it is searched in the PATH of ENV */
-#define VMPROC_MSG_RUN     8 /* empty: start the program */
+#define VMPROC_MSG_ARG 1 /* one argv word (ARG 0 is argv[0]) */
+#define VMPROC_MSG_ENV 2 /* one "KEY=VALUE"; the program gets exactly these */
+#define VMPROC_MSG_CWD 3 /* working directory (default "/") */
+#define VMPROC_MSG_UID 4 /* u32 user id (default 0) */
+#define VMPROC_MSG_GID 5 /* u32 group id, also the only group (default 0) */
+#define VMPROC_MSG_TTY 6 /* u16 rows, u16 cols: run on a pty of this size */
+#define VMPROC_MSG_PROGRAM                                                                         \
+	7                /* the file to execute (default ARG 0); without a                         \
+	                  * slash it is searched in the PATH of ENV */
+#define VMPROC_MSG_RUN 8 /* empty: start the program */
 /* Host to guest, any time after RUN (before RUN they are kept until the
  * program starts). */
 #define VMPROC_MSG_SIGNAL  9  /* u32 signal number, sent to the program */

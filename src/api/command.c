@@ -3,6 +3,7 @@
 #include "api/command.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,9 +180,7 @@ int vmproc_cmd_env(vmproc_cmd *cmd, const char *key, const char *value)
 	char *kv = malloc(kl + vl + 2);
 	if (!kv)
 		return vmp_fail(&cmd->err, -ENOMEM, "out of memory");
-	memcpy(kv, key, kl);
-	kv[kl] = '=';
-	memcpy(kv + kl + 1, value, vl + 1);
+	snprintf(kv, kl + vl + 2, "%s=%s", key, value);
 	return env_put(cmd, kv);
 }
 

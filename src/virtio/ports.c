@@ -326,10 +326,9 @@ long virtio_ports_send(struct virtio_ports *p, unsigned port, const void *data, 
 	if (virtio_mmio_driver_ok(t) && p->port[port].guest_open && !p->broken.code) {
 		struct virtq *q = &t->vq[queue_rx(port)];
 		bool pushed = false;
-		int rc;
 		/* A broken ring is kept and reported by the next notify, on
 		 * the vCPU thread, which then stops the VM. */
-		while (done < len && (rc = virtq_pop(q, t->mem, &p->chain, &p->broken)) > 0) {
+		while (done < len && virtq_pop(q, t->mem, &p->chain, &p->broken) > 0) {
 			uint64_t n = virtq_chain_write(&p->chain, 0, (const uint8_t *)data + done,
 			                               len - done);
 			virtq_push(q, p->chain.head, (uint32_t)n);

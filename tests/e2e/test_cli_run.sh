@@ -48,16 +48,18 @@ run_case() { # NAME STDIN-FILE COMMAND...
 	echo $? >"$tmp/$name.rc"
 }
 
-# Exit code, -e, -w, -u, stderr, and stdin empty without -i, in one VM.
+# Exit code, -e, -w, -u, stderr, and stdin empty with -n, in one VM.
 echo 'not for the program' >"$tmp/input"
 # shellcheck disable=SC2016 # expanded by the guest's shell
-run_case program "$tmp/input" "$vmproc" run --timeout "$LIMIT" -e 'GREETING=hello world' \
+run_case program "$tmp/input" "$vmproc" run -n --timeout "$LIMIT" -e 'GREETING=hello world' \
 	-e EMPTY= -w /tmp -u 5:6 -- /bin/sh -c \
 	'cat; echo "$GREETING|${EMPTY-unset}|$(pwd)|$(id -u):$(id -g)"; echo to-stderr >&2; exit 3' &
 # 127: no such program.
 run_case missing /dev/null "$vmproc" run --timeout "$LIMIT" /nonexistent/program &
-# -i: stdin streamed to catsay, as in the README's demo.
-run_case catsay "$testdata/hello.in" "$vmproc" run --timeout "$LIMIT" -i /bin/catsay &
+# The README's demo as written: a pipe on stdin is streamed without -i.
+# shellcheck disable=SC2016 # expanded by the inner shell
+run_case catsay "$testdata/hello.in" sh -c 'cat | "$0" run --timeout "$1" /bin/catsay' \
+	"$vmproc" "$LIMIT" &
 # -t -i on a terminal (script(1) gives vmproc one): the guest's terminal
 # has the host's size, input arrives, and the host terminal is restored.
 # The program then dies of SIGTERM: vmproc exits 128+15.
@@ -82,10 +84,10 @@ check run_not_found_127 "exit status $(rc missing), wanted 127; stderr: $(head -
 check run_not_found_message "no message on stderr" \
 	grep -q '^vmproc: ' "$tmp/missing.err"
 
-check run_stdin_interactive "exit status $(rc catsay), stdout: $(head -c 300 "$tmp/catsay.out")" \
+check run_stdin_pipe_streamed "exit status $(rc catsay), stdout: $(head -c 300 "$tmp/catsay.out")" \
 	cmp -s "$tmp/catsay.out" "$testdata/hello.out"
 
-check run_stdin_null_by_default "stdout '$(out program)': the program read its input without -i" \
+check run_stdin_null_with_n "stdout '$(out program)': the program read its input despite -n" \
 	[ "$(grep -c 'not for the program' "$tmp/program.out")" = 0 ]
 
 tty_out=$(out tty)
