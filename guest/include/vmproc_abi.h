@@ -49,7 +49,8 @@
  * ready, during boot; a port read before that would see end of file.
  *
  * After VMPROC_EVENT_READY, init opens the ports and reads messages from
- * the control port: the command's description, then VMPROC_MSG_RUN. It
+ * the control port: the command's description (with the VM's own wall
+ * clock and random seed, TIME and SEED below), then VMPROC_MSG_RUN. It
  * starts the program, and from then on takes signal and window-size
  * messages until the program exits; it then sends VMPROC_MSG_EXITED (or
  * VMPROC_MSG_EXEC_FAILED), and writes the exit port.
@@ -93,6 +94,31 @@ struct vmproc_msg_hdr {
  * program starts). */
 #define VMPROC_MSG_SIGNAL  9  /* u32 signal number, sent to the program */
 #define VMPROC_MSG_WINSIZE 10 /* u16 rows, u16 cols (pty mode) */
+
+/* Host to guest, before RUN: what makes each VM its own. Many VMs may be
+ * clones restored from one snapshot: without these they would all start
+ * with the snapshot's wall clock (a restored kvmclock goes on from where
+ * it was) and with the same kernel CRNG state, so their "random" numbers
+ * would be the same. The host sends both for every command, with fresh
+ * values; init applies them before the program starts. A failure to apply
+ * them is reported on the console and the program runs anyway; a
+ * malformed payload is a malformed command.
+ *
+ * TIME: s64 seconds, u32 nanoseconds (below 1e9) of the host's
+ * CLOCK_REALTIME, taken as late as the host can (every moment between
+ * taking it and init setting it is lost from the guest's clock); init
+ * sets CLOCK_REALTIME to it.
+ * SEED: VMPROC_SEED_MIN to VMPROC_SEED_MAX bytes from the host's
+ * getrandom(); init adds them to the kernel's input pool, credited as
+ * full entropy (RNDADDENTROPY), then has the CRNG reseeded at once
+ * (RNDRESEEDCRNG) rather than at its next periodic reseed.
+ * Either may be left out (nothing is then done); sent twice, the last one
+ * counts. */
+#define VMPROC_MSG_TIME     11
+#define VMPROC_MSG_SEED     12
+#define VMPROC_MSG_TIME_LEN 12
+#define VMPROC_SEED_MIN     32
+#define VMPROC_SEED_MAX     256
 
 /* Guest to host. */
 #define VMPROC_MSG_EXEC_FAILED 32 /* u32 errno: the program could not start */
