@@ -183,6 +183,23 @@ bool init_msg_size(const struct init_msg *msg, unsigned short *rows, unsigned sh
 	return true;
 }
 
+bool init_msg_time(const struct init_msg *msg, long long *sec, unsigned *nsec)
+{
+	if (msg->len != VMPROC_MSG_TIME_LEN)
+		return false;
+	unsigned long long s = get_le32(msg->data) | (unsigned long long)get_le32(msg->data + 4)
+	                                                 << 32;
+	unsigned ns = get_le32(msg->data + 8);
+
+	if (ns >= 1000000000u)
+		return false;
+	/* Two's complement, without relying on the conversion of an
+	 * out-of-range unsigned value. */
+	*sec = s <= (unsigned long long)INT64_MAX ? (long long)s : -(long long)(~s) - 1;
+	*nsec = ns;
+	return true;
+}
+
 void init_msg_encode_u32(unsigned char *out, unsigned type, unsigned value)
 {
 	put_le32(out, type);
@@ -306,6 +323,17 @@ int init_cmd_add(struct init_cmd *cmd, const struct init_msg *msg)
 		 * after RUN. */
 		if (v >= 1 && v <= 64)
 			cmd->signals |= 1ull << (v - 1);
+		return INIT_CMD_MORE;
+	case VMPROC_MSG_TIME:
+		if (!init_msg_time(msg, &cmd->time_sec, &cmd->time_nsec))
+			return -EINVAL;
+		cmd->set_time = true;
+		return INIT_CMD_MORE;
+	case VMPROC_MSG_SEED:
+		if (msg->len < VMPROC_SEED_MIN || msg->len > VMPROC_SEED_MAX)
+			return -EINVAL;
+		memcpy(cmd->seed, msg->data, msg->len);
+		cmd->seed_len = msg->len;
 		return INIT_CMD_MORE;
 	case VMPROC_MSG_RUN:
 		if (msg->len != 0)

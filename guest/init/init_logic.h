@@ -113,6 +113,9 @@ int init_rx_next(struct init_rx *rx, struct init_msg *msg);
 bool init_msg_u32(const struct init_msg *msg, unsigned *value);
 /* The payload of a TTY or WINSIZE message; false unless exactly 4 bytes. */
 bool init_msg_size(const struct init_msg *msg, unsigned short *rows, unsigned short *cols);
+/* The payload of a TIME message: seconds and nanoseconds; false unless it
+ * is exactly VMPROC_MSG_TIME_LEN bytes with nanoseconds below 1e9. */
+bool init_msg_time(const struct init_msg *msg, long long *sec, unsigned *nsec);
 /* Encodes a guest-to-host message with a u32 payload into out
  * (INIT_MSG_U32_SIZE bytes), little endian. */
 void init_msg_encode_u32(unsigned char *out, unsigned type, unsigned value);
@@ -139,6 +142,12 @@ struct init_cmd {
 	 * first, once the program runs. Repeats of one signal merge, as for
 	 * the kernel's own standard signals. */
 	unsigned long long signals;
+	/* TIME and SEED, applied by serve.c before the program starts. */
+	bool set_time;
+	long long time_sec;
+	unsigned time_nsec;
+	size_t seed_len; /* 0: no SEED */
+	unsigned char seed[VMPROC_SEED_MAX];
 	char **argv; /* set at RUN */
 	char **envp; /* set at RUN */
 };
@@ -150,7 +159,8 @@ void init_cmd_init(struct init_cmd *cmd, char *mem, size_t cap);
 /* Takes one message before RUN. Returns INIT_CMD_MORE, INIT_CMD_RUN (the
  * command is complete, argv and envp are set), or a negative errno:
  * -EINVAL for a malformed message (a wrong length, a NUL inside a string,
- * RUN without any ARG, a type that has no meaning here), -E2BIG when the
+ * TIME's nanoseconds out of range, RUN without any ARG, a type that has no
+ * meaning here), -E2BIG when the
  * strings do not fit in mem. */
 int init_cmd_add(struct init_cmd *cmd, const struct init_msg *msg);
 

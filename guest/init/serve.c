@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fresh.h"
 #include "init_logic.h"
 #include "report.h"
 #include "vmproc_abi.h"
@@ -214,6 +215,19 @@ static int read_command(struct serve *s)
 }
 
 /* --- starting the program --------------------------------------------- */
+
+/* TIME and SEED, if the command has them: a failure is only reported, as
+ * the program can run without them. */
+static void apply_fresh(const struct init_cmd *cmd)
+{
+	const char *call = NULL;
+	int err;
+
+	if (cmd->set_time && (err = init_set_clock(cmd->time_sec, cmd->time_nsec, &call)) != 0)
+		init_report(call, NULL, err);
+	if (cmd->seed_len > 0 && (err = init_seed_random(cmd->seed, cmd->seed_len, &call)) != 0)
+		init_report(call, NULL, err);
+}
 
 /* What the vfork child needs, all computed before vfork. */
 struct child {
@@ -640,6 +654,7 @@ int init_serve(int ctl, int in, int out, int err)
 	if (r > 0) {
 		init_report("bad command", NULL, r);
 	} else {
+		apply_fresh(&s.cmd);
 		init_debug_say("running", s.cmd.program != NULL ? s.cmd.program : s.cmd.argv[0]);
 		/* Why the program did not start goes to the host as
 		 * EXEC_FAILED; the console hears of it in debug mode. */

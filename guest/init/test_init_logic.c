@@ -519,6 +519,84 @@ static void test_msg_codec(void)
 	check(!init_msg_u32(&m, &v) && !init_msg_size(&m, &rows, &cols), "codec: bad length");
 }
 
+/* A TIME payload: le64 seconds, le32 nanoseconds. */
+static void time_payload(unsigned char *b, unsigned long long sec, unsigned nsec)
+{
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(sec >> (8 * i));
+	for (int i = 0; i < 4; i++)
+		b[8 + i] = (unsigned char)(nsec >> (8 * i));
+}
+
+static void test_cmd_time_and_seed(void)
+{
+	struct init_cmd cmd;
+	int msgs;
+	unsigned char t[VMPROC_MSG_TIME_LEN + 1];
+	unsigned char seed[VMPROC_SEED_MAX + 1];
+	long long sec;
+	unsigned nsec;
+
+	check(VMPROC_MSG_TIME_LEN == 12, "time: 8 + 4 bytes");
+	time_payload(t, 0x0102030405060708ull, 999999999);
+	struct init_msg m = {VMPROC_MSG_TIME, 12, t};
+	check(init_msg_time(&m, &sec, &nsec) && sec == 0x0102030405060708ll && nsec == 999999999,
+	      "time: little endian, 999999999 ns");
+	time_payload(t, ~0ull, 0);
+	check(init_msg_time(&m, &sec, &nsec) && sec == -1 && nsec == 0, "time: negative seconds");
+	time_payload(t, 1ull << 63, 0);
+	check(init_msg_time(&m, &sec, &nsec) && sec == INT64_MIN, "time: INT64_MIN");
+	time_payload(t, 5, 1000000000);
+	check(!init_msg_time(&m, &sec, &nsec), "time: 1e9 ns refused");
+	time_payload(t, 5, 0xffffffffu);
+	check(!init_msg_time(&m, &sec, &nsec), "time: 2^32-1 ns refused");
+	time_payload(t, 5, 0);
+	m.len = 11;
+	check(!init_msg_time(&m, &sec, &nsec), "time: 11 bytes refused");
+	m.len = 13;
+	check(!init_msg_time(&m, &sec, &nsec), "time: 13 bytes refused");
+
+	/* In a command, with RUN. */
+	for (size_t i = 0; i < sizeof(seed); i++)
+		seed[i] = (unsigned char)(i * 7 + 1);
+	time_payload(t, 1700000000, 42);
+	size_t at = put_msg(wire, 0, VMPROC_MSG_TIME, t, 12);
+	at = put_msg(wire, at, VMPROC_MSG_SEED, seed, VMPROC_SEED_MIN);
+	at = put_str(wire, at, VMPROC_MSG_ARG, "true");
+	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
+	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && cmd.set_time &&
+	          cmd.time_sec == 1700000000 && cmd.time_nsec == 42 &&
+	          cmd.seed_len == VMPROC_SEED_MIN && memcmp(cmd.seed, seed, VMPROC_SEED_MIN) == 0 &&
+	          strcmp(cmd.argv[0], "true") == 0,
+	      "cmd: TIME and SEED kept");
+	check(feed(wire, at, 5, &cmd, &msgs) == INIT_CMD_RUN && cmd.set_time &&
+	          cmd.seed_len == VMPROC_SEED_MIN && memcmp(cmd.seed, seed, VMPROC_SEED_MIN) == 0,
+	      "cmd: TIME and SEED from 5-byte reads");
+
+	/* The largest seed; a second SEED replaces the first. */
+	at = put_msg(wire, 0, VMPROC_MSG_SEED, seed + 1, 100);
+	at = put_msg(wire, at, VMPROC_MSG_SEED, seed, VMPROC_SEED_MAX);
+	at = put_str(wire, at, VMPROC_MSG_ARG, "true");
+	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
+	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && !cmd.set_time &&
+	          cmd.seed_len == VMPROC_SEED_MAX && memcmp(cmd.seed, seed, VMPROC_SEED_MAX) == 0,
+	      "cmd: 256-byte SEED, the last one counts");
+
+	/* Neither: nothing to apply. */
+	at = put_str(wire, 0, VMPROC_MSG_ARG, "true");
+	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
+	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && !cmd.set_time && cmd.seed_len == 0,
+	      "cmd: no TIME, no SEED");
+
+	check(bad(VMPROC_MSG_SEED, seed, VMPROC_SEED_MIN - 1) == -EINVAL, "bad: SEED of 31 bytes");
+	check(bad(VMPROC_MSG_SEED, seed, VMPROC_SEED_MAX + 1) == -EINVAL, "bad: SEED of 257 bytes");
+	check(bad(VMPROC_MSG_SEED, NULL, 0) == -EINVAL, "bad: empty SEED");
+	check(bad(VMPROC_MSG_TIME, t, 11) == -EINVAL, "bad: TIME of 11 bytes");
+	check(bad(VMPROC_MSG_TIME, t, 13) == -EINVAL, "bad: TIME of 13 bytes");
+	time_payload(t, 1700000000, 1000000000);
+	check(bad(VMPROC_MSG_TIME, t, 12) == -EINVAL, "bad: TIME of 1e9 ns");
+}
+
 int main(void)
 {
 	test_exit_status();
@@ -537,6 +615,7 @@ int main(void)
 	test_cmd_stops_at_run();
 	test_cmd_malformed();
 	test_cmd_sizes();
+	test_cmd_time_and_seed();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

@@ -28,10 +28,45 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fresh.h"
 #include "harness.h"
 #include "init_logic.h"
 #include "serve.h"
 #include "vmproc_abi.h"
+
+/* --- stubs for fresh.c ------------------------------------------------ */
+
+/* In place of the real calls, which would set the host's clock and credit
+ * its entropy pool: each says on the console (serve's fd 2) what it was
+ * asked, and fails on request. */
+static void stub_say(const char *text)
+{
+	ssize_t ignored = write(2, text, strlen(text));
+
+	(void)ignored;
+}
+
+/* Fails for the second 13. */
+int init_set_clock(long long sec, unsigned nsec, const char **call)
+{
+	char line[96];
+
+	snprintf(line, sizeof(line), "stub clock %lld.%09u\n", sec, nsec);
+	stub_say(line);
+	*call = "clock_settime";
+	return sec == 13 ? EPERM : 0;
+}
+
+/* Fails for a seed that starts with 0xee. */
+int init_seed_random(const unsigned char *seed, size_t len, const char **call)
+{
+	char line[96];
+
+	snprintf(line, sizeof(line), "stub seed %zu %02x..%02x\n", len, seed[0], seed[len - 1]);
+	stub_say(line);
+	*call = "ioctl RNDRESEEDCRNG";
+	return seed[0] == 0xee ? ENOTTY : 0;
+}
 
 /* --- building the VMM's messages ------------------------------------- */
 
@@ -78,6 +113,31 @@ static void wire_size(struct wire *w, unsigned type, unsigned rows, unsigned col
 	                      (unsigned char)(cols >> 8)};
 
 	wire_put(w, type, b, 4);
+}
+
+static void wire_time(struct wire *w, unsigned long long sec, unsigned nsec)
+{
+	unsigned char b[12];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(sec >> (8 * i));
+	for (int i = 0; i < 4; i++)
+		b[8 + i] = (unsigned char)(nsec >> (8 * i));
+	wire_put(w, VMPROC_MSG_TIME, b, sizeof(b));
+}
+
+/* A SEED of len bytes: first, then 1, 2, 3..., last. */
+static void wire_seed(struct wire *w, size_t len, unsigned char first, unsigned char last)
+{
+	unsigned char b[VMPROC_SEED_MAX + 8];
+
+	for (size_t i = 0; i < len; i++)
+		b[i] = (unsigned char)i;
+	if (len > 0) {
+		b[0] = first;
+		b[len - 1] = last;
+	}
+	wire_put(w, VMPROC_MSG_SEED, b, len);
 }
 
 static void wire_run(struct wire *w)
@@ -788,6 +848,104 @@ static void t_malformed(void)
 	session_free(&s);
 }
 
+/* TIME and SEED are applied before the program starts (here: the stubs
+ * above say so on the console); without them nothing is done. */
+static void t_time_and_seed(void)
+{
+	struct session s;
+	struct wire w = {0};
+
+	wire_time(&w, 1700000000, 123456789);
+	wire_seed(&w, 32, 0xab, 0xcd);
+	wire_str(&w, VMPROC_MSG_ARG, "/bin/echo");
+	wire_str(&w, VMPROC_MSG_ARG, "ran");
+	wire_run(&w);
+	run_simple(&s, &w, NULL);
+	CHECK_EXITED(&s, 0);
+	CHECK_STR(OUT(&s), "ran\n");
+	CHECK_STR(CONSOLE(&s), "stub clock 1700000000.123456789\nstub seed 32 ab..cd\n");
+	session_free(&s);
+
+	/* The largest seed; the last of two TIMEs; negative seconds pass
+	 * through (the kernel judges them). */
+	wire_time(&w, 1, 0);
+	wire_time(&w, ~0ull, 999999999);
+	wire_seed(&w, VMPROC_SEED_MAX, 0x01, 0xff);
+	wire_str(&w, VMPROC_MSG_ARG, "/bin/true");
+	wire_run(&w);
+	run_simple(&s, &w, NULL);
+	CHECK_EXITED(&s, 0);
+	CHECK_STR(CONSOLE(&s), "stub clock -1.999999999\nstub seed 256 01..ff\n");
+	session_free(&s);
+
+	/* Only a SEED. */
+	wire_seed(&w, 40, 0x02, 0x03);
+	wire_str(&w, VMPROC_MSG_ARG, "/bin/true");
+	wire_run(&w);
+	run_simple(&s, &w, NULL);
+	CHECK_EXITED(&s, 0);
+	CHECK_STR(CONSOLE(&s), "stub seed 40 02..03\n");
+	session_free(&s);
+}
+
+/* A clock or seed that cannot be applied is reported; the program runs. */
+static void t_time_and_seed_fail(void)
+{
+	struct session s;
+	struct wire w = {0};
+
+	wire_time(&w, 13, 0);
+	wire_seed(&w, 32, 0xee, 0x00);
+	wire_str(&w, VMPROC_MSG_ARG, "/bin/echo");
+	wire_str(&w, VMPROC_MSG_ARG, "ran anyway");
+	wire_run(&w);
+	run_simple(&s, &w, NULL);
+	CHECK_EXITED(&s, 0);
+	CHECK_STR(OUT(&s), "ran anyway\n");
+	CHECK_HAS(CONSOLE(&s), "vmproc-init: clock_settime: ");
+	CHECK_HAS(CONSOLE(&s), "(errno 1)\n");
+	CHECK_HAS(CONSOLE(&s), "vmproc-init: ioctl RNDRESEEDCRNG: ");
+	CHECK_HAS(CONSOLE(&s), "(errno 25)\n");
+	session_free(&s);
+}
+
+/* Malformed TIME and SEED are malformed commands: nothing is applied and
+ * the program does not run. */
+static void t_time_and_seed_malformed(void)
+{
+	struct session s;
+	struct wire w = {0};
+	static const unsigned char zeros[16] = {0};
+	static const struct {
+		const char *what;
+		unsigned type;
+		size_t len;
+	} bad[] = {
+	    {"TIME of 11 bytes", VMPROC_MSG_TIME, 11},   {"TIME of 13 bytes", VMPROC_MSG_TIME, 13},
+	    {"empty TIME", VMPROC_MSG_TIME, 0},          {"SEED of 31 bytes", VMPROC_MSG_SEED, 31},
+	    {"SEED of 257 bytes", VMPROC_MSG_SEED, 257}, {"empty SEED", VMPROC_MSG_SEED, 0},
+	    {"TIME of 1e9 ns", VMPROC_MSG_TIME, 12},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (i == sizeof(bad) / sizeof(bad[0]) - 1)
+			wire_time(&w, 1700000000, 1000000000);
+		else if (bad[i].type == VMPROC_MSG_TIME)
+			wire_put(&w, VMPROC_MSG_TIME, zeros, bad[i].len);
+		else
+			wire_seed(&w, bad[i].len, 0x11, 0x22);
+		wire_str(&w, VMPROC_MSG_ARG, "/bin/echo");
+		wire_str(&w, VMPROC_MSG_ARG, "ran");
+		wire_run(&w);
+		run_simple(&s, &w, NULL);
+		CHECK_EXEC_FAILED(&s, EINVAL);
+		CHECK_MSG(strcmp(OUT(&s), "") == 0 && strstr(CONSOLE(&s), "stub") == NULL &&
+		              strstr(CONSOLE(&s), "bad command") != NULL,
+		          "%s: out \"%s\" console \"%s\"", bad[i].what, OUT(&s), CONSOLE(&s));
+		session_free(&s);
+	}
+}
+
 /* The host closing the control port before RUN: no message possible. */
 static void t_ctl_closed(void)
 {
@@ -988,6 +1146,9 @@ static const struct harness_test tests[] = {
     T(t_large_arg),
     T(t_big_output),
     T(t_malformed),
+    T(t_time_and_seed),
+    T(t_time_and_seed_fail),
+    T(t_time_and_seed_malformed),
     T(t_ctl_closed),
     T(t_ignored_after_run),
     T(t_tty_size),
