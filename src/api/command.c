@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "x86/cpuid.h"
 
@@ -369,5 +371,31 @@ int vmproc_cmd_tty(vmproc_cmd *cmd, unsigned rows, unsigned cols)
 	cmd->tty = true;
 	cmd->rows = rows;
 	cmd->cols = cols;
+	return 0;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int cmd_fresh(struct cmd_fresh *f)
+{
+	size_t got = 0;
+	while (got < sizeof(f->seed)) {
+		ssize_t n = getrandom(f->seed + got, sizeof(f->seed) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		got += (size_t)n;
+	}
+	/* The clock last: as late as possible. */
+	struct timespec ts;
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+		return -errno;
+	put_le(f->time, (uint64_t)(int64_t)ts.tv_sec, 8);
+	put_le(f->time + 8, (uint64_t)ts.tv_nsec, 4);
 	return 0;
 }

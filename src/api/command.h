@@ -9,6 +9,7 @@
 
 #include "util/error.h"
 #include "vmproc.h"
+#include "vmproc_abi.h"
 
 enum stdio_mode {
 	STDIO_DEFAULT, /* stdin: null; stdout/stderr: the caller's fd 1/2 */
@@ -44,5 +45,21 @@ struct vmproc_cmd {
 	struct cmd_stdio stdio[3];
 	struct vmp_error err;
 };
+
+/* What makes each spawn's VM its own (vmproc_abi.h, TIME and SEED): the
+ * payloads of the two messages, which every command sends before RUN. A
+ * seed of VMPROC_SEED_MIN bytes is 256 bits, the size of the kernel CRNG's
+ * key. */
+#define CMD_SEED_LEN VMPROC_SEED_MIN
+struct cmd_fresh {
+	uint8_t time[VMPROC_MSG_TIME_LEN]; /* CLOCK_REALTIME now */
+	uint8_t seed[CMD_SEED_LEN];        /* from getrandom() */
+};
+
+/* Fills f with fresh values: the clock as of this call (so make it as late
+ * as possible before the guest gets the message: the time in between is
+ * lost from the guest's clock) and new random bytes. Returns 0, or -errno
+ * when the clock or getrandom() failed. */
+int cmd_fresh(struct cmd_fresh *f);
 
 #endif

@@ -1,10 +1,20 @@
 /* The command builder (src/api/command.c): the public setters of
  * include/vmproc.h ("Commands"), checked through their return values,
- * vmproc_cmd_error and the struct they fill (src/api/command.h). No VM:
- * vmproc_spawn is not exercised here. */
+ * vmproc_cmd_error and the struct they fill (src/api/command.h), and the
+ * per-spawn TIME and SEED payloads (cmd_fresh). No VM: vmproc_spawn is not
+ * exercised here. */
 #include <errno.h>
 #include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "api/command.h"
 #include "harness.h"
@@ -670,8 +680,81 @@ static void free_null_and_full(void)
 	vmproc_cmd_free(plain);
 }
 
+/* --- TIME and SEED (cmd_fresh) ------------------------------------- */
+
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = bytes - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static long long ns_of(long long sec, long long nsec)
+{
+	return sec * 1000000000LL + nsec;
+}
+
+/* TIME is the host's CLOCK_REALTIME at the call, little endian. */
+static void fresh_time_is_now(void)
+{
+	struct cmd_fresh f;
+	struct timespec before, after;
+	clock_gettime(CLOCK_REALTIME, &before);
+	int rc = cmd_fresh(&f);
+	clock_gettime(CLOCK_REALTIME, &after);
+	CHECK_MSG(rc == 0, "cmd_fresh: %d", rc);
+	CHECK(sizeof(f.time) == 12 && VMPROC_MSG_TIME_LEN == 12);
+	CHECK(sizeof(f.seed) >= VMPROC_SEED_MIN && sizeof(f.seed) <= VMPROC_SEED_MAX);
+	long long sec = (long long)get_le(f.time, 8);
+	uint64_t nsec = get_le(f.time + 8, 4);
+	CHECK_MSG(nsec < 1000000000u, "nsec %llu", (unsigned long long)nsec);
+	long long t = ns_of(sec, (long long)nsec);
+	CHECK_MSG(
+	    t >= ns_of(before.tv_sec, before.tv_nsec) && t <= ns_of(after.tv_sec, after.tv_nsec),
+	    "TIME %lld.%09llu not between %lld.%09ld and %lld.%09ld", sec, (unsigned long long)nsec,
+	    (long long)before.tv_sec, before.tv_nsec, (long long)after.tv_sec, after.tv_nsec);
+}
+
+/* Every call has its own seed. */
+static void fresh_seed_differs(void)
+{
+	struct cmd_fresh a, b;
+	static const uint8_t zero[CMD_SEED_LEN];
+	CHECK(cmd_fresh(&a) == 0 && cmd_fresh(&b) == 0);
+	CHECK(memcmp(a.seed, b.seed, sizeof(a.seed)) != 0);
+	CHECK(memcmp(a.seed, zero, sizeof(zero)) != 0 && memcmp(b.seed, zero, sizeof(zero)) != 0);
+}
+
+/* getrandom failing (here: refused by seccomp with ENOSYS, as on a kernel
+ * without it) is an error for the caller, not a crash nor a zero seed. */
+static void fresh_getrandom_failure(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct sock_filter code[] = {
+		    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 3),
+		    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getrandom, 0, 1),
+		    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+			_exit(2);
+		struct cmd_fresh f;
+		_exit(cmd_fresh(&f) == -ENOSYS ? 0 : 1);
+	}
+	int ws = -1;
+	CHECK(pid > 0 && waitpid(pid, &ws, 0) == pid);
+	CHECK_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "child status %#x (2: no seccomp)", ws);
+}
+
 TEST_LIST(T(new_rejects_bad_program), T(new_has_the_documented_defaults),
           T(default_env_has_path_and_home), T(env_rejects_bad_keys),
           T(env_set_twice_replaces_in_place), T(env_remove_and_clear), T(args_in_order_and_arg0),
           T(cwd_and_ids), T(tty_size_is_checked), T(stdio_modes), T(stdin_buffer_is_copied),
-          T(errors_are_set_then_cleared), T(free_null_and_full))
+          T(errors_are_set_then_cleared), T(free_null_and_full), T(fresh_time_is_now),
+          T(fresh_seed_differs), T(fresh_getrandom_failure))
