@@ -536,6 +536,52 @@ static void terminal_mode(struct scenario *s)
 	vmproc_config_free(cfg);
 }
 
+/* Each VM gets the host's wall clock and its own random seed (TIME and
+ * SEED, vmproc_abi.h): two children, one after the other (this round
+ * runs eight VMs at a time), each printing its clock and 16 bytes of
+ * /dev/urandom. Each clock is within 60 s of the host's while it ran, and
+ * the random bytes differ. (A freshly booted guest passes even without
+ * TIME and SEED, through kvmclock and its own boot entropy; they matter
+ * for clones of one snapshot.) */
+static void own_clock_and_randomness(struct scenario *s)
+{
+	vmproc_cmd *cmd =
+	    command("/bin/sh", "-c", "date +%s; head -c 16 /dev/urandom | od -An -tx1", NULL);
+	vmproc_config *cfg = config(TIMEOUT_MS);
+	SCHECK(s, cmd && cfg, "setup");
+	SCHECK(s, vmproc_cmd_stdio_capture(cmd, VMPROC_STDOUT) == 0, "capture");
+	char bytes[2][128] = {"", ""};
+	for (int i = 0; i < 2 && cmd && cfg; i++) {
+		vmproc_child *c = NULL;
+		vmproc_status st;
+		char t[1024];
+		long long guest = 0;
+		time_t t0 = time(NULL);
+		int rc = vmproc_spawn(cmd, cfg, &c);
+		SCHECK(s, rc == 0, "spawn %d: %d %s", i, rc, vmproc_cmd_error(cmd));
+		if (rc)
+			break;
+		rc = vmproc_child_wait(c, &st);
+		time_t t1 = time(NULL);
+		SCHECK(s, rc == 0 && st.exited && st.code == 0, "%d: %s", i,
+		       status_text(rc, &st, c, t, sizeof(t)));
+		const char *out = vmproc_child_output(c, VMPROC_STDOUT, NULL);
+		int n = -1;
+		SCHECK(s, out && sscanf(out, "%lld\n%n", &guest, &n) == 1 && n > 0,
+		       "%d: stdout '%s'", i, out ? out : "(none)");
+		SCHECK(s, guest >= (long long)t0 - 60 && guest <= (long long)t1 + 60,
+		       "%d: guest clock %lld, host's %lld..%lld", i, guest, (long long)t0,
+		       (long long)t1);
+		if (out && n > 0)
+			snprintf(bytes[i], sizeof(bytes[i]), "%s", out + n);
+		SCHECK(s, strlen(bytes[i]) >= 16 * 3, "%d: random bytes '%s'", i, bytes[i]);
+		vmproc_child_free(c);
+	}
+	SCHECK(s, strcmp(bytes[0], bytes[1]) != 0, "both read '%s'", bytes[0]);
+	vmproc_cmd_free(cmd);
+	vmproc_config_free(cfg);
+}
+
 /* --- the round ----------------------------------------------------------- */
 
 static struct scenario scenarios[] = {
@@ -555,6 +601,7 @@ static struct scenario scenarios[] = {
     {"reader_leaves_early", reader_leaves_early, 0, ""},
     {"free_while_running", free_while_running, 0, ""},
     {"terminal_mode", terminal_mode, 0, ""},
+    {"own_clock_and_randomness", own_clock_and_randomness, 0, ""},
 };
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -670,6 +717,7 @@ SCENARIO_TEST(timeout_stops_a_program)
 SCENARIO_TEST(reader_leaves_early)
 SCENARIO_TEST(free_while_running)
 SCENARIO_TEST(terminal_mode)
+SCENARIO_TEST(own_clock_and_randomness)
 
 /* Eight VMs ran at once, from eight threads, and none disturbed another
  * (each scenario above checks its own outcome). */
@@ -707,6 +755,7 @@ int main(int argc, char **argv)
 	    T(reader_leaves_early_test),
 	    T(free_while_running_test),
 	    T(terminal_mode_test),
+	    T(own_clock_and_randomness_test),
 	    T(eight_at_once),
 	    T(no_fd_or_thread_leaks),
 	};
