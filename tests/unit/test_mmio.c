@@ -637,6 +637,224 @@ static void guest_ring_error_fails_access(void)
 	teardown();
 }
 
+/* --- save and restore ---------------------------------------------- */
+
+/* A second transport of the same device over the same memory, as a
+ * clone made from a snapshot would have. */
+static struct virtio_mmio g_t2;
+static struct fake_dev g_dev2;
+
+static int fresh_transport(void)
+{
+	memset(&g_dev2, 0, sizeof(g_dev2));
+	return virtio_mmio_init(&g_t2, 0xd0000000ull, 5, g_efd, &fake_ops, &g_dev2, &g_mem);
+}
+
+/* A transport a driver set up: EVENT_IDX, both queues of size 8, queue 0
+ * used twice (positions and the signalled index moved), queue 1 disabled
+ * again after setup, selectors moved, an interrupt not acknowledged. */
+static int drive_to_saved_state(struct virtio_mmio_state *s)
+{
+	int rc = bring_up(VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX | F_DEVICE_BIT3);
+	if (rc)
+		return rc;
+	g_dev.complete = true;
+	for (int i = 0; i < 3; i++) {
+		publish_writable(0, 8, (uint16_t)i);
+		if (wr(R_QUEUE_NOTIFY, 0))
+			return -10;
+	}
+	wr(R_QUEUE_SEL, 1);
+	wr(R_QUEUE_READY, 0);
+	wr(R_DEVICE_FEATURES_SEL, 1);
+	wr(R_DRIVER_FEATURES_SEL, 1);
+	virtio_mmio_save(&g_t, s);
+	return 0;
+}
+
+static void mmio_save_restore_round_trip(void)
+{
+	SETUP();
+	struct virtio_mmio_state s;
+	int rc = drive_to_saved_state(&s);
+	CHECK_MSG(rc == 0, "drive: %d: %s", rc, g_err.msg);
+	/* What was saved. */
+	CHECK(s.device_id == 42);
+	CHECK(s.status == (S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK));
+	CHECK(s.driver_features == (VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX | F_DEVICE_BIT3));
+	CHECK(s.queue_sel == 1 && s.device_features_sel == 1 && s.driver_features_sel == 1);
+	CHECK(s.interrupt_status == 1);
+	CHECK(s.vq[0].ready && s.vq[0].size == 8 && s.vq[0].desc_gpa == desc_gpa(0));
+	CHECK(s.vq[0].avail_gpa == avail_gpa(0) && s.vq[0].used_gpa == used_gpa(0));
+	CHECK(s.vq[0].last_avail == 3 && s.vq[0].used_idx == 3 && s.vq[0].event_idx);
+	CHECK(s.vq[0].signalled_valid && s.vq[0].signalled_used == g_t.vq[0].signalled_used);
+	CHECK(!s.vq[1].ready && s.vq[1].size == 8 && s.vq[1].desc_gpa == desc_gpa(1));
+	for (unsigned q = NQUEUES; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		CHECK_MSG(!s.vq[q].ready && s.vq[q].size == 0, "queue %u", q);
+
+	CHECK(fresh_transport() == 0);
+	vmp_error_clear(&g_err);
+	rc = virtio_mmio_restore(&g_t2, &s, &g_err);
+	CHECK_MSG(rc == 0, "restore: %d: %s", rc, g_err.msg);
+	/* The transport state is the old one's, field by field. */
+	CHECK(g_t2.status == g_t.status && g_t2.driver_features == g_t.driver_features);
+	CHECK(g_t2.queue_sel == g_t.queue_sel && g_t2.interrupt_status == g_t.interrupt_status);
+	CHECK(g_t2.device_features_sel == g_t.device_features_sel);
+	CHECK(g_t2.driver_features_sel == g_t.driver_features_sel);
+	CHECK(g_t2.config_generation == g_t.config_generation);
+	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++) {
+		const struct virtq *a = &g_t.vq[q], *b = &g_t2.vq[q];
+		CHECK_MSG(a->ready == b->ready && a->size == b->size &&
+		              a->desc_gpa == b->desc_gpa && a->avail_gpa == b->avail_gpa &&
+		              a->used_gpa == b->used_gpa,
+		          "queue %u layout", q);
+		if (a->ready)
+			CHECK_MSG(a->last_avail == b->last_avail && a->used_idx == b->used_idx &&
+			              a->signalled_used == b->signalled_used &&
+			              a->signalled_valid == b->signalled_valid &&
+			              a->event_idx == b->event_idx && a->desc == b->desc &&
+			              a->avail == b->avail && a->used == b->used,
+			          "queue %u positions", q);
+	}
+	struct virtio_mmio_state s2;
+	virtio_mmio_save(&g_t2, &s2);
+	/* Saved again: the same state, but for what a queue that is not ready
+	 * does not use (enabling it starts it afresh). */
+	struct virtio_mmio_state s1 = s;
+	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		if (!s1.vq[q].ready) {
+			s1.vq[q].event_idx = s2.vq[q].event_idx;
+			s1.vq[q].last_avail = s2.vq[q].last_avail;
+			s1.vq[q].used_idx = s2.vq[q].used_idx;
+			s1.vq[q].signalled_used = s2.vq[q].signalled_used;
+			s1.vq[q].signalled_valid = s2.vq[q].signalled_valid;
+		}
+	CHECK(memcmp(&s1, &s2, sizeof(s1)) == 0);
+	/* The registers, as the driver reads them from the new transport. */
+	mmio_driver_attach(&g_t2, &g_err);
+	CHECK(rd(R_STATUS) == s.status && rd(R_INTERRUPT_STATUS) == 1);
+	CHECK(rd(R_QUEUE_READY) == 0); /* queue 1 is selected */
+	wr(R_QUEUE_SEL, 0);
+	CHECK(rd(R_QUEUE_READY) == 1 && rd(R_QUEUE_NUM_MAX) == QMAX);
+	CHECK(virtio_mmio_driver_ok(&g_t2));
+	/* And it carries on where the old one stopped: the next buffer is
+	 * the fourth, and the old device is not involved. */
+	irq_count();
+	wr(R_INTERRUPT_ACK, 1);
+	g_dev2.complete = true;
+	publish_writable(0, 8, 3);
+	CHECK(wr(R_QUEUE_NOTIFY, 0) == 0);
+	CHECK(g_dev2.notifies == 1 && g_dev.notifies == 3);
+	CHECK(used_idx_of(0) == 4 && g_t2.vq[0].last_avail == 4);
+	/* Queue 1 can be enabled again with its old layout. */
+	wr(R_QUEUE_SEL, 1);
+	CHECK(wr(R_QUEUE_READY, 1) == 0 && g_t2.vq[1].ready);
+	mmio_driver_attach(&g_t, &g_err);
+	virtio_mmio_destroy(&g_t2);
+	teardown();
+}
+
+/* A state before any driver: restores to a transport like a new one. */
+static void mmio_restore_of_a_fresh_state(void)
+{
+	SETUP();
+	struct virtio_mmio_state s;
+	virtio_mmio_save(&g_t, &s);
+	CHECK(s.device_id == 42 && s.status == 0 && s.driver_features == 0);
+	CHECK(fresh_transport() == 0);
+	CHECK(virtio_mmio_restore(&g_t2, &s, &g_err) == 0);
+	CHECK(!virtio_mmio_driver_ok(&g_t2) && !g_t2.vq[0].ready);
+	/* The driver brings it up as usual. */
+	mmio_driver_attach(&g_t2, &g_err);
+	CHECK(negotiate(VIRTIO_F_VERSION_1));
+	CHECK(setup_queue(0, 8) == 0);
+	mmio_driver_attach(&g_t, &g_err);
+	virtio_mmio_destroy(&g_t2);
+	teardown();
+}
+
+static void mmio_restore_rejects_bad_states(void)
+{
+	SETUP();
+	struct virtio_mmio_state good;
+	int rc = drive_to_saved_state(&good);
+	CHECK_MSG(rc == 0, "drive: %d: %s", rc, g_err.msg);
+	struct {
+		const char *what;
+		struct virtio_mmio_state s;
+	} c[24];
+	unsigned n = 0;
+#define BAD(name, change)                                                                          \
+	do {                                                                                       \
+		c[n].what = name;                                                                  \
+		c[n].s = good;                                                                     \
+		struct virtio_mmio_state *s = &c[n++].s;                                           \
+		change;                                                                            \
+	} while (0)
+	BAD("another device", s->device_id = 43);
+	BAD("device id 0", s->device_id = 0);
+	BAD("desc outside memory", s->vq[0].desc_gpa = MEM_SIZE);
+	BAD("avail past the end", s->vq[0].avail_gpa = MEM_SIZE - 8);
+	BAD("used far away", s->vq[0].used_gpa = 1ull << 40);
+	BAD("desc wraps around", s->vq[0].desc_gpa = ~0ull - 15);
+	BAD("desc misaligned", s->vq[0].desc_gpa += 8);
+	BAD("used misaligned", s->vq[0].used_gpa += 2);
+	BAD("size 0", s->vq[0].size = 0);
+	BAD("size above queue_max", s->vq[0].size = QMAX * 2);
+	BAD("size 65535", s->vq[0].size = 0xffff);
+	BAD("size 48", s->vq[0].size = 48);
+	BAD("size 3", s->vq[0].size = 3);
+	BAD("size 12", s->vq[0].size = 12);
+	BAD("queue past num_queues ready", {
+		s->vq[NQUEUES] = s->vq[0];
+		s->vq[NQUEUES].ready = 1;
+	});
+	BAD("last queue ready", {
+		s->vq[VIRTIO_MMIO_MAX_QUEUES - 1] = s->vq[0];
+		s->vq[VIRTIO_MMIO_MAX_QUEUES - 1].ready = 1;
+	});
+	BAD("disabled queue made ready with bad rings", {
+		s->vq[1].ready = 1;
+		s->vq[1].used_gpa = MEM_SIZE - 4;
+	});
+	BAD("features not offered (bit 5)", s->driver_features |= F_UNOFFERED_BIT5);
+	BAD("features not offered (bit 40)", s->driver_features |= F_UNOFFERED_BIT40);
+	BAD("all features", s->driver_features = ~0ull);
+#undef BAD
+	for (unsigned i = 0; i < n; i++) {
+		CHECK(fresh_transport() == 0);
+		vmp_error_clear(&g_err);
+		rc = virtio_mmio_restore(&g_t2, &c[i].s, &g_err);
+		CHECK_MSG(rc < 0 && g_err.msg[0], "%s: %d", c[i].what, rc);
+		virtio_mmio_destroy(&g_t2);
+	}
+	/* The control: the good state itself, and sizes that are fine. */
+	CHECK(fresh_transport() == 0);
+	CHECK_MSG(virtio_mmio_restore(&g_t2, &good, &g_err) == 0, "%s", g_err.msg);
+	virtio_mmio_destroy(&g_t2);
+	for (uint16_t size = 1; size <= QMAX; size *= 2) {
+		struct virtio_mmio_state s = good;
+		s.vq[0].size = size;
+		CHECK(fresh_transport() == 0);
+		CHECK_MSG(virtio_mmio_restore(&g_t2, &s, &g_err) == 0, "size %u: %s", size,
+		          g_err.msg);
+		virtio_mmio_destroy(&g_t2);
+	}
+	/* Values the driver may leave anywhere are not errors: a queue
+	 * that is not ready may hold any layout, selectors any value. */
+	struct virtio_mmio_state s = good;
+	s.vq[1].size = 1000;
+	s.vq[1].desc_gpa = ~0ull;
+	s.vq[5].size = 3;
+	s.queue_sel = 0xffffffff;
+	s.device_features_sel = 7;
+	CHECK(fresh_transport() == 0);
+	CHECK_MSG(virtio_mmio_restore(&g_t2, &s, &g_err) == 0, "%s", g_err.msg);
+	CHECK(!g_t2.vq[1].ready && !g_t2.vq[5].ready);
+	virtio_mmio_destroy(&g_t2);
+	teardown();
+}
+
 TEST_LIST(T(identification_registers), T(init_rejects_too_many_queues), T(device_features_offered),
           T(feature_negotiation_accepts_subset), T(feature_negotiation_refuses_unoffered),
           T(queue_setup_and_ready), T(queue_high_address_halves),
@@ -645,4 +863,5 @@ TEST_LIST(T(identification_registers), T(init_rejects_too_many_queues), T(device
           T(notify_invalid_queue_is_ignored), T(notify_before_driver_ok_is_ignored),
           T(notify_error_is_returned), T(odd_access_widths_are_ignored), T(config_space_reads),
           T(reset_clears_device), T(used_buffer_signals_irqfd), T(event_idx_negotiated_per_queue),
-          T(guest_ring_error_fails_access))
+          T(guest_ring_error_fails_access), T(mmio_save_restore_round_trip),
+          T(mmio_restore_of_a_fresh_state), T(mmio_restore_rejects_bad_states))

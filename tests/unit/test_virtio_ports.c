@@ -1366,10 +1366,260 @@ static void send_races_detach(void)
 	teardown();
 }
 
+/* --- save and restore ---------------------------------------------- */
+
+/* Saves the device and its transport, then replaces both by new ones
+ * (host_open as given) over the same guest memory and restores them into
+ * those, as a clone made from a snapshot does. Returns what restoring
+ * the ports returned, or a setup failure below -1000. */
+static int reincarnate(const bool *host_open, struct virtio_ports_state *ps)
+{
+	struct virtio_mmio_state ms;
+	virtio_mmio_save(&g_t, &ms);
+	virtio_ports_save(g_p, ps);
+	virtio_ports_detach(g_p);
+	virtio_mmio_destroy(&g_t);
+	virtio_ports_free(g_p);
+	g_p = NULL;
+	g_host_open = host_open;
+	if (virtio_ports_new(&g_p, g_nports, g_names, host_open, &g_be, &g_rec))
+		return -1001;
+	if (virtio_mmio_init(&g_t, 0xd0000000ull, 6, g_efd, virtio_ports_ops(g_p), g_p, &g_mem))
+		return -1002;
+	virtio_ports_attach(g_p, &g_t);
+	vmp_error_clear(&g_err);
+	if (virtio_mmio_restore(&g_t, &ms, &g_err))
+		return -1003;
+	return virtio_ports_restore(g_p, ps, &g_err);
+}
+
+#define REINCARNATE(open, ps)                                                                      \
+	do {                                                                                       \
+		int rc_ = reincarnate(open, ps);                                                   \
+		CHECK_MSG(rc_ == 0, "reincarnate: %d: %s", rc_, g_err.msg);                        \
+		if (rc_ <= -1000) {                                                                \
+			if (rc_ != -1001) /* -1001: no device, no transport */                     \
+				teardown();                                                        \
+			return;                                                                    \
+		}                                                                                  \
+	} while (0)
+
+static void ports_save_restore_round_trip(void)
+{
+	static const bool open[3] = {false, true, false};
+	SETUP(3, k_names, open);
+	BRING_UP();
+	HANDSHAKE();
+	CHECK(ctrl_send(1, EV_PORT_OPEN, 1) == 0);
+	CHECK(ctrl_send(2, EV_PORT_OPEN, 1) == 0);
+	struct virtio_ports_state ps, ps2;
+	REINCARNATE(open, &ps);
+	/* What was saved. */
+	CHECK(ps.nports == 3 && ps.device_ready == 1 && ps.npending == 0);
+	for (unsigned i = 0; i < 3; i++) {
+		CHECK_MSG(ps.port[i].ready == 1, "port %u", i);
+		CHECK_MSG(ps.port[i].host_open == open[i], "port %u", i);
+		CHECK_MSG(ps.port[i].guest_open == (i != 0), "port %u", i);
+	}
+	for (unsigned i = 3; i < VIRTIO_PORTS_MAX; i++)
+		CHECK(!ps.port[i].ready && !ps.port[i].guest_open && !ps.port[i].host_open);
+	/* The new device has it all, and says nothing (nothing changed). */
+	virtio_ports_save(g_p, &ps2);
+	CHECK(memcmp(&ps, &ps2, sizeof(ps)) == 0);
+	CHECK(!virtio_ports_guest_open(g_p, 0));
+	CHECK(virtio_ports_guest_open(g_p, 1) && virtio_ports_guest_open(g_p, 2));
+	post_ctrl_bufs(2);
+	CHECK(kick(Q_CTRL_RX) == 0);
+	EXPECT_NO_CTRL();
+	/* The guest carries on: data both ways on the ports it opened, a
+	 * repeated DEVICE_READY or PORT_READY adds nothing. */
+	uint16_t h = post_in(q_rx(1), 16);
+	CHECK(virtio_ports_send(g_p, 1, "after", 5) == 5);
+	EXPECT_RX(q_rx(1), 0, h, "after", 5);
+	CHECK(virtio_ports_send(g_p, 0, "x", 1) == 0); /* port 0 not open */
+	post_out(q_tx(2), "back", 4);
+	CHECK(kick(q_tx(2)) == 0);
+	CHECK(got(2, "back", 4));
+	CHECK(ctrl_send(BAD_ID, EV_DEVICE_READY, 1) == 0);
+	CHECK(ctrl_send(1, EV_PORT_READY, 1) == 0);
+	EXPECT_NO_CTRL();
+	/* The guest closes a port on the new device. */
+	CHECK(ctrl_send(2, EV_PORT_OPEN, 0) == 0);
+	CHECK(!virtio_ports_guest_open(g_p, 2));
+	CHECK(!needs_reset() && !g_rec.bad_userdata);
+	teardown();
+}
+
+/* The host side of the new device differs from the one saved: the guest
+ * is told the new device's value, once, for ready ports only. */
+static void ports_restore_tells_the_guest_host_open(void)
+{
+	static const bool before[3] = {false, true, true};
+	static const bool after[3] = {true, false, true};
+	SETUP(3, k_names, before);
+	BRING_UP();
+	HANDSHAKE();
+	post_ctrl_bufs(4); /* buffers waiting at the snapshot */
+	struct virtio_ports_state ps;
+	irq_count();
+	REINCARNATE(after, &ps);
+	CHECK(ps.npending == 0);
+	EXPECT_CTRL(0, EV_PORT_OPEN, 1);
+	EXPECT_CTRL(1, EV_PORT_OPEN, 0);
+	EXPECT_NO_CTRL();
+	CHECK(outstanding(Q_CTRL_RX) == 2);
+	CHECK(irq_count() >= 1);
+	/* The device's own changes go out as before. */
+	CHECK(virtio_ports_set_host_open(g_p, 2, false) == 0);
+	EXPECT_CTRL(2, EV_PORT_OPEN, 0);
+	EXPECT_NO_CTRL();
+	teardown();
+
+	/* No control buffer at the snapshot: the message waits for one. */
+	SETUP(3, k_names, before);
+	BRING_UP();
+	HANDSHAKE();
+	REINCARNATE(after, &ps);
+	EXPECT_NO_CTRL();
+	post_ctrl_bufs(1);
+	CHECK(kick(Q_CTRL_RX) == 0);
+	EXPECT_CTRL(0, EV_PORT_OPEN, 1);
+	EXPECT_NO_CTRL();
+	post_ctrl_bufs(4);
+	CHECK(kick(Q_CTRL_RX) == 0);
+	EXPECT_CTRL(1, EV_PORT_OPEN, 0);
+	EXPECT_NO_CTRL();
+	teardown();
+}
+
+/* A PORT_OPEN waiting at the snapshot is what the guest will be told:
+ * the new device's value replaces it when they differ, or it goes out
+ * as it is. */
+static void ports_restore_with_pending_port_open(void)
+{
+	static const bool open[2] = {false, true};
+	static const bool closed[2] = {false, false};
+	for (int same = 0; same < 2; same++) {
+		SETUP(2, k_names, open);
+		BRING_UP();
+		HANDSHAKE();
+		/* The host closes port 1 with no control buffer: pending. */
+		CHECK(virtio_ports_set_host_open(g_p, 1, false) == 0);
+		EXPECT_NO_CTRL();
+		struct virtio_ports_state ps;
+		/* same: the new device has port 1 closed as the pending message
+		 * says; otherwise open, as the guest was told before. */
+		REINCARNATE(same ? closed : open, &ps);
+		CHECK(ps.npending == 1 && ps.pending[0].id == 1 &&
+		      ps.pending[0].event == EV_PORT_OPEN && ps.pending[0].value == 0);
+		CHECK(ps.port[1].host_open == 0);
+		post_ctrl_bufs(4);
+		CHECK(kick(Q_CTRL_RX) == 0);
+		EXPECT_CTRL(1, EV_PORT_OPEN, same ? 0 : 1);
+		EXPECT_NO_CTRL();
+		teardown();
+	}
+}
+
+/* Ports the guest has not made ready hear about the host side with
+ * PORT_READY, as always, not at restore. */
+static void ports_restore_before_port_ready(void)
+{
+	static const bool before[2] = {false, false};
+	static const bool after[2] = {true, true};
+	SETUP(2, k_names, before);
+	BRING_UP();
+	post_ctrl_bufs(2);
+	CHECK(ctrl_send(BAD_ID, EV_DEVICE_READY, 1) == 0);
+	EXPECT_CTRL(0, EV_PORT_ADD, 0);
+	EXPECT_CTRL(1, EV_PORT_ADD, 0);
+	post_ctrl_bufs(2);
+	CHECK(ctrl_send(0, EV_PORT_READY, 1) == 0);
+	EXPECT_NAME(0, k_names[0]);
+	post_ctrl_bufs(2);
+	struct virtio_ports_state ps;
+	REINCARNATE(after, &ps);
+	CHECK(ps.port[0].ready && !ps.port[1].ready);
+	EXPECT_CTRL(0, EV_PORT_OPEN, 1);
+	EXPECT_NO_CTRL();
+	CHECK(ctrl_send(1, EV_PORT_READY, 1) == 0);
+	EXPECT_NAME(1, k_names[1]);
+	EXPECT_CTRL(1, EV_PORT_OPEN, 1);
+	EXPECT_NO_CTRL();
+	teardown();
+}
+
+static void ports_restore_rejects_bad_states(void)
+{
+	static const bool open[3] = {true, false, false};
+	SETUP(3, k_names, open);
+	BRING_UP();
+	HANDSHAKE();
+	CHECK(ctrl_send(1, EV_PORT_OPEN, 1) == 0);
+	CHECK(virtio_ports_set_host_open(g_p, 2, true) == 0); /* pending */
+	struct virtio_ports_state good, before, after;
+	virtio_ports_save(g_p, &good);
+	CHECK(good.npending == 1);
+	struct {
+		const char *what;
+		struct virtio_ports_state s;
+	} c[12];
+	unsigned n = 0;
+#define BAD(name, change)                                                                          \
+	do {                                                                                       \
+		c[n].what = name;                                                                  \
+		c[n].s = good;                                                                     \
+		struct virtio_ports_state *s = &c[n++].s;                                          \
+		change;                                                                            \
+	} while (0)
+	BAD("nports 2", s->nports = 2);
+	BAD("nports 4", s->nports = 4);
+	BAD("nports 0", s->nports = 0);
+	BAD("nports huge", s->nports = 0xffffffffu);
+	BAD("npending 33", s->npending = 33);
+	BAD("npending huge", s->npending = 0xffffffffu);
+	BAD("message for port 3", s->pending[0].id = 3);
+	BAD("message for port 6", s->pending[0].id = VIRTIO_PORTS_MAX);
+	BAD("message for port ~0", s->pending[0].id = 0xffffffffu);
+	BAD("second message for port 7", {
+		s->npending = 2;
+		s->pending[1] = s->pending[0];
+		s->pending[1].id = 7;
+	});
+#undef BAD
+	virtio_ports_save(g_p, &before);
+	for (unsigned i = 0; i < n; i++) {
+		vmp_error_clear(&g_err);
+		int rc = virtio_ports_restore(g_p, &c[i].s, &g_err);
+		CHECK_MSG(rc == -EINVAL && g_err.msg[0], "%s: %d", c[i].what, rc);
+		/* Refused before anything changed. */
+		virtio_ports_save(g_p, &after);
+		CHECK_MSG(memcmp(&before, &after, sizeof(before)) == 0, "%s: device changed",
+		          c[i].what);
+	}
+	/* The control: 32 pending messages for existing ports are fine. */
+	struct virtio_ports_state full = good;
+	full.npending = 32;
+	for (unsigned i = 0; i < 32; i++) {
+		full.pending[i].id = i % 3;
+		full.pending[i].event = EV_PORT_ADD;
+		full.pending[i].value = 0;
+	}
+	CHECK_MSG(virtio_ports_restore(g_p, &full, &g_err) == 0, "%s", g_err.msg);
+	/* Not attached: refused too. */
+	virtio_ports_detach(g_p);
+	vmp_error_clear(&g_err);
+	CHECK(virtio_ports_restore(g_p, &good, &g_err) < 0 && g_err.msg[0]);
+	teardown();
+}
+
 TEST_LIST(T(new_rejects_bad_arguments), T(features_and_config), T(device_ready_adds_every_port),
           T(messages_wait_for_control_buffers), T(port_ready_sends_name_then_open),
           T(guest_open_state_and_event), T(guest_writes_reach_the_backend),
           T(send_fills_receive_buffers), T(send_needs_driver_ok), T(send_after_detach_is_epipe),
           T(host_open_changes_are_sent), T(malformed_control_messages_are_harmless),
           T(out_of_range_notifies_are_ignored), T(broken_rings_fail_the_access),
-          T(reset_forgets_guest_state), T(every_port_uses_its_own_queues), T(send_races_detach))
+          T(reset_forgets_guest_state), T(every_port_uses_its_own_queues), T(send_races_detach),
+          T(ports_save_restore_round_trip), T(ports_restore_tells_the_guest_host_open),
+          T(ports_restore_with_pending_port_open), T(ports_restore_before_port_ready),
+          T(ports_restore_rejects_bad_states))
