@@ -239,3 +239,79 @@ bool virtio_mmio_driver_ok(const struct virtio_mmio *t)
 {
 	return (t->status & STATUS_DRIVER_OK) != 0;
 }
+
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&t->lock);
+	s->device_id = t->ops->device_id;
+	s->status = t->status;
+	s->device_features_sel = t->device_features_sel;
+	s->driver_features_sel = t->driver_features_sel;
+	s->queue_sel = t->queue_sel;
+	s->interrupt_status = t->interrupt_status;
+	s->config_generation = t->config_generation;
+	s->driver_features = t->driver_features;
+	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
+		const struct virtq *q = &t->vq[i];
+		s->vq[i] = (struct virtio_mmio_queue_state){
+		    .desc_gpa = q->desc_gpa,
+		    .avail_gpa = q->avail_gpa,
+		    .used_gpa = q->used_gpa,
+		    .size = q->size,
+		    .last_avail = q->last_avail,
+		    .used_idx = q->used_idx,
+		    .signalled_used = q->signalled_used,
+		    .ready = q->ready,
+		    .event_idx = q->event_idx,
+		    .signalled_valid = q->signalled_valid,
+		};
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s,
+                        struct vmp_error *err)
+{
+	if (s->device_id != t->ops->device_id)
+		return vmp_fail(err, -EINVAL, "%s: state of device id %u, not %u", t->ops->name,
+		                s->device_id, t->ops->device_id);
+	if (s->driver_features & ~offered_features(t))
+		return vmp_fail(err, -EINVAL, "%s: state has features the device does not offer",
+		                t->ops->name);
+	pthread_mutex_lock(&t->lock);
+	t->status = s->status;
+	t->device_features_sel = s->device_features_sel;
+	t->driver_features_sel = s->driver_features_sel;
+	t->queue_sel = s->queue_sel;
+	t->interrupt_status = s->interrupt_status;
+	t->config_generation = s->config_generation;
+	t->driver_features = s->driver_features;
+	int rc = 0;
+	for (unsigned i = 0; !rc && i < VIRTIO_MMIO_MAX_QUEUES; i++) {
+		const struct virtio_mmio_queue_state *qs = &s->vq[i];
+		struct virtq *q = &t->vq[i];
+		virtq_reset(q);
+		q->desc_gpa = qs->desc_gpa;
+		q->avail_gpa = qs->avail_gpa;
+		q->used_gpa = qs->used_gpa;
+		q->size = qs->size;
+		if (!qs->ready)
+			continue;
+		if (i >= t->ops->num_queues || q->size == 0 || q->size > t->ops->queue_max) {
+			rc = vmp_fail(err, -EINVAL, "%s: state has queue %u ready with size %u",
+			              t->ops->name, i, q->size);
+			break;
+		}
+		q->event_idx = (t->driver_features & VIRTIO_RING_F_EVENT_IDX) != 0;
+		if ((rc = virtq_start(q, t->mem, err)))
+			break;
+		q->ready = true;
+		q->last_avail = qs->last_avail;
+		q->used_idx = qs->used_idx;
+		q->signalled_used = qs->signalled_used;
+		q->signalled_valid = qs->signalled_valid != 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}

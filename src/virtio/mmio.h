@@ -66,6 +66,31 @@ int virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint3
  * t->lock held (devices do, from notify or their own threads). */
 void virtio_mmio_interrupt(struct virtio_mmio *t, unsigned q);
 
+/* What a snapshot keeps of a transport: the register file and, per
+ * queue, the driver's ring setup and the device's positions in it. */
+struct virtio_mmio_queue_state {
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t size;
+	uint16_t last_avail, used_idx, signalled_used;
+	uint8_t ready, event_idx, signalled_valid, pad;
+};
+
+struct virtio_mmio_state {
+	uint32_t device_id; /* the device it was taken from, checked at restore */
+	uint32_t status, device_features_sel, driver_features_sel, queue_sel;
+	uint32_t interrupt_status, config_generation, pad;
+	uint64_t driver_features;
+	struct virtio_mmio_queue_state vq[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+/* Under t->lock. Take it while no vCPU runs. */
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s);
+/* Into a fresh transport of the same device over the restored memory.
+ * The state may come from a file: every value is checked as if the
+ * driver had written it (queue sizes, ring addresses in guest memory). */
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s,
+                        struct vmp_error *err);
+
 /* Whether the driver has finished initialisation (DRIVER_OK). */
 bool virtio_mmio_driver_ok(const struct virtio_mmio *t);
 

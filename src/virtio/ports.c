@@ -388,3 +388,72 @@ bool virtio_ports_guest_open(struct virtio_ports *p, unsigned port)
 	pthread_rwlock_unlock(&p->attach_lock);
 	return open;
 }
+
+_Static_assert(PENDING_MAX == 32, "struct virtio_ports_state holds PENDING_MAX messages");
+
+void virtio_ports_save(struct virtio_ports *p, struct virtio_ports_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_rwlock_rdlock(&p->attach_lock);
+	if (p->t)
+		pthread_mutex_lock(&p->t->lock);
+	s->nports = p->nports;
+	s->device_ready = p->device_ready;
+	for (unsigned i = 0; i < p->nports; i++) {
+		s->port[i].host_open = p->port[i].host_open;
+		s->port[i].guest_open = p->port[i].guest_open;
+		s->port[i].ready = p->port[i].ready;
+	}
+	s->npending = p->npending;
+	for (unsigned i = 0; i < p->npending; i++) {
+		s->pending[i].id = p->pending[i].id;
+		s->pending[i].event = p->pending[i].event;
+		s->pending[i].value = p->pending[i].value;
+	}
+	if (p->t)
+		pthread_mutex_unlock(&p->t->lock);
+	pthread_rwlock_unlock(&p->attach_lock);
+}
+
+int virtio_ports_restore(struct virtio_ports *p, const struct virtio_ports_state *s,
+                         struct vmp_error *err)
+{
+	if (s->nports != p->nports)
+		return vmp_fail(err, -EINVAL, "channel state has %u ports, the device %u",
+		                s->nports, p->nports);
+	if (s->npending > PENDING_MAX)
+		return vmp_fail(err, -EINVAL, "channel state has %u pending messages", s->npending);
+	for (unsigned i = 0; i < s->npending; i++)
+		if (s->pending[i].id >= p->nports)
+			return vmp_fail(err, -EINVAL, "channel state has a message for port %u",
+			                s->pending[i].id);
+	pthread_rwlock_rdlock(&p->attach_lock);
+	struct virtio_mmio *t = p->t;
+	if (!t) {
+		pthread_rwlock_unlock(&p->attach_lock);
+		return vmp_fail(err, -EINVAL, "channel restored before it was attached");
+	}
+	pthread_mutex_lock(&t->lock);
+	p->device_ready = s->device_ready != 0;
+	p->npending = s->npending;
+	for (unsigned i = 0; i < s->npending; i++)
+		p->pending[i] =
+		    (struct ctrl_msg){s->pending[i].id, s->pending[i].event, s->pending[i].value};
+	for (unsigned i = 0; i < p->nports; i++) {
+		p->port[i].guest_open = s->port[i].guest_open != 0;
+		p->port[i].ready = s->port[i].ready != 0;
+		/* What the guest was told (or will be, by a pending message). */
+		bool told = s->port[i].host_open != 0;
+		for (unsigned j = 0; j < p->npending; j++)
+			if (p->pending[j].id == i && p->pending[j].event == CTRL_PORT_OPEN)
+				told = p->pending[j].value != 0;
+		if (p->port[i].ready && told != p->port[i].host_open)
+			queue_ctrl(p, i, CTRL_PORT_OPEN, p->port[i].host_open);
+	}
+	int rc = 0;
+	if (p->npending && virtio_mmio_driver_ok(t))
+		rc = flush_ctrl(p, t, err);
+	pthread_mutex_unlock(&t->lock);
+	pthread_rwlock_unlock(&p->attach_lock);
+	return rc;
+}

@@ -52,6 +52,29 @@ void virtio_ports_detach(struct virtio_ports *p);
 long virtio_ports_send(struct virtio_ports *p, unsigned port, const void *data, size_t len);
 /* Opens or closes the host side of port. Any thread. */
 int virtio_ports_set_host_open(struct virtio_ports *p, unsigned port, bool open);
+/* What a snapshot keeps of the device besides its transport. */
+struct virtio_ports_state {
+	uint32_t nports;
+	uint8_t device_ready, pad[3];
+	struct {
+		uint8_t host_open, guest_open, ready, pad;
+	} port[VIRTIO_PORTS_MAX];
+	uint32_t npending;
+	struct {
+		uint32_t id;
+		uint16_t event, value;
+	} pending[32];
+};
+
+/* While no vCPU runs. */
+void virtio_ports_save(struct virtio_ports *p, struct virtio_ports_state *s);
+/* Into an attached device with the same ports whose transport is
+ * restored. Where this device's host side differs from what the guest
+ * was told, the guest is told (PORT_OPEN). The state may come from a
+ * file: counts and ids are checked. */
+int virtio_ports_restore(struct virtio_ports *p, const struct virtio_ports_state *s,
+                         struct vmp_error *err);
+
 /* Whether the guest has the port open. Any thread. */
 bool virtio_ports_guest_open(struct virtio_ports *p, unsigned port);
 

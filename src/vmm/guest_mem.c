@@ -34,6 +34,21 @@ int guest_mem_init(struct guest_mem *m, uint64_t ram_size, struct vmp_error *err
 	return 0;
 }
 
+int guest_mem_init_fd(struct guest_mem *m, uint64_t ram_size, int fd, uint64_t off, bool shared,
+                      struct vmp_error *err)
+{
+	memset(m, 0, sizeof(*m));
+	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+	               (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_NORESERVE, fd, (off_t)off);
+	if (p == MAP_FAILED)
+		return vmp_fail_errno(err, -errno, "cannot map %llu MiB of guest memory",
+		                      (unsigned long long)(ram_size >> 20));
+	m->mapping = p;
+	m->mapping_size = ram_size;
+	guest_mem_layout(m, p, ram_size);
+	return 0;
+}
+
 void guest_mem_release(struct guest_mem *m)
 {
 	if (m->mapping)

@@ -30,6 +30,11 @@ struct guest_mem {
 /* Maps ram_size bytes of zeroed anonymous memory and splits it into
  * regions around the MMIO hole. */
 int guest_mem_init(struct guest_mem *m, uint64_t ram_size, struct vmp_error *err);
+/* Maps ram_size bytes of the file fd from offset off: shared (a
+ * snapshot's template VM writes its RAM into a memfd) or private
+ * (copy-on-write: a clone reads the snapshot's pages and writes its own). */
+int guest_mem_init_fd(struct guest_mem *m, uint64_t ram_size, int fd, uint64_t off, bool shared,
+                      struct vmp_error *err);
 void guest_mem_release(struct guest_mem *m);
 
 /* Lays out regions for ram_size over an existing host buffer (used by
