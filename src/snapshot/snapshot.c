@@ -1,0 +1,428 @@
+#include "snapshot/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmproc.h"
+
+static const char magic[8] = {'V', 'M', 'P', 'S', 'N', 'A', 'P', 0};
+
+struct snapshot_file_header {
+	char magic[8];
+	uint32_t format_version;
+	uint32_t header_size;
+	char vmproc_version[16];
+	uint8_t key[SNAPSHOT_KEY_LEN];
+	uint32_t nvcpus, ndev;
+	uint32_t has_channel;
+	/* Structure sizes: another build with other KVM headers is stale. */
+	uint32_t vm_state_size, vcpu_state_size, mmio_state_size, ports_state_size;
+	uint32_t pad;
+	uint64_t mem_size;
+	uint64_t state_off, state_len;
+	uint64_t mem_off;
+	uint64_t state_hash, mem_hash;
+	uint64_t header_hash; /* of this header with header_hash 0 */
+};
+
+struct snapshot *snapshot_new(uint32_t nvcpus)
+{
+	if (nvcpus == 0 || nvcpus > SNAPSHOT_MAX_VCPUS)
+		return NULL;
+	struct snapshot *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->vcpu = calloc(nvcpus, sizeof(*s->vcpu));
+	if (!s->vcpu) {
+		free(s);
+		return NULL;
+	}
+	atomic_init(&s->refs, 1);
+	s->nvcpus = nvcpus;
+	s->mem_fd = -1;
+	return s;
+}
+
+void snapshot_ref(struct snapshot *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+}
+
+void snapshot_unref(struct snapshot *s)
+{
+	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	if (s->mem_fd >= 0)
+		close(s->mem_fd);
+	free(s->vcpu);
+	free(s);
+}
+
+/* --- hashing ------------------------------------------------------------ */
+
+static uint64_t mix(uint64_t h)
+{
+	h ^= h >> 31;
+	h *= 0x7fb5d329728ea185ull;
+	h ^= h >> 27;
+	h *= 0x81dadef4bc2dd44dull;
+	h ^= h >> 33;
+	return h;
+}
+
+uint64_t snapshot_hash(uint64_t seed, const void *data, uint64_t len)
+{
+	/* Four independent lanes over 8-byte words, so it runs at memory
+	 * speed; the tail and the length are folded in at the end. */
+	const uint8_t *p = data;
+	uint64_t lane[4] = {seed ^ 0x9e3779b97f4a7c15ull, seed + 1, ~seed, seed ^ len};
+	uint64_t i = 0;
+	for (; i + 32 <= len; i += 32)
+		for (int j = 0; j < 4; j++) {
+			uint64_t w;
+			memcpy(&w, p + i + 8 * j, 8);
+			lane[j] = (lane[j] ^ w) * 0x100000001b3ull;
+			lane[j] ^= lane[j] >> 29;
+		}
+	uint64_t h = mix(lane[0]) ^ mix(lane[1] + 1) ^ mix(lane[2] + 2) ^ mix(lane[3] + 3);
+	for (; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return mix(h ^ len);
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[64];
+	for (unsigned i = 0; i < SNAPSHOT_PAGE; i += 64)
+		if (memcmp(p + i, zero, 64) != 0)
+			return false;
+	return true;
+}
+
+/* Hash of every non-zero page of fd's [off, off+size), with its index.
+ * Holes (SEEK_DATA) are skipped without reading them. */
+static int hash_memory(int fd, uint64_t off, uint64_t size, uint64_t *out, struct vmp_error *err)
+{
+	uint8_t *buf = malloc(SNAPSHOT_PAGE);
+	if (!buf)
+		return vmp_fail(err, -ENOMEM, "out of memory");
+	uint64_t h = 0x736e617073686f74ull;
+	uint64_t pos = off, end = off + size;
+	int rc = 0;
+	while (pos < end) {
+		off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+		if (data < 0) {
+			if (errno != ENXIO)
+				rc = vmp_fail_errno(err, -errno, "lseek");
+			break; /* ENXIO: only a hole up to the end */
+		}
+		if ((uint64_t)data >= end)
+			break;
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0) {
+			rc = vmp_fail_errno(err, -errno, "lseek");
+			break;
+		}
+		uint64_t from = ((uint64_t)data - off) / SNAPSHOT_PAGE * SNAPSHOT_PAGE + off;
+		uint64_t to = (uint64_t)hole < end ? (uint64_t)hole : end;
+		for (pos = from; pos < to; pos += SNAPSHOT_PAGE) {
+			ssize_t n = pread(fd, buf, SNAPSHOT_PAGE, (off_t)pos);
+			if (n != (ssize_t)SNAPSHOT_PAGE) {
+				rc = n < 0 ? vmp_fail_errno(err, -errno, "reading guest memory")
+				           : vmp_fail(err, -EBADMSG, "guest memory is truncated");
+				goto out;
+			}
+			if (page_is_zero(buf))
+				continue;
+			uint64_t index = (pos - off) / SNAPSHOT_PAGE;
+			h = mix(h ^ snapshot_hash(index, buf, SNAPSHOT_PAGE));
+		}
+		pos = to;
+	}
+out:
+	free(buf);
+	*out = h;
+	return rc;
+}
+
+/* --- the state blob ----------------------------------------------------- */
+
+static uint64_t state_len(const struct snapshot *s)
+{
+	return sizeof(s->vm) + (uint64_t)s->nvcpus * sizeof(s->vcpu[0]) +
+	       (uint64_t)s->ndev * sizeof(s->dev[0]) + sizeof(s->channel);
+}
+
+struct part {
+	void *p;
+	size_t len;
+};
+
+/* Serialises into buf (state_len bytes), or deserialises from it. */
+static void state_copy(struct snapshot *s, uint8_t *buf, bool to_buf)
+{
+	struct part parts[3 + SNAPSHOT_MAX_VCPUS + SNAPSHOT_MAX_DEVICES];
+	unsigned n = 0;
+	parts[n++] = (struct part){&s->vm, sizeof(s->vm)};
+	for (uint32_t i = 0; i < s->nvcpus; i++)
+		parts[n++] = (struct part){&s->vcpu[i], sizeof(s->vcpu[i])};
+	for (uint32_t i = 0; i < s->ndev; i++)
+		parts[n++] = (struct part){&s->dev[i], sizeof(s->dev[i])};
+	parts[n++] = (struct part){&s->channel, sizeof(s->channel)};
+	for (unsigned i = 0; i < n; i++) {
+		if (to_buf)
+			memcpy(buf, parts[i].p, parts[i].len);
+		else
+			memcpy(parts[i].p, buf, parts[i].len);
+		buf += parts[i].len;
+	}
+}
+
+static void fill_header(struct snapshot_file_header *h, const struct snapshot *s)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, magic, sizeof(magic));
+	h->format_version = SNAPSHOT_FORMAT_VERSION;
+	h->header_size = sizeof(*h);
+	snprintf(h->vmproc_version, sizeof(h->vmproc_version), "%s", VMPROC_VERSION_STRING);
+	memcpy(h->key, s->key, SNAPSHOT_KEY_LEN);
+	h->nvcpus = s->nvcpus;
+	h->ndev = s->ndev;
+	h->has_channel = s->has_channel;
+	h->vm_state_size = sizeof(s->vm);
+	h->vcpu_state_size = sizeof(s->vcpu[0]);
+	h->mmio_state_size = sizeof(s->dev[0]);
+	h->ports_state_size = sizeof(s->channel);
+	h->mem_size = s->mem_size;
+	h->state_off = sizeof(*h);
+	h->state_len = state_len(s);
+	h->mem_off =
+	    (h->state_off + h->state_len + SNAPSHOT_PAGE - 1) / SNAPSHOT_PAGE * SNAPSHOT_PAGE;
+}
+
+static int write_all(int fd, const void *data, size_t len, off_t off)
+{
+	const uint8_t *p = data;
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Copies the non-zero pages of the snapshot's memory to fd at off. */
+static int write_memory(const struct snapshot *s, int fd, uint64_t off, struct vmp_error *err)
+{
+	uint8_t *buf = malloc(SNAPSHOT_PAGE);
+	if (!buf)
+		return vmp_fail(err, -ENOMEM, "out of memory");
+	int rc = 0;
+	uint64_t base = s->mem_off;
+	for (uint64_t pos = 0; pos < s->mem_size && !rc; pos += SNAPSHOT_PAGE) {
+		off_t data = lseek(s->mem_fd, (off_t)(base + pos), SEEK_DATA);
+		if (data < 0)
+			break; /* the rest is a hole */
+		if ((uint64_t)data > base + pos) {
+			pos = ((uint64_t)data - base) / SNAPSHOT_PAGE * SNAPSHOT_PAGE;
+			if (pos >= s->mem_size)
+				break;
+		}
+		ssize_t n = pread(s->mem_fd, buf, SNAPSHOT_PAGE, (off_t)(base + pos));
+		if (n != (ssize_t)SNAPSHOT_PAGE) {
+			rc = vmp_fail(err, n < 0 ? -errno : -EIO, "cannot read guest memory");
+			break;
+		}
+		if (!page_is_zero(buf) &&
+		    (rc = write_all(fd, buf, SNAPSHOT_PAGE, (off_t)(off + pos))))
+			vmp_fail_errno(err, rc, "cannot write the snapshot");
+	}
+	free(buf);
+	return rc;
+}
+
+/* The rename itself reaches the disk with the directory. */
+static void sync_dir(const char *path)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+int snapshot_write(const struct snapshot *s, const char *path, struct vmp_error *err)
+{
+	if (s->mem_fd < 0 || s->ndev > SNAPSHOT_MAX_DEVICES)
+		return vmp_fail(err, -EINVAL, "incomplete snapshot");
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
+		return vmp_fail(err, -ENAMETOOLONG, "snapshot path too long");
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return vmp_fail_errno(err, -errno, "cannot create %s", tmp);
+	struct snapshot_file_header h;
+	fill_header(&h, s);
+	uint8_t *state = malloc(h.state_len);
+	int rc = state ? 0 : vmp_fail(err, -ENOMEM, "out of memory");
+	if (!rc) {
+		state_copy((struct snapshot *)s, state, true);
+		h.state_hash = snapshot_hash(1, state, h.state_len);
+		rc = hash_memory(s->mem_fd, s->mem_off, s->mem_size, &h.mem_hash, err);
+	}
+	if (!rc && ftruncate(fd, (off_t)(h.mem_off + h.mem_size)) < 0)
+		rc = vmp_fail_errno(err, -errno, "cannot size %s", tmp);
+	if (!rc)
+		rc = write_memory(s, fd, h.mem_off, err);
+	if (!rc && (rc = write_all(fd, state, h.state_len, (off_t)h.state_off)))
+		vmp_fail_errno(err, rc, "cannot write %s", tmp);
+	if (!rc) {
+		h.header_hash = snapshot_hash(2, &h, sizeof(h));
+		if ((rc = write_all(fd, &h, sizeof(h), 0)))
+			vmp_fail_errno(err, rc, "cannot write %s", tmp);
+	}
+	if (!rc && fsync(fd) < 0)
+		rc = vmp_fail_errno(err, -errno, "fsync %s", tmp);
+	free(state);
+	close(fd);
+	if (!rc && rename(tmp, path) < 0)
+		rc = vmp_fail_errno(err, -errno, "cannot rename %s to %s", tmp, path);
+	if (rc)
+		unlink(tmp);
+	else
+		sync_dir(path);
+	return rc;
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+static int read_all(int fd, void *data, size_t len, off_t off)
+{
+	uint8_t *p = data;
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EBADMSG;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+static int check_header(const struct snapshot_file_header *h, uint64_t file_size,
+                        const uint8_t *key, const char *path, struct vmp_error *err)
+{
+	struct snapshot_file_header c = *h;
+	c.header_hash = 0;
+	if (memcmp(h->magic, magic, sizeof(magic)) != 0)
+		return vmp_fail(err, -EBADMSG, "%s is not a vmproc snapshot", path);
+	if (snapshot_hash(2, &c, sizeof(c)) != h->header_hash)
+		return vmp_fail(err, -EBADMSG, "%s: the header is damaged", path);
+	if (h->format_version != SNAPSHOT_FORMAT_VERSION || h->header_size != sizeof(*h) ||
+	    strncmp(h->vmproc_version, VMPROC_VERSION_STRING, sizeof(h->vmproc_version)) != 0)
+		return vmp_fail(err, -ESTALE, "%s was made by another vmproc (%.16s, format %u)",
+		                path, h->vmproc_version, h->format_version);
+	if (h->vm_state_size != sizeof(struct x86_vm_state) ||
+	    h->vcpu_state_size != sizeof(struct x86_vcpu_state) ||
+	    h->mmio_state_size != sizeof(struct virtio_mmio_state) ||
+	    h->ports_state_size != sizeof(struct virtio_ports_state))
+		return vmp_fail(err, -ESTALE, "%s was made by another build of vmproc", path);
+	if (key && memcmp(h->key, key, SNAPSHOT_KEY_LEN) != 0)
+		return vmp_fail(err, -ESTALE, "%s is a snapshot of another configuration", path);
+	if (h->nvcpus == 0 || h->nvcpus > SNAPSHOT_MAX_VCPUS || h->ndev > SNAPSHOT_MAX_DEVICES ||
+	    h->has_channel > 1)
+		return vmp_fail(err, -EBADMSG, "%s: bad counts in the header", path);
+	uint64_t want_state = sizeof(struct x86_vm_state) +
+	                      (uint64_t)h->nvcpus * sizeof(struct x86_vcpu_state) +
+	                      (uint64_t)h->ndev * sizeof(struct virtio_mmio_state) +
+	                      sizeof(struct virtio_ports_state);
+	if (h->state_off != sizeof(*h) || h->state_len != want_state ||
+	    h->mem_off % SNAPSHOT_PAGE || h->mem_off < h->state_off + h->state_len ||
+	    h->mem_size == 0 || h->mem_size % SNAPSHOT_PAGE || h->mem_size > (1ull << 40))
+		return vmp_fail(err, -EBADMSG, "%s: bad layout in the header", path);
+	if (h->mem_off > file_size || h->mem_size > file_size - h->mem_off) /* no wrap-around */
+		return vmp_fail(err, -EBADMSG, "%s is truncated (%llu of %llu bytes)", path,
+		                (unsigned long long)file_size,
+		                (unsigned long long)(h->mem_off + h->mem_size));
+	return 0;
+}
+
+int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN], struct snapshot **out,
+                  struct vmp_error *err)
+{
+	*out = NULL;
+	/* O_NONBLOCK: a FIFO at path must not hang us (it is then refused
+	 * as not a regular file). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return vmp_fail_errno(err, -errno, "cannot open %s", path);
+	struct stat st;
+	struct snapshot_file_header h;
+	int rc = fstat(fd, &st) < 0 ? vmp_fail_errno(err, -errno, "cannot stat %s", path) : 0;
+	if (!rc && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(h)))
+		rc = vmp_fail(err, -EBADMSG, "%s is too short to be a snapshot", path);
+	if (!rc && read_all(fd, &h, sizeof(h), 0))
+		rc = vmp_fail(err, -EBADMSG, "cannot read the header of %s", path);
+	if (!rc)
+		rc = check_header(&h, (uint64_t)st.st_size, key, path, err);
+	struct snapshot *s = NULL;
+	uint8_t *state = NULL;
+	if (!rc && !(s = snapshot_new(h.nvcpus)))
+		rc = vmp_fail(err, -ENOMEM, "out of memory");
+	if (!rc && !(state = malloc(h.state_len)))
+		rc = vmp_fail(err, -ENOMEM, "out of memory");
+	if (!rc && read_all(fd, state, h.state_len, (off_t)h.state_off))
+		rc = vmp_fail(err, -EBADMSG, "cannot read the state in %s", path);
+	if (!rc && snapshot_hash(1, state, h.state_len) != h.state_hash)
+		rc = vmp_fail(err, -EBADMSG, "%s: the saved state is damaged", path);
+	if (!rc) {
+		memcpy(s->key, h.key, SNAPSHOT_KEY_LEN);
+		s->ndev = h.ndev;
+		s->has_channel = h.has_channel != 0;
+		s->mem_size = h.mem_size;
+		s->mem_off = h.mem_off;
+		state_copy(s, state, false);
+		for (uint32_t i = 0; !rc && i < s->nvcpus; i++)
+			rc = x86_vcpu_state_check(&s->vcpu[i], err);
+		if (rc)
+			rc = -EBADMSG;
+	}
+	uint64_t mem_hash = 0;
+	if (!rc && (rc = hash_memory(fd, h.mem_off, h.mem_size, &mem_hash, err)))
+		rc = rc == -EBADMSG || rc == -EIO ? -EBADMSG : rc;
+	if (!rc && mem_hash != h.mem_hash)
+		rc = vmp_fail(err, -EBADMSG, "%s: the guest memory is damaged", path);
+	free(state);
+	if (rc) {
+		snapshot_unref(s);
+		close(fd);
+		return rc;
+	}
+	s->mem_fd = fd;
+	*out = s;
+	return 0;
+}

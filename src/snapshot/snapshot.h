@@ -1,0 +1,78 @@
+/* A VM snapshot: everything needed to start a new VM exactly where a
+ * booted one stood when its init became ready for a command. Guest RAM
+ * stays in a file (a memfd for a template made in this process, the
+ * snapshot file for one loaded from disk) that every clone maps
+ * copy-on-write; the rest (vCPUs, interrupt controllers, clocks,
+ * devices) is a few KiB copied into each clone.
+ *
+ * A snapshot is immutable once made and reference-counted, so a template
+ * can be freed while clones made from it still run. Functions here are
+ * thread-safe on distinct snapshots; ref/unref on any.
+ *
+ * On disk (all integers little endian; x86-64 hosts only):
+ *   header (struct snapshot_file_header), hashed;
+ *   state at state_off: the VM state, nvcpus vCPU states, ndev transport
+ *     states, the channel state; each a fixed-size structure whose size
+ *     the header records, hashed;
+ *   guest RAM at mem_off (page aligned), mem_size bytes, sparse: pages
+ *     of zeros are holes. mem_hash covers every non-zero page and its
+ *     index, so it does not depend on how the file system stores holes.
+ * Anything that does not match (magic, format, vmproc version, sizes,
+ * hashes, the caller's key) is rejected, never trusted. */
+#ifndef VMP_SNAPSHOT_SNAPSHOT_H
+#define VMP_SNAPSHOT_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "virtio/mmio.h"
+#include "virtio/ports.h"
+#include "x86/kvm_state.h"
+
+#define SNAPSHOT_MAX_DEVICES 10
+#define SNAPSHOT_MAX_VCPUS   64
+#define SNAPSHOT_KEY_LEN     32
+#define SNAPSHOT_PAGE        4096u
+
+struct snapshot {
+	atomic_int refs;
+	uint8_t key[SNAPSHOT_KEY_LEN]; /* what determines it (the caller's hash) */
+	uint32_t nvcpus, ndev;
+	bool has_channel;
+	uint64_t mem_size;
+	int mem_fd; /* owned */
+	uint64_t mem_off;
+	struct x86_vm_state vm;
+	struct x86_vcpu_state *vcpu; /* nvcpus */
+	struct virtio_mmio_state dev[SNAPSHOT_MAX_DEVICES];
+	struct virtio_ports_state channel;
+};
+
+/* An empty snapshot for nvcpus vCPUs with one reference; mem_fd -1. */
+struct snapshot *snapshot_new(uint32_t nvcpus);
+void snapshot_ref(struct snapshot *s);
+/* Drops a reference; the last one frees it and closes mem_fd. NULL ok. */
+void snapshot_unref(struct snapshot *s);
+
+/* Writes the snapshot to path atomically (a temporary file in the same
+ * directory, fsynced, then renamed over path). */
+int snapshot_write(const struct snapshot *s, const char *path, struct vmp_error *err);
+
+/* Reads and checks a snapshot file. key: the key it must have (NULL: any).
+ * Returns -ENOENT if there is no file, -ESTALE if it is a valid file for
+ * something else (another key or vmproc version), -EBADMSG if it is
+ * corrupt, truncated or not a snapshot; the message says what. */
+int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN], struct snapshot **out,
+                  struct vmp_error *err);
+
+/* A 64-bit hash of len bytes, seeded (not cryptographic: it detects
+ * damage, the key's inputs are not secret). Exposed for the key and for
+ * tests. */
+uint64_t snapshot_hash(uint64_t seed, const void *data, uint64_t len);
+
+/* Where the format stands; a file of another version is stale. */
+#define SNAPSHOT_FORMAT_VERSION 1
+
+#endif
