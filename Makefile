@@ -26,9 +26,10 @@ endif
 SONAME := libvmproc.so.0
 SOVERSION := 0.1.0
 
-LIB_SRCS := $(wildcard src/util/*.c src/vmm/*.c src/x86/*.c src/virtio/*.c src/api/*.c)
+LIB_SRCS := $(wildcard src/util/*.c src/vmm/*.c src/x86/*.c src/virtio/*.c src/snapshot/*.c \
+	src/api/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(HOSTBUILD)/obj/%.o)
-CLI_OBJS := $(HOSTBUILD)/obj/cli/vmproc.o
+CLI_OBJS := $(patsubst %.c,$(HOSTBUILD)/obj/%.o,$(wildcard cli/*.c))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(HOSTBUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 E2E_TESTS := $(patsubst tests/e2e/%.c,$(HOSTBUILD)/tests/%,$(wildcard tests/e2e/test_*.c))
 EXAMPLES := $(patsubst examples/%.c,$(HOSTBUILD)/examples/%,$(wildcard examples/*.c))
@@ -134,7 +135,7 @@ TIDY_CHECKS := -*,clang-analyzer-*,bugprone-*,-bugprone-easily-swappable-paramet
 	-bugprone-reserved-identifier,-bugprone-narrowing-conversions,\
 	-bugprone-implicit-widening-of-multiplication-result,-clang-analyzer-security.insecureAPI.*
 lint:
-	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' $(LIB_SRCS) cli/vmproc.c \
+	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' $(LIB_SRCS) $(wildcard cli/*.c) \
 		-- -std=c11 -D_GNU_SOURCE -DVMPROC_DATADIR='"/usr/share/vmproc"' -Iinclude -Isrc -Iguest/include
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		-D_GNU_SOURCE -DVMPROC_DATADIR=\"/usr/share/vmproc\" -Iinclude -Isrc -Iguest/include src cli

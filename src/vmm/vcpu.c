@@ -14,6 +14,7 @@
 
 #include "vmm/vm.h"
 #include "vmproc_abi.h"
+#include "x86/kvm_state.h"
 #include "x86/layout.h"
 
 #define PORT_I8042_COMMAND 0x64
@@ -56,6 +57,11 @@ static enum loop port_write(struct vmproc_vm *vm, uint16_t port, const uint8_t *
 		if (data[0] == VMPROC_EVENT_READY) {
 			trace_mark(&vm->trace, TP_INIT_READY);
 			atomic_store(&vm->init_ready, true);
+			/* The snapshot point: init waits for its command. */
+			if (vm->capture) {
+				atomic_store(&vm->capture_ready, true);
+				return LOOP_END;
+			}
 		}
 		return LOOP_CONTINUE;
 	case VMPROC_ABI_EXIT_PORT:
@@ -373,6 +379,15 @@ static void run_vcpu(struct vm_vcpu *c)
 		atomic_store(&c->tid, 0);
 		trace_vcpu_cputime(&c->stats);
 	}
+	/* A snapshot is taken next: the access this vCPU last exited for
+	 * must be complete in its state. */
+	if (!rc && atomic_load(&vm->capture_ready)) {
+		struct vmp_error err = {0};
+		consume_kicks();
+		if (x86_vcpu_complete_pending(c->fd, c->run, &err))
+			vm_fail(vm, VMPROC_FAILURE_VMM, err.code, "snapshot: vCPU %u: %s", c->id,
+			        err.msg);
+	}
 	/* Whatever ended this vCPU's loop ends the VM for the others. */
 	vm_end(vm, c);
 }
@@ -412,6 +427,8 @@ void *vcpu_thread_main(void *arg)
 		profile_merge(&vm->profile, &vm->vcpu[i].profile);
 	}
 	profile_finish(&vm->profile, vm->kernel_file, vm->kernel_size);
+	if (atomic_load(&vm->capture_ready))
+		vm_capture(vm);
 	vm_thread_finished(vm);
 	return NULL;
 }

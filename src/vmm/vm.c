@@ -17,11 +17,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "snapshot/snapshot.h"
 #include "vmproc_abi.h"
 #include "x86/boot_params.h"
 #include "x86/cpu.h"
 #include "x86/cpuid.h"
 #include "x86/elf_kernel.h"
+#include "x86/kvm_state.h"
 #include "x86/layout.h"
 #include "x86/mptable.h"
 
@@ -127,7 +129,7 @@ int vmproc_vm_new(vmproc_vm **out, const vmproc_config *cfg)
 	struct vmproc_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
-	vm->kvm_fd = vm->vm_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
 	vm->ended_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int rc = vm->ended_fd < 0 ? -errno : 0;
 	if (!rc)
@@ -260,11 +262,8 @@ static int create_vm(struct vmproc_vm *vm, struct vmp_error *err)
 	return 0;
 }
 
-static int setup_memory(struct vmproc_vm *vm, struct vmp_error *err)
+static int register_memory(struct vmproc_vm *vm, struct vmp_error *err)
 {
-	int rc = guest_mem_init(&vm->mem, (uint64_t)vm->cfg.memory_mib << 20, err);
-	if (rc)
-		return rc;
 	for (unsigned i = 0; i < vm->mem.nregions; i++) {
 		struct kvm_userspace_memory_region r = {
 		    .slot = i,
@@ -276,6 +275,28 @@ static int setup_memory(struct vmproc_vm *vm, struct vmp_error *err)
 			return vmp_fail_errno(err, -errno, "KVM_SET_USER_MEMORY_REGION");
 	}
 	return 0;
+}
+
+/* Anonymous memory; for a VM that will be captured, a memfd shared with
+ * the snapshot, so taking the snapshot copies no RAM. */
+static int setup_memory(struct vmproc_vm *vm, struct vmp_error *err)
+{
+	uint64_t size = (uint64_t)vm->cfg.memory_mib << 20;
+	int rc;
+	if (vm->capture) {
+		vm->mem_fd = memfd_create("vmproc-snapshot", MFD_CLOEXEC);
+		if (vm->mem_fd < 0)
+			return vmp_fail_errno(err, -errno, "memfd_create");
+		if (ftruncate(vm->mem_fd, (off_t)size) < 0)
+			return vmp_fail_errno(err, -errno, "cannot size the guest memory file");
+		rc = guest_mem_init_fd(&vm->mem, size, vm->mem_fd, 0, true, err);
+	} else if (vm->restore) {
+		rc = guest_mem_init_fd(&vm->mem, size, vm->restore->mem_fd, vm->restore->mem_off,
+		                       false, err);
+	} else {
+		rc = guest_mem_init(&vm->mem, size, err);
+	}
+	return rc ? rc : register_memory(vm, err);
 }
 
 /* The initramfs goes at the top of low RAM, as bootloaders put it. */
@@ -387,6 +408,10 @@ static int create_vcpu(struct vmproc_vm *vm, struct vm_vcpu *c, const struct kvm
 	free(cpuid);
 	if (rc)
 		return vmp_fail_errno(err, rc, "KVM_SET_CPUID2");
+	if (vm->restore) {
+		rc = x86_vcpu_restore(c->fd, &vm->restore->vcpu[c->id], err);
+		return rc ? vmp_fail(err, rc, "restoring vCPU %u: %s", c->id, err->msg) : 0;
+	}
 	if (c->id == 0)
 		return x86_setup_boot_vcpu(c->fd, entry, LAYOUT_ZERO_PAGE, err);
 	return x86_setup_ap_vcpu(c->fd, err);
@@ -481,6 +506,72 @@ static int check_kernel_cpus(const struct vmproc_vm *vm, struct vmp_error *err)
 	return 0;
 }
 
+/* A snapshot fits this VM if it has the same shape; what it was made
+ * from (kernel, initramfs, ...) is its key, which the caller checks. */
+static int check_restore_shape(const struct vmproc_vm *vm, struct vmp_error *err)
+{
+	const struct snapshot *s = vm->restore;
+	if (s->nvcpus != vm->nvcpus || s->mem_size != (uint64_t)vm->cfg.memory_mib << 20)
+		return vmp_fail(err, -EINVAL,
+		                "the snapshot is of a VM with %u vCPUs and %llu MiB, not %u and %u",
+		                s->nvcpus, (unsigned long long)(s->mem_size >> 20), vm->nvcpus,
+		                vm->cfg.memory_mib);
+	if (s->ndev != vm->ndev || s->has_channel != (vm->channel != NULL))
+		return vmp_fail(err, -EINVAL, "the snapshot is of a VM with %u devices%s, not %u%s",
+		                s->ndev, s->has_channel ? " and a command channel" : "", vm->ndev,
+		                vm->channel ? " and a command channel" : "");
+	return 0;
+}
+
+/* Instead of loading and booting: the snapshot's state into the new
+ * vCPUs, interrupt controllers and devices. Devices last: a device that
+ * tells the guest something at restore raises an interrupt, which
+ * restoring the LAPIC would drop. */
+static int restore_state(struct vmproc_vm *vm, struct vmp_error *err)
+{
+	struct snapshot *s = vm->restore;
+	int rc = create_vcpus(vm, 0, err);
+	if (!rc && (rc = x86_vm_restore(vm->vm_fd, &s->vm, err)))
+		vmp_fail(err, rc, "restoring the interrupt controllers and clock: %s", err->msg);
+	for (unsigned i = 0; !rc && i < vm->ndev; i++)
+		if ((rc = virtio_mmio_restore(&vm->dev[i].transport, &s->dev[i], err)))
+			vmp_fail(err, rc, "restoring device %u: %s", i, err->msg);
+	if (!rc && vm->channel && (rc = virtio_ports_restore(vm->channel, &s->channel, err)))
+		vmp_fail(err, rc, "restoring the command channel: %s", err->msg);
+	if (!rc) {
+		trace_mark(&vm->trace, TP_INIT_READY);
+		atomic_store(&vm->init_ready, true);
+	}
+	return rc;
+}
+
+static int setup_restored(struct vmproc_vm *vm, struct vmp_error *err)
+{
+	struct vm_trace *t = &vm->trace;
+	int rc;
+	if ((rc = open_kvm(vm, err)))
+		return rc;
+	trace_mark(t, TP_KVM_OPEN);
+	if ((rc = create_vm(vm, err)))
+		return rc;
+	trace_mark(t, TP_VM_CREATED);
+	if ((rc = setup_memory(vm, err)))
+		return rc;
+	trace_mark(t, TP_MEMORY);
+	/* Symbols for error messages only. */
+	if ((rc = map_file(vm->kernel_path, "kernel", &vm->kernel_file, &vm->kernel_size, err)))
+		return rc;
+	if ((rc = setup_devices(vm, err)))
+		return rc;
+	if ((rc = check_restore_shape(vm, err)))
+		return rc;
+	trace_mark(t, TP_DEVICES);
+	if ((rc = restore_state(vm, err)))
+		return rc;
+	trace_mark(t, TP_VCPU);
+	return 0;
+}
+
 static int setup(struct vmproc_vm *vm, struct vmp_error *err)
 {
 	struct vm_trace *t = &vm->trace;
@@ -488,6 +579,8 @@ static int setup(struct vmproc_vm *vm, struct vmp_error *err)
 	if ((rc = kick_install_handler()))
 		return vmp_fail_errno(err, rc, "cannot install the vCPU kick signal handler");
 	vm->emulated_kernel = cpuid_host_emulates_kernel();
+	if (vm->restore)
+		return setup_restored(vm, err);
 	if ((rc = open_kvm(vm, err)))
 		return rc;
 	trace_mark(t, TP_KVM_OPEN);
@@ -561,6 +654,9 @@ static void teardown(struct vmproc_vm *vm)
 		close(vm->kvm_fd);
 	vm->vm_fd = vm->kvm_fd = -1;
 	guest_mem_release(&vm->mem);
+	if (vm->mem_fd >= 0)
+		close(vm->mem_fd);
+	vm->mem_fd = -1;
 	if (vm->kernel_file)
 		munmap((void *)vm->kernel_file, vm->kernel_size);
 	vm->kernel_file = NULL;
@@ -575,6 +671,68 @@ static void mark_ended(struct vmproc_vm *vm)
 	uint64_t one = 1;
 	ssize_t n = write(vm->ended_fd, &one, sizeof(one));
 	(void)n;
+}
+
+void vm_set_capture(struct vmproc_vm *vm)
+{
+	vm->capture = true;
+}
+
+void vm_set_restore(struct vmproc_vm *vm, struct snapshot *s)
+{
+	snapshot_ref(s);
+	snapshot_unref(vm->restore);
+	vm->restore = s;
+}
+
+struct snapshot *vm_take_snapshot(struct vmproc_vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	struct snapshot *s = vm->state == VM_ENDED ? vm->captured : NULL;
+	if (s)
+		vm->captured = NULL;
+	pthread_mutex_unlock(&vm->lock);
+	return s;
+}
+
+void vm_capture(struct vmproc_vm *vm)
+{
+	struct vmp_error err = {0};
+	struct snapshot *s = snapshot_new(vm->nvcpus);
+	int rc = s ? 0 : vmp_fail(&err, -ENOMEM, "out of memory");
+	pthread_mutex_lock(&vm->lock);
+	bool failed = vm->failure != VMPROC_FAILURE_NONE;
+	pthread_mutex_unlock(&vm->lock);
+	if (failed) {
+		snapshot_unref(s);
+		return;
+	}
+	if (!rc && vm->ndev > SNAPSHOT_MAX_DEVICES)
+		rc = vmp_fail(&err, -E2BIG, "too many devices for a snapshot");
+	if (!rc)
+		rc = x86_vm_save(vm->vm_fd, &s->vm, &err);
+	for (unsigned i = 0; !rc && i < vm->nvcpus; i++)
+		rc = x86_vcpu_save(vm->kvm_fd, vm->vcpu[i].fd, &s->vcpu[i], &err);
+	if (!rc) {
+		s->ndev = vm->ndev;
+		for (unsigned i = 0; i < vm->ndev; i++)
+			virtio_mmio_save(&vm->dev[i].transport, &s->dev[i]);
+		s->has_channel = vm->channel != NULL;
+		if (vm->channel)
+			virtio_ports_save(vm->channel, &s->channel);
+		s->mem_size = vm->mem.ram_size;
+		s->mem_off = 0;
+		s->mem_fd = vm->mem_fd; /* the snapshot's now */
+		vm->mem_fd = -1;
+	}
+	if (rc) {
+		snapshot_unref(s);
+		vm_fail(vm, VMPROC_FAILURE_VMM, rc, "cannot take the snapshot: %s", err.msg);
+		return;
+	}
+	pthread_mutex_lock(&vm->lock);
+	vm->captured = s;
+	pthread_mutex_unlock(&vm->lock);
 }
 
 void vm_set_channel(struct vmproc_vm *vm, struct virtio_ports *channel)
@@ -777,6 +935,8 @@ void vmproc_vm_free(vmproc_vm *vm)
 		pthread_join(vm->vcpu[0].thread, NULL);
 	}
 	close(vm->ended_fd);
+	snapshot_unref(vm->captured);
+	snapshot_unref(vm->restore);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		profile_release(&vm->vcpu[i].profile);
 	free(vm->vcpu);

@@ -24,6 +24,8 @@
 #include "vmm/profile.h"
 #include "vmm/trace.h"
 
+struct snapshot;
+
 #define VM_CONSOLE_TAIL 4096
 #define VM_MAX_DEVICES  10
 /* Legacy PIC lines free on a PC without ISA devices. */
@@ -98,6 +100,17 @@ struct vmproc_vm {
 	char console_tail[VM_CONSOLE_TAIL];
 	size_t console_tail_len;
 	atomic_bool init_ready;
+
+	/* Snapshots (snapshot/snapshot.h). A capturing VM keeps its RAM in
+	 * mem_fd and, when its init reports ready, saves its state and ends
+	 * with status 0; a restoring one starts from restore instead of
+	 * booting. */
+	bool capture;
+	atomic_bool capture_ready; /* init is ready: every vCPU completes its
+	                            * pending access on the way out */
+	int mem_fd;
+	struct snapshot *captured; /* the result, owned until taken */
+	struct snapshot *restore;  /* a reference */
 };
 
 /* Internals shared between vm.c and vcpu.c. */
@@ -107,6 +120,9 @@ void *vcpu_thread_main(void *arg);
 /* vCPU 0's thread's last act, once every other vCPU thread is joined:
  * release KVM resources, mark the VM ended. */
 void vm_thread_finished(struct vmproc_vm *vm);
+/* vCPU 0's thread, every vCPU stopped with nothing pending: saves the
+ * VM's state into vm->captured, or fails the VM. */
+void vm_capture(struct vmproc_vm *vm);
 /* Makes every vCPU leave its run loop (the VM ends); except: the caller's
  * own vCPU, or NULL. */
 void vm_end(struct vmproc_vm *vm, const struct vm_vcpu *except);
@@ -129,6 +145,18 @@ void vm_io_sigmask(sigset_t *out);
 /* Ends the VM because the guest broke a protocol (vCPU thread only). */
 void vm_guest_error(struct vmproc_vm *vm, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Before vmproc_vm_start: boot, and end by taking a snapshot at the
+ * moment the guest init is ready (vm_take_snapshot). */
+void vm_set_capture(struct vmproc_vm *vm);
+/* After a capturing VM ended with 0: the snapshot (the caller owns it),
+ * or NULL with the VM's error. */
+struct snapshot *vm_take_snapshot(struct vmproc_vm *vm);
+/* Before vmproc_vm_start: start from snapshot s (a reference is taken)
+ * instead of booting. The VM's configuration must be the snapshot's; the
+ * caller checks the key, the VM checks the shape (vCPUs, memory,
+ * devices). */
+void vm_set_restore(struct vmproc_vm *vm, struct snapshot *s);
 
 /* The kick signal and its process-wide no-op handler (kick.c). */
 int kick_signal(void);
