@@ -341,6 +341,92 @@ VMPROC_API const vmproc_vm *vmproc_child_vm(const vmproc_child *child);
  * Must not race with other calls on child. */
 VMPROC_API void vmproc_child_free(vmproc_child *child);
 
+/* ------------------------------------------------------------------ */
+/* Snapshots: boot once, spawn many                                    */
+/* ------------------------------------------------------------------ */
+
+/* A template is a VM captured at the moment its guest init became ready
+ * for a command: every vCPU, interrupt controller, clock and device, and
+ * guest RAM. Spawning from it restores that moment into a new VM whose
+ * RAM maps the template's copy-on-write, instead of booting: clones
+ * share every page they do not write, and nothing one clone does is
+ * visible to another. Each spawn still gets its own command, wall clock
+ * (set from the host's at spawn) and random state (the guest's CRNG is
+ * reseeded from the host's getrandom).
+ *
+ * Templates come from a boot (vmproc_template_build), a file
+ * (vmproc_template_load), or the user's snapshot cache
+ * (vmproc_template_cached): $VMPROC_CACHE_DIR, else
+ * $XDG_CACHE_HOME/vmproc/snapshots, else ~/.cache/vmproc/snapshots,
+ * one file per configuration, named by a hash of everything that
+ * determines it (kernel, initramfs, system image and disks, by path,
+ * size and modification time; memory, vCPUs, extra command line; the
+ * host's CPU as KVM reports it; the vmproc version). A file that is
+ * truncated, damaged, from another vmproc or for another configuration
+ * is never used: the cache rebuilds it.
+ *
+ * vmproc_spawn uses the cache by default (vmproc_cmd_snapshot): the
+ * first spawn of a configuration boots and stores its template, later
+ * ones restore it. */
+typedef struct vmproc_template vmproc_template;
+
+/* An empty template for cfg (NULL: defaults; copied). Fill it with
+ * build, load or cached. *out is owned by the caller. Any thread. */
+VMPROC_API int vmproc_template_new(vmproc_template **out, const vmproc_config *cfg);
+/* Frees t (NULL is fine). Children spawned from it keep running: each
+ * holds its own reference to the snapshot. Must not race with other
+ * calls on t. */
+VMPROC_API void vmproc_template_free(vmproc_template *t);
+/* Message for the last failed call on t ("" if none). */
+VMPROC_API const char *vmproc_template_error(const vmproc_template *t);
+/* Boots a VM with the template's configuration and captures it when its
+ * init is ready (blocks for a boot; the configuration's timeout
+ * applies). Replaces what t held. Not concurrent with other calls on t
+ * except vmproc_spawn_template. */
+VMPROC_API int vmproc_template_build(vmproc_template *t);
+/* Writes t's snapshot to path atomically (a temporary file, then
+ * rename). Any thread, concurrently with spawns from t. */
+VMPROC_API int vmproc_template_save(vmproc_template *t, const char *path);
+/* Loads a snapshot file made for t's configuration. -ESTALE: the file
+ * is valid but for another configuration or vmproc; -EBADMSG: it is
+ * damaged, truncated or not a snapshot; -ENOENT: no such file. Nothing
+ * from a rejected file is used. Not concurrent with other calls on t
+ * except vmproc_spawn_template. */
+VMPROC_API int vmproc_template_load(vmproc_template *t, const char *path);
+/* Loads t's snapshot from the user's cache or, if it is missing or
+ * rejected, builds it and stores it there. Same threading as build. */
+VMPROC_API int vmproc_template_cached(vmproc_template *t);
+/* The cache file t's configuration maps to (whether or not it exists)
+ * into buf; returns the length it needs, or a negative errno value. */
+VMPROC_API int vmproc_template_cache_path(const vmproc_template *t, char *buf, size_t len);
+/* The snapshot cache directory into buf (it may not exist yet); returns
+ * the length it needs, or -ENOENT if no directory can be found. Any
+ * thread. */
+VMPROC_API int vmproc_snapshot_cache_dir(char *buf, size_t len);
+
+/* Spawns cmd from template t instead of booting. cfg NULL: t's
+ * configuration; otherwise cfg must describe the same VM (kernel,
+ * initramfs, system image, disks, memory, vCPUs, command line: else
+ * -EINVAL) and supplies the per-spawn settings (timeout, console). Like
+ * vmproc_spawn otherwise. Any thread, concurrently on one template. */
+VMPROC_API int vmproc_spawn_template(vmproc_cmd *cmd, vmproc_template *t, const vmproc_config *cfg,
+                                     vmproc_child **out);
+
+/* Whether vmproc_spawn and vmproc_output start cmd from a snapshot. */
+typedef enum vmproc_snapshot_mode {
+	/* The default: from the cache when the configuration allows it (no
+	 * writable disk, no kernel log) and the cache works;
+	 * otherwise, or if anything in the snapshot path fails, a cold boot. */
+	VMPROC_SNAPSHOT_AUTO = 0,
+	/* Always a cold boot. */
+	VMPROC_SNAPSHOT_NEVER = 1,
+	/* From the cache, or fail (vmproc_cmd_error says why). */
+	VMPROC_SNAPSHOT_ALWAYS = 2,
+} vmproc_snapshot_mode;
+VMPROC_API int vmproc_cmd_snapshot(vmproc_cmd *cmd, vmproc_snapshot_mode mode);
+/* Whether the child was started from a snapshot (1) or booted (0). */
+VMPROC_API int vmproc_child_from_snapshot(const vmproc_child *child);
+
 /* Run to completion, like Rust's Command::output or Python's
  * subprocess.run: spawns cmd with stdout and stderr captured (unless set
  * otherwise on cmd) and stdin from nothing (unless set), waits, and

@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include "api/command.h"
+#include "api/template.h"
+#include "snapshot/snapshot.h"
 #include "vmm/vm.h"
 #include "vmproc_abi.h"
 
@@ -66,11 +68,17 @@ struct vmproc_child {
 	struct vmproc_vm *vm;
 	struct virtio_ports *ports;
 	bool tty;
+	bool from_snapshot;
 	char *program; /* for messages */
 
 	pthread_mutex_t lock; /* ctl_out, the flags below */
 	uint8_t *ctl_out;
 	size_t ctl_len, ctl_cap;
+	/* Where the TIME payload is in ctl_out until the first bytes of it
+	 * reach the guest: the clock is read again at each try, so the
+	 * guest's is set as late as possible (a boot takes a while). */
+	size_t time_off;
+	bool time_sent;
 	bool sigpipe_queued;
 	/* Reported by the guest, on the vCPU thread. */
 	bool exited;
@@ -146,7 +154,18 @@ static int put_size(struct vmproc_child *c, uint32_t type, unsigned rows, unsign
 
 static int put_command(struct vmproc_child *c, const vmproc_cmd *cmd)
 {
-	int rc = put_str(c, VMPROC_MSG_PROGRAM, cmd->program);
+	/* First: the guest's wall clock and a random seed of its own (a
+	 * clone of a snapshot would otherwise keep the snapshot's). */
+	struct cmd_fresh fresh;
+	int rc = cmd_fresh(&fresh);
+	c->time_off = c->ctl_len + sizeof(struct vmproc_msg_hdr);
+	if (!rc)
+		rc = put_msg(c, VMPROC_MSG_TIME, fresh.time, sizeof(fresh.time));
+	if (!rc)
+		rc = put_msg(c, VMPROC_MSG_SEED, fresh.seed, sizeof(fresh.seed));
+	explicit_bzero(&fresh, sizeof(fresh));
+	if (!rc)
+		rc = put_str(c, VMPROC_MSG_PROGRAM, cmd->program);
 	if (!rc)
 		rc = put_str(c, VMPROC_MSG_ARG, cmd->arg0 ? cmd->arg0 : cmd->program);
 	for (size_t i = 0; !rc && i < cmd->nargs; i++)
@@ -323,6 +342,10 @@ static const struct virtio_ports_backend backend = {.data = on_data, .event = on
 static bool flush_control(struct vmproc_child *c)
 {
 	pthread_mutex_lock(&c->lock);
+	struct cmd_fresh fresh;
+	if (!c->time_sent && c->ctl_len >= c->time_off + sizeof(fresh.time) && !cmd_fresh(&fresh))
+		memcpy(c->ctl_out + c->time_off, fresh.time, sizeof(fresh.time));
+	explicit_bzero(&fresh, sizeof(fresh));
 	size_t len = c->ctl_len;
 	uint8_t *copy = len ? malloc(len) : NULL;
 	if (copy)
@@ -338,6 +361,7 @@ static bool flush_control(struct vmproc_child *c)
 	pthread_mutex_lock(&c->lock);
 	memmove(c->ctl_out, c->ctl_out + n, c->ctl_len - (size_t)n);
 	c->ctl_len -= (size_t)n;
+	c->time_sent = true;
 	pthread_mutex_unlock(&c->lock);
 	return true;
 }
@@ -603,8 +627,31 @@ static int start_io_thread(struct vmproc_child *c)
 	return 0;
 }
 
-static int spawn(vmproc_cmd *cmd, const vmproc_config *cfg, const struct cmd_stdio stdio[3],
-                 vmproc_child **out)
+/* The snapshot a spawn starts from, per the command's mode: NULL (and
+ * 0) for a cold boot. AUTO falls back to a cold boot on any failure. */
+static int pick_snapshot(const vmproc_cmd *cmd, const vmproc_config *cfg, struct snapshot **out,
+                         struct vmp_error *err)
+{
+	*out = NULL;
+	if (cmd->snapshot == VMPROC_SNAPSHOT_NEVER)
+		return 0;
+	if (!template_config_allows(cfg)) {
+		if (cmd->snapshot == VMPROC_SNAPSHOT_ALWAYS)
+			return vmp_fail(
+			    err, -EINVAL,
+			    "this configuration cannot be snapshotted (a writable disk, "
+			    "the kernel log or the profiler)");
+		return 0;
+	}
+	struct vmp_error why = {0};
+	int rc = template_from_cache(cfg, out, &why);
+	if (rc && cmd->snapshot == VMPROC_SNAPSHOT_ALWAYS)
+		return vmp_fail(err, rc, "no snapshot: %s", why.msg);
+	return 0;
+}
+
+static int spawn(vmproc_cmd *cmd, const vmproc_config *cfg, struct snapshot *snap,
+                 const struct cmd_stdio stdio[3], vmproc_child **out)
 {
 	struct vmp_error *err = &cmd->err;
 	vmproc_config *defaults = NULL;
@@ -614,9 +661,19 @@ static int spawn(vmproc_cmd *cmd, const vmproc_config *cfg, const struct cmd_std
 			return vmp_fail(err, rc, "out of memory");
 		cfg = defaults;
 	}
+	struct snapshot *picked = NULL;
+	if (!snap) {
+		int rc = pick_snapshot(cmd, cfg, &picked, err);
+		if (rc) {
+			vmproc_config_free(defaults);
+			return rc;
+		}
+		snap = picked;
+	}
 	struct vmproc_child *c = child_alloc();
 	if (!c) {
 		vmproc_config_free(defaults);
+		snapshot_unref(picked);
 		return vmp_fail(err, -ENOMEM, "out of memory");
 	}
 	c->tty = cmd->tty;
@@ -642,9 +699,14 @@ static int spawn(vmproc_cmd *cmd, const vmproc_config *cfg, const struct cmd_std
 	vmproc_config_free(defaults);
 	if (!rc) {
 		vm_set_channel(c->vm, c->ports);
+		if (snap) {
+			vm_set_restore(c->vm, snap);
+			c->from_snapshot = true;
+		}
 		if ((rc = vmproc_vm_start(c->vm)))
 			vmp_fail(err, rc, "%s", vmproc_vm_error(c->vm));
 	}
+	snapshot_unref(picked);
 	if (!rc && (rc = start_io_thread(c))) {
 		vmproc_vm_stop(c->vm);
 		vmproc_vm_wait(c->vm, NULL);
@@ -664,7 +726,30 @@ int vmproc_spawn(vmproc_cmd *cmd, const vmproc_config *cfg, vmproc_child **out)
 		return -EINVAL;
 	*out = NULL;
 	vmp_error_clear(&cmd->err);
-	return spawn(cmd, cfg, cmd->stdio, out);
+	return spawn(cmd, cfg, NULL, cmd->stdio, out);
+}
+
+int vmproc_spawn_template(vmproc_cmd *cmd, vmproc_template *t, const vmproc_config *cfg,
+                          vmproc_child **out)
+{
+	if (!cmd || !t || !out)
+		return -EINVAL;
+	*out = NULL;
+	vmp_error_clear(&cmd->err);
+	if (cfg && !template_config_matches(t, cfg))
+		return vmp_fail(&cmd->err, -EINVAL,
+		                "the configuration describes another VM than the template's");
+	struct snapshot *s = template_snapshot(t);
+	if (!s)
+		return vmp_fail(&cmd->err, -ENOENT, "the template holds no snapshot yet");
+	int rc = spawn(cmd, cfg ? cfg : template_config(t), s, cmd->stdio, out);
+	snapshot_unref(s);
+	return rc;
+}
+
+int vmproc_child_from_snapshot(const vmproc_child *c)
+{
+	return c ? c->from_snapshot : -EINVAL;
 }
 
 /* --- waiting and the result ------------------------------------------ */
@@ -856,7 +941,7 @@ int vmproc_output(vmproc_cmd *cmd, const vmproc_config *cfg, vmproc_status *st,
 	for (int i = 1; i < 3; i++)
 		if (stdio[i].mode == STDIO_DEFAULT)
 			stdio[i].mode = STDIO_CAPTURE;
-	int rc = spawn(cmd, cfg, stdio, out_child);
+	int rc = spawn(cmd, cfg, NULL, stdio, out_child);
 	if (rc)
 		return rc;
 	return vmproc_child_wait(*out_child, st);

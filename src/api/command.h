@@ -43,6 +43,7 @@ struct vmproc_cmd {
 	bool tty;
 	unsigned rows, cols;
 	struct cmd_stdio stdio[3];
+	vmproc_snapshot_mode snapshot;
 	struct vmp_error err;
 };
 

@@ -1,0 +1,481 @@
+/* Templates: snapshots of a booted VM, kept in memory, in files and in
+ * the user's snapshot cache; spawning from them is in child.c. */
+#include "api/template.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/command.h"
+#include "virtio/ports.h"
+#include "vmm/vm.h"
+#include "vmproc_abi.h"
+#include "x86/cpuid.h"
+
+struct vmproc_template {
+	struct vmproc_config cfg;
+	pthread_mutex_t lock; /* snap */
+	struct snapshot *snap;
+	struct vmp_error err;
+};
+
+/* --- the key ------------------------------------------------------------ */
+
+static void describe_file(FILE *f, const char *what, const char *path)
+{
+	struct stat st;
+	if (!path) {
+		fprintf(f, "%s none\n", what);
+	} else if (stat(path, &st) < 0) {
+		fprintf(f, "%s %s missing\n", what, path);
+	} else {
+		fprintf(f, "%s %s %llu %llu %lld %lld.%09ld %lld.%09ld\n", what, path,
+		        (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+		        (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+		        (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	}
+}
+
+/* The host's CPU as KVM offers it to guests: a snapshot taken on
+ * another CPU must not be restored here. */
+static int describe_cpu(FILE *f, struct vmp_error *err)
+{
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		return vmp_fail_errno(err, -errno, "cannot open /dev/kvm");
+	struct kvm_cpuid2 *c = NULL;
+	int rc = cpuid_get_supported(kvm, &c, err);
+	close(kvm);
+	if (rc)
+		return rc;
+	fprintf(f, "cpu %u %016llx\n", c->nent,
+	        (unsigned long long)snapshot_hash(3, c->entries, c->nent * sizeof(c->entries[0])));
+	free(c);
+	fprintf(f, "emulated %d\n", cpuid_host_emulates_kernel());
+	return 0;
+}
+
+int template_key(const struct vmproc_config *cfg, uint8_t key[SNAPSHOT_KEY_LEN],
+                 struct vmp_error *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return vmp_fail(err, -ENOMEM, "out of memory");
+	char *kernel = cfg->kernel_path ? strdup(cfg->kernel_path) : config_default_kernel();
+	char *initrd = cfg->initrd_path ? strdup(cfg->initrd_path) : config_default_initrd();
+	char *system = !cfg->system_path   ? config_default_system()
+	               : *cfg->system_path ? strdup(cfg->system_path)
+	                                   : NULL;
+	int rc = kernel && initrd && (system || (cfg->system_path && !*cfg->system_path))
+	             ? 0
+	             : vmp_fail(err, -ENOMEM, "out of memory");
+	if (!rc) {
+		fprintf(f, "vmproc %s snapshot format %d\n", VMPROC_VERSION_STRING,
+		        SNAPSHOT_FORMAT_VERSION);
+		describe_file(f, "kernel", kernel);
+		describe_file(f, "initrd", initrd);
+		describe_file(f, "system", system);
+		for (unsigned i = 0; i < cfg->ndisks; i++) {
+			fprintf(f, "disk %u %s\n", i, cfg->disks[i].read_only ? "ro" : "rw");
+			describe_file(f, "disk", cfg->disks[i].path);
+		}
+		fprintf(f, "memory %u cpus %u\ncmdline %s\n", cfg->memory_mib,
+		        cfg->cpus ? cfg->cpus : 1, cfg->cmdline_extra ? cfg->cmdline_extra : "");
+		rc = describe_cpu(f, err);
+	}
+	free(kernel);
+	free(initrd);
+	free(system);
+	if (fclose(f) != 0 && !rc)
+		rc = vmp_fail(err, -ENOMEM, "out of memory");
+	if (!rc)
+		for (int i = 0; i < SNAPSHOT_KEY_LEN / 8; i++) {
+			uint64_t h = snapshot_hash(100 + (uint64_t)i, text, len);
+			memcpy(key + 8 * i, &h, 8);
+		}
+	free(text);
+	return rc;
+}
+
+bool template_config_allows(const struct vmproc_config *cfg)
+{
+	if (cfg->kernel_log)
+		return false;
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		if (!cfg->disks[i].read_only)
+			return false;
+	return true;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static bool same_vm(const struct vmproc_config *a, const struct vmproc_config *b)
+{
+	if (!same_str(a->kernel_path, b->kernel_path) ||
+	    !same_str(a->initrd_path, b->initrd_path) ||
+	    !same_str(a->system_path, b->system_path) ||
+	    !same_str(a->cmdline_extra, b->cmdline_extra) || a->memory_mib != b->memory_mib ||
+	    (a->cpus ? a->cpus : 1) != (b->cpus ? b->cpus : 1) || a->ndisks != b->ndisks)
+		return false;
+	for (unsigned i = 0; i < a->ndisks; i++)
+		if (!same_str(a->disks[i].path, b->disks[i].path) ||
+		    a->disks[i].read_only != b->disks[i].read_only)
+			return false;
+	return true;
+}
+
+bool template_config_matches(const vmproc_template *t, const struct vmproc_config *cfg)
+{
+	return same_vm(&t->cfg, cfg);
+}
+
+const struct vmproc_config *template_config(const vmproc_template *t)
+{
+	return &t->cfg;
+}
+
+/* --- building ----------------------------------------------------------- */
+
+static void discard_data(void *userdata, unsigned port, const uint8_t *data, size_t len)
+{
+	(void)userdata, (void)port, (void)data, (void)len;
+}
+
+static void no_event(void *userdata)
+{
+	(void)userdata;
+}
+
+static const struct virtio_ports_backend template_backend = {
+    .data = discard_data,
+    .event = no_event,
+};
+
+int template_boot(const struct vmproc_config *cfg, struct snapshot **out, struct vmp_error *err)
+{
+	*out = NULL;
+	/* The same command channel a child has, so clones can take it over:
+	 * every port open on the host side (a clone tells the guest where
+	 * its own differ). */
+	static const char *const names[] = VMPROC_ABI_PORT_NAMES;
+	const bool open[VMPROC_ABI_CHANNEL_PORTS] = {true, true, true, true};
+	struct virtio_ports *ports = NULL;
+	vmproc_vm *vm = NULL;
+	int rc = virtio_ports_new(&ports, VMPROC_ABI_CHANNEL_PORTS, names, open, &template_backend,
+	                          NULL);
+	if (rc)
+		return vmp_fail_errno(err, rc, "cannot create the command channel");
+	/* The guest init reads these into its page cache before it is
+	 * ready, so they are in the snapshot: every clone that runs the
+	 * shell or the demo is spared reading them from the disk (slow
+	 * where the guest kernel is emulated). Ahead of the caller's words,
+	 * which may end in "--" and init arguments. */
+	static const char prewarm[] = "vmproc_prewarm=/bin/sh,/usr/bin/catsay";
+	struct vmproc_config boot;
+	if ((rc = config_copy(&boot, cfg))) {
+		virtio_ports_free(ports);
+		return vmp_fail(err, rc, "out of memory");
+	}
+	size_t n = sizeof(prewarm) + 1 + (cfg->cmdline_extra ? strlen(cfg->cmdline_extra) : 0);
+	char *words = malloc(n);
+	if (words)
+		snprintf(words, n, "%s%s%s", prewarm, cfg->cmdline_extra ? " " : "",
+		         cfg->cmdline_extra ? cfg->cmdline_extra : "");
+	free(boot.cmdline_extra);
+	boot.cmdline_extra = words;
+	rc = words ? vmproc_vm_new(&vm, &boot) : -ENOMEM;
+	config_release(&boot);
+	if (rc) {
+		virtio_ports_free(ports);
+		return vmp_fail_errno(err, rc, "cannot create the VM");
+	}
+	vm_set_channel(vm, ports);
+	vm_set_capture(vm);
+	int status = 0;
+	rc = vmproc_vm_start(vm);
+	if (!rc)
+		rc = vmproc_vm_wait(vm, &status);
+	struct snapshot *s = rc ? NULL : vm_take_snapshot(vm);
+	if (rc)
+		vmp_fail(err, rc, "booting the template VM: %s", vmproc_vm_error(vm));
+	else if (!s)
+		rc = vmp_fail(err, -EPROTO,
+		              "the template VM powered off (status %d) before its init was ready",
+		              status);
+	vmproc_vm_free(vm);
+	virtio_ports_free(ports);
+	*out = s;
+	return rc;
+}
+
+/* --- the cache ---------------------------------------------------------- */
+
+int vmproc_snapshot_cache_dir(char *buf, size_t len)
+{
+	const char *dir = getenv("VMPROC_CACHE_DIR");
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	int n;
+	if (dir && *dir)
+		n = snprintf(buf, len, "%s", dir);
+	else if (xdg && *xdg == '/')
+		n = snprintf(buf, len, "%s/vmproc/snapshots", xdg);
+	else if (home && *home == '/')
+		n = snprintf(buf, len, "%s/.cache/vmproc/snapshots", home);
+	else
+		return -ENOENT;
+	return n < 0 ? -EINVAL : n;
+}
+
+static int cache_path(const uint8_t key[SNAPSHOT_KEY_LEN], char *buf, size_t len)
+{
+	char dir[PATH_MAX];
+	int n = vmproc_snapshot_cache_dir(dir, sizeof(dir));
+	if (n < 0)
+		return n;
+	if ((size_t)n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	char hex[33];
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	n = snprintf(buf, len, "%s/%s.snap", dir, hex);
+	return n < 0 ? -EINVAL : n;
+}
+
+/* mkdir -p, for the cache directory. */
+static int make_dirs(const char *path)
+{
+	char p[PATH_MAX];
+	if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Serialises builds of one snapshot across threads and processes: the
+ * first spawn of a configuration boots its template, the others wait
+ * for the file instead of booting their own. -1 if locking is not
+ * possible (the build then goes on unserialised). */
+static int lock_build(const char *path)
+{
+	char lock[PATH_MAX];
+	if (snprintf(lock, sizeof(lock), "%s.lock", path) >= (int)sizeof(lock))
+		return -1;
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+static int load_or_build(const struct vmproc_config *cfg, const uint8_t key[SNAPSHOT_KEY_LEN],
+                         struct snapshot **out, struct vmp_error *err)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	int n = cache_path(key, path, sizeof(path));
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return vmp_fail(err, n < 0 ? n : -ENAMETOOLONG, "no snapshot cache directory");
+	struct vmp_error load_err = {0};
+	int rc = snapshot_read(path, key, out, &load_err);
+	if (!rc)
+		return 0;
+	if (rc != -ENOENT && rc != -ESTALE && rc != -EBADMSG)
+		return vmp_fail(err, rc, "%s", load_err.msg);
+	vmproc_snapshot_cache_dir(dir, sizeof(dir));
+	struct vmp_error save_err = {0};
+	if ((rc = make_dirs(dir)))
+		vmp_fail_errno(&save_err, rc, "cannot create %s", dir);
+	int lock = lock_build(path);
+	/* Someone else may have built it while we waited for the lock. */
+	vmp_error_clear(&load_err);
+	if (lock >= 0 && !snapshot_read(path, key, out, &load_err)) {
+		close(lock);
+		return 0;
+	}
+	/* Missing, stale or damaged: build it again. */
+	if ((rc = template_boot(cfg, out, err))) {
+		if (lock >= 0)
+			close(lock);
+		return rc;
+	}
+	memcpy((*out)->key, key, SNAPSHOT_KEY_LEN);
+	if (!save_err.code)
+		snapshot_write(*out, path, &save_err);
+	if (lock >= 0)
+		close(lock);
+	/* A cache that cannot be written costs the next spawn a boot; this
+	 * spawn goes on with the snapshot it has. */
+	return 0;
+}
+
+int template_from_cache(const struct vmproc_config *cfg, struct snapshot **out,
+                        struct vmp_error *err)
+{
+	uint8_t key[SNAPSHOT_KEY_LEN];
+	int rc = template_key(cfg, key, err);
+	return rc ? rc : load_or_build(cfg, key, out, err);
+}
+
+/* --- the public object -------------------------------------------------- */
+
+int vmproc_template_new(vmproc_template **out, const vmproc_config *cfg)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	vmproc_config *defaults = NULL;
+	if (!cfg) {
+		int rc = vmproc_config_new(&defaults);
+		if (rc)
+			return rc;
+		cfg = defaults;
+	}
+	struct vmproc_template *t = calloc(1, sizeof(*t));
+	int rc = t ? config_copy(&t->cfg, cfg) : -ENOMEM;
+	vmproc_config_free(defaults);
+	if (!rc && (rc = -pthread_mutex_init(&t->lock, NULL)))
+		config_release(&t->cfg);
+	if (rc) {
+		free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+void vmproc_template_free(vmproc_template *t)
+{
+	if (!t)
+		return;
+	snapshot_unref(t->snap);
+	pthread_mutex_destroy(&t->lock);
+	config_release(&t->cfg);
+	free(t);
+}
+
+const char *vmproc_template_error(const vmproc_template *t)
+{
+	return t ? t->err.msg : "";
+}
+
+static void set_snapshot(vmproc_template *t, struct snapshot *s)
+{
+	pthread_mutex_lock(&t->lock);
+	struct snapshot *old = t->snap;
+	t->snap = s;
+	pthread_mutex_unlock(&t->lock);
+	snapshot_unref(old);
+}
+
+struct snapshot *template_snapshot(vmproc_template *t)
+{
+	pthread_mutex_lock(&t->lock);
+	struct snapshot *s = t->snap;
+	if (s)
+		snapshot_ref(s);
+	pthread_mutex_unlock(&t->lock);
+	return s;
+}
+
+int vmproc_template_build(vmproc_template *t)
+{
+	if (!t)
+		return -EINVAL;
+	vmp_error_clear(&t->err);
+	uint8_t key[SNAPSHOT_KEY_LEN];
+	struct snapshot *s = NULL;
+	int rc = template_key(&t->cfg, key, &t->err);
+	if (!rc)
+		rc = template_boot(&t->cfg, &s, &t->err);
+	if (rc)
+		return rc;
+	memcpy(s->key, key, SNAPSHOT_KEY_LEN);
+	set_snapshot(t, s);
+	return 0;
+}
+
+int vmproc_template_save(vmproc_template *t, const char *path)
+{
+	if (!t || !path)
+		return -EINVAL;
+	vmp_error_clear(&t->err);
+	struct snapshot *s = template_snapshot(t);
+	if (!s)
+		return vmp_fail(&t->err, -ENOENT, "the template holds no snapshot yet");
+	int rc = snapshot_write(s, path, &t->err);
+	snapshot_unref(s);
+	return rc;
+}
+
+int vmproc_template_load(vmproc_template *t, const char *path)
+{
+	if (!t || !path)
+		return -EINVAL;
+	vmp_error_clear(&t->err);
+	uint8_t key[SNAPSHOT_KEY_LEN];
+	struct snapshot *s = NULL;
+	int rc = template_key(&t->cfg, key, &t->err);
+	if (!rc)
+		rc = snapshot_read(path, key, &s, &t->err);
+	if (!rc)
+		set_snapshot(t, s);
+	return rc;
+}
+
+int vmproc_template_cached(vmproc_template *t)
+{
+	if (!t)
+		return -EINVAL;
+	vmp_error_clear(&t->err);
+	struct snapshot *s = NULL;
+	int rc = template_from_cache(&t->cfg, &s, &t->err);
+	if (!rc)
+		set_snapshot(t, s);
+	return rc;
+}
+
+int vmproc_template_cache_path(const vmproc_template *t, char *buf, size_t len)
+{
+	if (!t)
+		return -EINVAL;
+	uint8_t key[SNAPSHOT_KEY_LEN];
+	struct vmp_error err = {0};
+	int rc = template_key(&t->cfg, key, &err);
+	return rc ? rc : cache_path(key, buf, len);
+}
+
+int vmproc_cmd_snapshot(vmproc_cmd *cmd, vmproc_snapshot_mode mode)
+{
+	if (!cmd)
+		return -EINVAL;
+	if (mode != VMPROC_SNAPSHOT_AUTO && mode != VMPROC_SNAPSHOT_NEVER &&
+	    mode != VMPROC_SNAPSHOT_ALWAYS)
+		return vmp_fail(&cmd->err, -EINVAL, "unknown snapshot mode %d", (int)mode);
+	cmd->snapshot = mode;
+	return 0;
+}
