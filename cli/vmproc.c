@@ -14,11 +14,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "vmproc.h"
 
 /* Exit codes for failures of vmproc itself, as docker run does. */
-#define EXIT_VMPROC_USAGE 125 /* bad options */
-#define EXIT_VMPROC_VM    125 /* the VM could not start or failed */
 /* vmproc run: the program could not be started, as in a shell. */
 #define EXIT_CANNOT_EXEC 126 /* it exists but cannot be executed */
 #define EXIT_NOT_FOUND   127 /* no such program */
@@ -30,8 +29,9 @@ static void usage(FILE *f)
 	fputs("Usage: vmproc [--version] [--help] COMMAND [OPTIONS]\n"
 	      "\n"
 	      "Commands:\n"
-	      "  run     run a program in its own VM, like a child process\n"
-	      "  boot    boot the guest to its init and power it off again\n"
+	      "  run       run a program in its own VM, like a child process\n"
+	      "  boot      boot the guest to its init and power it off again\n"
+	      "  snapshot  build, list or clear the cached snapshots of booted guests\n"
 	      "\n"
 	      "Run 'vmproc COMMAND --help' for a command's options.\n",
 	      f);
@@ -71,7 +71,7 @@ static void write_out(const void *data, size_t len, void *userdata)
 	fflush(stdout);
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+int cli_parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;
 	errno = 0;
@@ -176,13 +176,13 @@ static int parse_boot(int argc, char **argv, struct boot_opts *o)
 		case O_INITRD: o->initrd = optarg; break;
 		case O_CMDLINE: o->cmdline = optarg; break;
 		case O_MEMORY:
-			if (parse_uint(optarg, 65536, &o->memory)) {
+			if (cli_parse_uint(optarg, 65536, &o->memory)) {
 				fprintf(stderr, "vmproc: --memory wants MiB, not '%s'\n", optarg);
 				return -1;
 			}
 			break;
 		case O_CPUS:
-			if (parse_uint(optarg, 1024, &o->cpus) || o->cpus == 0) {
+			if (cli_parse_uint(optarg, 1024, &o->cpus) || o->cpus == 0) {
 				fprintf(stderr,
 				        "vmproc: --cpus wants a number of vCPUs, not '%s'\n",
 				        optarg);
@@ -190,7 +190,7 @@ static int parse_boot(int argc, char **argv, struct boot_opts *o)
 			}
 			break;
 		case O_TIMEOUT:
-			if (parse_uint(optarg, 86400, &o->timeout)) {
+			if (cli_parse_uint(optarg, 86400, &o->timeout)) {
 				fprintf(stderr, "vmproc: --timeout wants seconds, not '%s'\n",
 				        optarg);
 				return -1;
@@ -315,6 +315,12 @@ static void run_usage(FILE *f)
 	      "  --initrd PATH         initramfs (uncompressed cpio)\n"
 	      "  --system PATH         system image mounted at /usr (erofs); '' for none\n"
 	      "  --trace               print the VM's boot trace to stderr at the end\n"
+	      "  --profile             sample the guest's RIP; --trace then lists the\n"
+	      "                        busiest guest-kernel functions\n"
+	      "  --snapshot            start from the cached snapshot of this VM\n"
+	      "                        configuration (built by the first run), or fail\n"
+	      "  --no-snapshot         boot the guest (by default a snapshot is used when\n"
+	      "                        one can be: see vmproc snapshot --help)\n"
 	      "  -h, --help            this help\n"
 	      "\n"
 	      "Signals: SIGINT, SIGTERM and SIGHUP sent to vmproc are passed on to the\n"
@@ -339,7 +345,8 @@ struct run_opts {
 	const char *workdir;
 	unsigned long uid, gid;
 	int has_user;
-	int interactive, no_stdin, tty, trace;
+	int interactive, no_stdin, tty, trace, profile;
+	vmproc_snapshot_mode snapshot;
 	const char *kernel, *initrd, *system;
 	unsigned long memory, cpus, timeout;
 };
@@ -354,8 +361,8 @@ static int parse_user(const char *s, struct run_opts *o)
 	if (!uid)
 		return -1;
 	o->gid = 0;
-	if (!parse_uint(uid, max_id, &o->uid) &&
-	    (!colon || !parse_uint(colon + 1, max_id, &o->gid)))
+	if (!cli_parse_uint(uid, max_id, &o->uid) &&
+	    (!colon || !cli_parse_uint(colon + 1, max_id, &o->gid)))
 		rc = 0;
 	free(uid);
 	o->has_user = !rc;
@@ -371,7 +378,18 @@ static int valid_env(const char *s)
 
 static int parse_run(int argc, char **argv, struct run_opts *o)
 {
-	enum { O_MEMORY = 256, O_CPUS, O_TIMEOUT, O_KERNEL, O_INITRD, O_SYSTEM, O_TRACE };
+	enum {
+		O_MEMORY = 256,
+		O_CPUS,
+		O_TIMEOUT,
+		O_KERNEL,
+		O_INITRD,
+		O_SYSTEM,
+		O_TRACE,
+		O_PROFILE,
+		O_SNAPSHOT,
+		O_NO_SNAPSHOT
+	};
 	static const struct option opts[] = {
 	    {"env", required_argument, NULL, 'e'},
 	    {"workdir", required_argument, NULL, 'w'},
@@ -386,6 +404,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	    {"initrd", required_argument, NULL, O_INITRD},
 	    {"system", required_argument, NULL, O_SYSTEM},
 	    {"trace", no_argument, NULL, O_TRACE},
+	    {"profile", no_argument, NULL, O_PROFILE},
+	    {"snapshot", no_argument, NULL, O_SNAPSHOT},
+	    {"no-snapshot", no_argument, NULL, O_NO_SNAPSHOT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -413,23 +434,26 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case 'n': o->no_stdin = 1; break;
 		case 't': o->tty = 1; break;
 		case O_TRACE: o->trace = 1; break;
+		case O_PROFILE: o->profile = 1; break;
+		case O_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_ALWAYS; break;
+		case O_NO_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_NEVER; break;
 		case O_KERNEL: o->kernel = optarg; break;
 		case O_INITRD: o->initrd = optarg; break;
 		case O_SYSTEM: o->system = optarg; break;
 		case O_MEMORY:
-			if (parse_uint(optarg, 65536, &o->memory)) {
+			if (cli_parse_uint(optarg, 65536, &o->memory)) {
 				fprintf(stderr, "vmproc: --memory wants MiB, not '%s'\n", optarg);
 				return -1;
 			}
 			break;
 		case O_CPUS:
-			if (parse_uint(optarg, 64, &o->cpus) || !o->cpus) {
+			if (cli_parse_uint(optarg, 64, &o->cpus) || !o->cpus) {
 				fprintf(stderr, "vmproc: --cpus wants 1 to 64, not '%s'\n", optarg);
 				return -1;
 			}
 			break;
 		case O_TIMEOUT:
-			if (parse_uint(optarg, 86400, &o->timeout)) {
+			if (cli_parse_uint(optarg, 86400, &o->timeout)) {
 				fprintf(stderr, "vmproc: --timeout wants seconds, not '%s'\n",
 				        optarg);
 				return -1;
@@ -462,6 +486,8 @@ static int configure_run(vmproc_config *cfg, const struct run_opts *o)
 		rc = vmproc_config_set_cpus(cfg, (unsigned)o->cpus);
 	if (!rc && o->timeout)
 		rc = vmproc_config_set_timeout_ms(cfg, (uint64_t)o->timeout * 1000);
+	if (!rc && o->profile)
+		rc = vmproc_config_set_profile(cfg, 1);
 	if (rc)
 		fprintf(stderr, "vmproc: %s\n", vmproc_config_error(cfg));
 	return rc;
@@ -504,6 +530,8 @@ static int build_cmd(vmproc_cmd *cmd, const struct run_opts *o, int argc, char *
 		rc = vmproc_cmd_env_string(cmd, o->env[i]);
 	if (!rc && o->workdir)
 		rc = vmproc_cmd_cwd(cmd, o->workdir);
+	if (!rc)
+		rc = vmproc_cmd_snapshot(cmd, o->snapshot);
 	if (!rc && o->has_user)
 		rc = vmproc_cmd_uid(cmd, (unsigned)o->uid);
 	if (!rc && o->has_user)
@@ -724,6 +752,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "boot"))
 		return cmd_boot(argc - 1, argv + 1);
+	if (!strcmp(cmd, "snapshot"))
+		return cmd_snapshot(argc - 1, argv + 1);
 	fprintf(stderr, "vmproc: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return EXIT_VMPROC_USAGE;
