@@ -121,7 +121,9 @@ vmproc=$tmp/vmproc kernel=$tmp/vmlinux
 "$cc" -std=c11 -O2 -o "$tmp/timing" "$here/timing.c" || die "cannot build bench/timing.c"
 bytes=$((mib * 1024 * 1024))
 MEM_MIB=128
-vmproc_args=(run --kernel "$kernel" --initrd "$tmp/initramfs.cpio" --system "$tmp/system.erofs"
+# --no-snapshot: both VMMs boot their guest (bench/snapshot.sh measures
+# spawning from a snapshot, vmproc run's default).
+vmproc_args=(run --no-snapshot --kernel "$kernel" --initrd "$tmp/initramfs.cpio" --system "$tmp/system.erofs"
 	--memory "$MEM_MIB" --timeout "$limit")
 
 # QEMU's guest: vmproc's kernel command line, and the program for its init

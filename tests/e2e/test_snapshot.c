@@ -1,0 +1,379 @@
+/* Snapshots in real guests: a template is booted once, clones restored
+ * from it run commands, concurrently, each in its own copy-on-write
+ * memory, with its own clock and randomness; the on-disk cache rejects
+ * damaged files and rebuilds them.
+ *
+ * One template boot is shared by every test (and one more boot rebuilds
+ * a damaged cache file): the cache directory is a fresh one of this
+ * test's, so nothing from an earlier run is trusted. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "vmproc.h"
+
+#define TIMEOUT_MS (10 * 60 * 1000) /* a safety net: boots are slow here */
+#define CLONES     8
+
+static char cache_dir[256];
+static vmproc_config *cfg;
+static vmproc_template *tmpl; /* from the cache, built by the first test */
+static char snap_path[512];
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs /bin/sh -c script from t (NULL: vmproc_spawn with the cache),
+ * capturing stdout into out. Returns vmproc_child_wait's value. */
+static int run_sh(vmproc_template *t, const char *script, const char *env, char *out, size_t outlen,
+                  int *from_snapshot)
+{
+	vmproc_cmd *cmd = NULL;
+	vmproc_child *c = NULL;
+	int rc = vmproc_cmd_new(&cmd, "/bin/sh");
+	if (!rc)
+		rc = vmproc_cmd_arg(cmd, "-c");
+	if (!rc)
+		rc = vmproc_cmd_arg(cmd, script);
+	if (!rc && env)
+		rc = vmproc_cmd_env_string(cmd, env);
+	if (!rc)
+		rc = vmproc_cmd_stdio_capture(cmd, VMPROC_STDOUT);
+	if (!rc)
+		rc = t ? vmproc_spawn_template(cmd, t, NULL, &c) : vmproc_spawn(cmd, cfg, &c);
+	if (rc) {
+		snprintf(out, outlen, "spawn: %d %s", rc, cmd ? vmproc_cmd_error(cmd) : "");
+		vmproc_cmd_free(cmd);
+		return rc;
+	}
+	vmproc_status st;
+	rc = vmproc_child_wait(c, &st);
+	if (!rc && (!st.exited || st.code != 0))
+		rc = -ECHILD;
+	const char *o = vmproc_child_output(c, VMPROC_STDOUT, NULL);
+	if (rc)
+		snprintf(out, outlen, "wait: %d %s (stdout '%s')", rc, vmproc_child_error(c),
+		         o ? o : "");
+	else
+		snprintf(out, outlen, "%s", o ? o : "");
+	if (from_snapshot)
+		*from_snapshot = vmproc_child_from_snapshot(c);
+	vmproc_child_free(c);
+	vmproc_cmd_free(cmd);
+	return rc;
+}
+
+static void cache_builds_a_template(void)
+{
+	double t0 = now_s();
+	int rc = vmproc_template_new(&tmpl, cfg);
+	CHECK(rc == 0);
+	if (rc)
+		return;
+	rc = vmproc_template_cached(tmpl);
+	CHECK_MSG(rc == 0, "%d %s", rc, vmproc_template_error(tmpl));
+	fprintf(stderr, "# template built in %.1f s\n", now_s() - t0);
+	int n = vmproc_template_cache_path(tmpl, snap_path, sizeof(snap_path));
+	CHECK(n > 0 && (size_t)n < sizeof(snap_path));
+	CHECK_MSG(strncmp(snap_path, cache_dir, strlen(cache_dir)) == 0, "%s not in %s", snap_path,
+	          cache_dir);
+	struct stat st;
+	CHECK_MSG(stat(snap_path, &st) == 0, "%s: %s", snap_path, strerror(errno));
+	/* Sparse: the guest RAM is 128 MiB, most of it never touched. */
+	CHECK_MSG(st.st_blocks * 512 < st.st_size / 2, "%lld bytes allocated of %lld",
+	          (long long)st.st_blocks * 512, (long long)st.st_size);
+}
+
+struct clone {
+	pthread_t thread;
+	int index, rc;
+	char out[4096];
+	double seconds;
+};
+
+static void *clone_main(void *arg)
+{
+	struct clone *c = arg;
+	char env[32];
+	snprintf(env, sizeof(env), "CLONE=%d", c->index);
+	double t0 = now_s();
+	/* What clones must not share: files, randomness; and the clock
+	 * must be the host's. The mark is written after the listing, so a
+	 * clone that saw a sibling's /tmp would list its mark. Shell
+	 * builtins where possible: every process costs the guest kernel
+	 * (emulated here) a lot. */
+	c->rc = run_sh(tmpl,
+	               "echo \"clone $CLONE\"; echo tmp: /tmp/*; echo x > /tmp/mark-$CLONE; "
+	               "date +%s; od -An -tx1 -N16 /dev/urandom | tr -d ' \\n'",
+	               env, c->out, sizeof(c->out), NULL);
+	c->seconds = now_s() - t0;
+	return NULL;
+}
+
+static void clones_run_concurrently_and_apart(void)
+{
+	if (!tmpl)
+		return;
+	struct clone c[CLONES];
+	time_t host0 = time(NULL);
+	double t0 = now_s();
+	for (int i = 0; i < CLONES; i++) {
+		c[i] = (struct clone){.index = i};
+		if (pthread_create(&c[i].thread, NULL, clone_main, &c[i]))
+			c[i].rc = -EAGAIN;
+	}
+	for (int i = 0; i < CLONES; i++)
+		if (c[i].rc != -EAGAIN)
+			pthread_join(c[i].thread, NULL);
+	time_t host1 = time(NULL);
+	fprintf(stderr, "# %d clones in %.1f s\n", CLONES, now_s() - t0);
+	char rnd[CLONES][64];
+	for (int i = 0; i < CLONES; i++) {
+		rnd[i][0] = '\0';
+		CHECK_MSG(c[i].rc == 0, "clone %d: %s", i, c[i].out);
+		if (c[i].rc)
+			continue;
+		int idx = -1;
+		long long date = 0;
+		char listing[256] = "";
+		int n = sscanf(c[i].out, "clone %d\n%255[^\n]\n%lld\n%63s", &idx, listing, &date,
+		               rnd[i]);
+		CHECK_MSG(n == 4 && idx == i, "clone %d printed '%s'", i, c[i].out);
+		CHECK_MSG(!strstr(listing, "mark"), "clone %d saw another clone's file: '%s'", i,
+		          listing);
+		CHECK_MSG(date >= (long long)host0 - 60 && date <= (long long)host1 + 60,
+		          "clone %d: guest clock %lld, host %lld..%lld", i, date, (long long)host0,
+		          (long long)host1);
+		CHECK_MSG(strlen(rnd[i]) == 32, "clone %d: random bytes '%s'", i, rnd[i]);
+	}
+	for (int i = 0; i < CLONES; i++)
+		for (int j = i + 1; j < CLONES; j++)
+			CHECK_MSG(!rnd[i][0] || strcmp(rnd[i], rnd[j]),
+			          "clones %d and %d both read %s", i, j, rnd[i]);
+}
+
+static void spawn_uses_the_cache_by_default(void)
+{
+	if (!tmpl)
+		return;
+	char out[1024];
+	int from = -1;
+	int rc = run_sh(NULL, "echo from-cache", NULL, out, sizeof(out), &from);
+	CHECK_MSG(rc == 0 && !strcmp(out, "from-cache\n"), "%s", out);
+	CHECK_MSG(from == 1, "vmproc_child_from_snapshot %d", from);
+}
+
+static void never_mode_boots(void)
+{
+	vmproc_cmd *cmd = NULL;
+	vmproc_child *c = NULL;
+	int rc = vmproc_cmd_new(&cmd, "/bin/true");
+	CHECK(rc == 0);
+	if (rc)
+		return;
+	CHECK(vmproc_cmd_snapshot(cmd, VMPROC_SNAPSHOT_NEVER) == 0);
+	CHECK(vmproc_cmd_snapshot(cmd, (vmproc_snapshot_mode)7) == -EINVAL);
+	rc = vmproc_spawn(cmd, cfg, &c);
+	CHECK_MSG(rc == 0, "%s", vmproc_cmd_error(cmd));
+	/* Booting: no need to wait for it. */
+	CHECK(c && vmproc_child_from_snapshot(c) == 0);
+	vmproc_child_free(c);
+	vmproc_cmd_free(cmd);
+}
+
+static void other_configuration_is_refused(void)
+{
+	if (!tmpl)
+		return;
+	vmproc_config *other = NULL;
+	vmproc_cmd *cmd = NULL;
+	vmproc_child *c = NULL;
+	CHECK(vmproc_config_new(&other) == 0);
+	CHECK(vmproc_config_set_memory_mib(other, 256) == 0);
+	CHECK(vmproc_cmd_new(&cmd, "/bin/true") == 0);
+	int rc = cmd ? vmproc_spawn_template(cmd, tmpl, other, &c) : -1;
+	CHECK_MSG(rc == -EINVAL, "%d", rc);
+	CHECK(c == NULL);
+	CHECK(cmd && strstr(vmproc_cmd_error(cmd), "another VM"));
+	/* A snapshot file of this template loaded for another configuration. */
+	vmproc_template *t2 = NULL;
+	CHECK(vmproc_template_new(&t2, other) == 0);
+	rc = t2 ? vmproc_template_load(t2, snap_path) : -1;
+	CHECK_MSG(rc == -ESTALE, "%d %s", rc, t2 ? vmproc_template_error(t2) : "");
+	vmproc_template_free(t2);
+	vmproc_cmd_free(cmd);
+	vmproc_config_free(other);
+}
+
+static void template_freed_while_clones_run(void)
+{
+	if (!snap_path[0])
+		return;
+	/* A second template from the same file: disk round trip. */
+	vmproc_template *t = NULL;
+	CHECK(vmproc_template_new(&t, cfg) == 0);
+	int rc = t ? vmproc_template_load(t, snap_path) : -1;
+	CHECK_MSG(rc == 0, "%d %s", rc, t ? vmproc_template_error(t) : "");
+	if (rc) {
+		vmproc_template_free(t);
+		return;
+	}
+	vmproc_cmd *cmd = NULL;
+	vmproc_child *c = NULL;
+	CHECK(vmproc_cmd_new(&cmd, "/bin/sh") == 0);
+	vmproc_cmd_arg(cmd, "-c");
+	vmproc_cmd_arg(cmd, "sleep 1; echo still-here");
+	vmproc_cmd_stdio_capture(cmd, VMPROC_STDOUT);
+	rc = vmproc_spawn_template(cmd, t, NULL, &c);
+	CHECK_MSG(rc == 0, "%s", vmproc_cmd_error(cmd));
+	vmproc_template_free(t); /* the clone keeps its own reference */
+	if (!rc) {
+		vmproc_status st;
+		rc = vmproc_child_wait(c, &st);
+		const char *o = vmproc_child_output(c, VMPROC_STDOUT, NULL);
+		CHECK_MSG(rc == 0 && st.exited && st.code == 0 && o && !strcmp(o, "still-here\n"),
+		          "rc %d, %s, stdout '%s'", rc, vmproc_child_error(c), o ? o : "");
+	}
+	vmproc_child_free(c);
+	vmproc_cmd_free(cmd);
+}
+
+static int damage(const char *path, off_t off, int truncate_to_off)
+{
+	int fd = open(path, O_RDWR);
+	if (fd < 0)
+		return -errno;
+	int rc = 0;
+	if (truncate_to_off) {
+		rc = ftruncate(fd, off);
+	} else {
+		unsigned char b = 0;
+		if (pread(fd, &b, 1, off) != 1)
+			rc = -EIO;
+		b ^= 0x5a;
+		if (!rc && pwrite(fd, &b, 1, off) != 1)
+			rc = -EIO;
+	}
+	close(fd);
+	return rc;
+}
+
+static void damaged_cache_files_are_rejected_and_rebuilt(void)
+{
+	if (!snap_path[0])
+		return;
+	struct stat st;
+	CHECK(stat(snap_path, &st) == 0);
+	vmproc_template *t = NULL;
+	CHECK(vmproc_template_new(&t, cfg) == 0);
+	if (!t)
+		return;
+	/* A byte of the header, then of the saved state. */
+	CHECK(damage(snap_path, 20, 0) == 0);
+	int rc = vmproc_template_load(t, snap_path);
+	CHECK_MSG(rc == -EBADMSG, "header: %d %s", rc, vmproc_template_error(t));
+	CHECK(damage(snap_path, 20, 0) == 0); /* undone */
+	CHECK(vmproc_template_load(t, snap_path) == 0);
+	CHECK(damage(snap_path, 4096 + 100, 0) == 0);
+	rc = vmproc_template_load(t, snap_path);
+	CHECK_MSG(rc == -EBADMSG, "state: %d %s", rc, vmproc_template_error(t));
+	CHECK(damage(snap_path, 4096 + 100, 0) == 0);
+	/* Truncated. */
+	CHECK(damage(snap_path, st.st_size / 2, 1) == 0);
+	rc = vmproc_template_load(t, snap_path);
+	CHECK_MSG(rc == -EBADMSG, "truncated: %d %s", rc, vmproc_template_error(t));
+	/* The cache rebuilds it (one more boot) and the result works. */
+	double t0 = now_s();
+	rc = vmproc_template_cached(t);
+	CHECK_MSG(rc == 0, "%d %s", rc, vmproc_template_error(t));
+	fprintf(stderr, "# rebuilt in %.1f s\n", now_s() - t0);
+	struct stat st2;
+	CHECK(stat(snap_path, &st2) == 0 && st2.st_size == st.st_size);
+	char out[1024];
+	rc = run_sh(t, "echo rebuilt", NULL, out, sizeof(out), NULL);
+	CHECK_MSG(rc == 0 && !strcmp(out, "rebuilt\n"), "%s", out);
+	vmproc_template_free(t);
+}
+
+static void not_a_snapshot(void)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/garbage.snap", cache_dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		CHECK(write(fd, "hello, not a snapshot\n", 22) == 22);
+		close(fd);
+	}
+	vmproc_template *t = NULL;
+	CHECK(vmproc_template_new(&t, cfg) == 0);
+	int rc = t ? vmproc_template_load(t, path) : -1;
+	CHECK_MSG(rc == -EBADMSG, "%d", rc);
+	CHECK(t && vmproc_template_error(t)[0]);
+	snprintf(path, sizeof(path), "%s/none.snap", cache_dir);
+	rc = t ? vmproc_template_load(t, path) : -1;
+	CHECK_MSG(rc == -ENOENT, "%d", rc);
+	/* An empty template cannot spawn or save. */
+	vmproc_cmd *cmd = NULL;
+	vmproc_child *c = NULL;
+	CHECK(vmproc_cmd_new(&cmd, "/bin/true") == 0);
+	CHECK(cmd && t && vmproc_spawn_template(cmd, t, NULL, &c) == -ENOENT);
+	CHECK(t && vmproc_template_save(t, path) == -ENOENT);
+	vmproc_cmd_free(cmd);
+	vmproc_template_free(t);
+}
+
+static void setup(void)
+{
+	snprintf(cache_dir, sizeof(cache_dir), "/tmp/vmproc-test-snapshot-XXXXXX");
+	if (!mkdtemp(cache_dir)) {
+		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+		exit(1);
+	}
+	setenv("VMPROC_CACHE_DIR", cache_dir, 1);
+	if (vmproc_config_new(&cfg) || vmproc_config_set_timeout_ms(cfg, TIMEOUT_MS)) {
+		fprintf(stderr, "config\n");
+		exit(1);
+	}
+}
+
+static void cleanup(void)
+{
+	vmproc_template_free(tmpl);
+	vmproc_config_free(cfg);
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cache_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", cache_dir);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct harness_test tests[] = {
+	    {"cache_builds_a_template", cache_builds_a_template},
+	    {"clones_run_concurrently_and_apart", clones_run_concurrently_and_apart},
+	    {"spawn_uses_the_cache_by_default", spawn_uses_the_cache_by_default},
+	    {"never_mode_boots", never_mode_boots},
+	    {"other_configuration_is_refused", other_configuration_is_refused},
+	    {"template_freed_while_clones_run", template_freed_while_clones_run},
+	    {"not_a_snapshot", not_a_snapshot},
+	    {"damaged_cache_files_are_rejected_and_rebuilt",
+	     damaged_cache_files_are_rejected_and_rebuilt},
+	};
+	setup();
+	int rc = harness_run(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+	cleanup();
+	return rc;
+}
