@@ -54,8 +54,9 @@ echo 'not for the program' >"$tmp/input"
 run_case program "$tmp/input" "$vmproc" run -n --timeout "$LIMIT" -e 'GREETING=hello world' \
 	-e EMPTY= -w /tmp -u 5:6 -- /bin/sh -c \
 	'cat; echo "$GREETING|${EMPTY-unset}|$(pwd)|$(id -u):$(id -g)"; echo to-stderr >&2; exit 3' &
-# 127: no such program.
-run_case missing /dev/null "$vmproc" run --timeout "$LIMIT" /nonexistent/program &
+# 127: no such program; and a cold boot (every other case starts from
+# the snapshot cache, which the first of them builds).
+run_case missing /dev/null "$vmproc" run --no-snapshot --timeout "$LIMIT" /nonexistent/program &
 # The README's demo as written: a pipe on stdin is streamed without -i.
 # shellcheck disable=SC2016 # expanded by the inner shell
 run_case catsay "$testdata/hello.in" sh -c 'cat | "$0" run --timeout "$1" /bin/catsay' \
@@ -119,6 +120,25 @@ check run_help_exit_codes "exit codes missing from vmproc run --help" \
 version=$("$vmproc" --version 2>&1)
 check version "vmproc --version: $version" \
 	grep -qE '^vmproc [0-9]+\.[0-9]+\.[0-9]+$' <<<"$version"
+
+# vmproc snapshot, on an empty cache of our own.
+snapdir=$tmp/snapshots
+VMPROC_CACHE_DIR=$snapdir "$vmproc" snapshot list >"$tmp/list.out" 2>&1
+list_rc=$?
+check snapshot_list_empty "exit $list_rc: $(cat "$tmp/list.out")" \
+	grep -q 'no snapshots' "$tmp/list.out"
+mkdir -p "$snapdir" && echo junk >"$snapdir/0123.snap"
+VMPROC_CACHE_DIR=$snapdir "$vmproc" snapshot clear >"$tmp/clear.out" 2>&1
+clear_rc=$?
+left=$(ls "$snapdir")
+check snapshot_clear "exit $clear_rc, $(cat "$tmp/clear.out"), left: $left" \
+	[ "$clear_rc:$left" = "0:" ]
+"$vmproc" snapshot frobnicate >/dev/null 2>&1
+bad_rc=$?
+check snapshot_unknown_125 "vmproc snapshot frobnicate exited $bad_rc" [ "$bad_rc" = 125 ]
+"$vmproc" snapshot --help >"$tmp/shelp.out" 2>&1
+help_rc=$?
+check snapshot_help "vmproc snapshot --help exited $help_rc" [ "$help_rc" = 0 ]
 
 echo "test_cli_run.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
