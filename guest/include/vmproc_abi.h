@@ -23,6 +23,25 @@
  * The init writes it after sync(), so nothing is left to flush. */
 #define VMPROC_ABI_EXIT_PORT 0x601
 
+/* Prewarming: the kernel command-line word
+ *
+ *   vmproc_prewarm=PATH[,PATH...]
+ *
+ * (which the kernel hands to init as an environment variable) makes init
+ * read each PATH, following symlinks, to its end just before it reports
+ * VMPROC_EVENT_READY, so that the guest's page cache and dentry cache
+ * hold those files. A snapshot taken at READY then has them, and a VM
+ * restored from it runs the program without reading it from the disk
+ * (which costs seconds when guest-kernel code is emulated). At most
+ * VMPROC_PREWARM_MAX paths, each shorter than VMPROC_PREWARM_PATH_MAX
+ * bytes; entries beyond those limits, and paths that are missing,
+ * unreadable or not regular files, are skipped with a console line. Empty
+ * entries are ignored. Init always becomes ready. (No dot in the name:
+ * the kernel drops unknown words whose name has one.) */
+#define VMPROC_ABI_PREWARM_ENV  "vmproc_prewarm"
+#define VMPROC_PREWARM_MAX      16
+#define VMPROC_PREWARM_PATH_MAX 256
+
 /* --- The command channel --------------------------------------------
  *
  * When the VMM runs a command (vmproc_spawn), it attaches a virtio-console

@@ -5,7 +5,8 @@
  * the program named on the kernel command line after "--" (or, with
  * vmproc_channel=1 and no such program, the one the VMM describes over the
  * command channel: serve.c), and reports that program's exit status to
- * the VMM through an I/O port.
+ * the VMM through an I/O port. Before it reports ready, it can read files
+ * named on the kernel command line (vmproc_prewarm=) into the page cache.
  *
  * Guest-kernel code may run ~1000x slower than native (see
  * shared/PLATFORM.md) while user space runs natively, so this file counts
@@ -216,6 +217,70 @@ static void port_write(unsigned short port, unsigned char value)
 		init_report("pwrite", "/dev/port", errno);
 }
 
+/* --- prewarming (VMPROC_ABI_PREWARM_ENV) ------------------------------ */
+
+/* Reads path to its end and discards it, so that the page cache (and the
+ * dentry cache, for every link on the way) holds it when the VMM takes
+ * its snapshot at READY. Only regular files, read no further than the
+ * size they had when opened: a FIFO or a device such as /dev/zero could
+ * otherwise keep init from ever becoming ready (O_NONBLOCK keeps a FIFO's
+ * open from waiting for a writer). */
+static void prewarm_file(const char *path)
+{
+	static char buf[64 * 1024];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+
+	if (fd < 0) {
+		init_report("prewarm: open", path, errno);
+		return;
+	}
+	if (fstat(fd, &st) < 0) {
+		init_report("prewarm: fstat", path, errno);
+	} else if (!S_ISREG(st.st_mode)) {
+		init_say("prewarm: not a regular file:", path);
+	} else {
+		/* The whole file in fewer, larger disk requests than read()'s
+		 * readahead windows: for busybox (2 MB) on an emulated
+		 * guest kernel, 2.8-3.6 s instead of 4.5 s. (1 MiB reads
+		 * and sendfile() to /dev/null were no faster.) Only a hint,
+		 * so its failure does not matter. */
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+		for (off_t left = st.st_size; left > 0;) {
+			ssize_t n = read(fd, buf, sizeof(buf));
+
+			if (n > 0) {
+				left -= n;
+			} else if (n == 0) {
+				break; /* shrank; cannot happen on the read-only /usr */
+			} else if (errno != EINTR) {
+				init_report("prewarm: read", path, errno);
+				break;
+			}
+		}
+	}
+	close(fd);
+}
+
+static void prewarm(void)
+{
+	static struct init_prewarm pw;
+
+	init_prewarm_parse(&pw, getenv(VMPROC_ABI_PREWARM_ENV));
+	if (pw.ignored > 0) {
+		struct init_line line = {.len = 0};
+
+		init_line_add(&line, "vmproc-init: " VMPROC_ABI_PREWARM_ENV ": ignored ");
+		init_line_add_uint(&line, pw.ignored);
+		init_line_add(&line, " too long or too many entries");
+		init_write_line(&line);
+	}
+	for (size_t i = 0; i < pw.count; i++)
+		prewarm_file(pw.paths[i]);
+	if (pw.count > 0)
+		init_debug_say("prewarmed", NULL);
+}
+
 /* --- running the program ---------------------------------------------- */
 
 /* execve() the program, searching the child's PATH as execvp would for a
@@ -325,6 +390,8 @@ int main(int argc, char *argv[])
 	init_debug_say("mounted", NULL);
 
 	open_ports();
+	/* Last before READY, as the snapshot is taken there. */
+	prewarm();
 	port_write(VMPROC_ABI_EVENT_PORT, VMPROC_EVENT_READY);
 	init_debug_say("ready", NULL);
 

@@ -107,6 +107,26 @@ bool init_path_next(const char **path, const char *file, char *buf, size_t cap)
 	return true;
 }
 
+void init_prewarm_parse(struct init_prewarm *pw, const char *value)
+{
+	pw->count = 0;
+	pw->ignored = 0;
+	while (value != NULL && *value != '\0') {
+		const char *comma = strchr(value, ',');
+		size_t len = comma != NULL ? (size_t)(comma - value) : strlen(value);
+
+		if (len >= VMPROC_PREWARM_PATH_MAX ||
+		    (len > 0 && pw->count == VMPROC_PREWARM_MAX)) {
+			pw->ignored++;
+		} else if (len > 0) {
+			memcpy(pw->paths[pw->count], value, len);
+			pw->paths[pw->count][len] = '\0';
+			pw->count++;
+		}
+		value = comma != NULL ? comma + 1 : NULL;
+	}
+}
+
 /* --- the command channel ----------------------------------------------- */
 
 static unsigned get_le32(const unsigned char *p)

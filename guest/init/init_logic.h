@@ -60,6 +60,23 @@ const char *init_env_get(char *const envp[], const char *key);
  * Call only while *path != NULL. */
 bool init_path_next(const char **path, const char *file, char *buf, size_t cap);
 
+/* --- prewarming (VMPROC_ABI_PREWARM_ENV, vmproc_abi.h) --------------- */
+
+/* The paths of a vmproc_prewarm value, in order, each NUL-terminated. */
+struct init_prewarm {
+	size_t count;
+	/* Entries left out: those of VMPROC_PREWARM_PATH_MAX bytes or more,
+	 * and every one after the first VMPROC_PREWARM_MAX. Empty entries
+	 * (",,", a leading or trailing comma) mean nothing and are not
+	 * counted. */
+	unsigned ignored;
+	char paths[VMPROC_PREWARM_MAX][VMPROC_PREWARM_PATH_MAX];
+};
+
+/* Splits value (NULL: no prewarming) at its commas into pw. Never
+ * fails: whatever does not fit is counted in pw->ignored. */
+void init_prewarm_parse(struct init_prewarm *pw, const char *value);
+
 /* --- the command channel (vmproc_abi.h) ------------------------------ */
 
 /* Shell-convention status when init cannot run a channel command at all

@@ -166,6 +166,83 @@ static void test_env_get(void)
 	check(init_env_get(NULL, "PATH") == NULL, "env: NULL envp");
 }
 
+static bool prewarm_is(const struct init_prewarm *pw, size_t count, unsigned ignored,
+                       const char *const *paths)
+{
+	if (pw->count != count || pw->ignored != ignored)
+		return false;
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(pw->paths[i], paths[i]) != 0)
+			return false;
+	}
+	return true;
+}
+
+static void test_prewarm_parse(void)
+{
+	static struct init_prewarm pw;
+	const char *one[] = {"/usr/bin/busybox"};
+	const char *three[] = {"/bin/sh", "/usr/bin/catsay", "rel/a.b"};
+	char value[64 * 20];
+	char longest[VMPROC_PREWARM_PATH_MAX + 2];
+
+	init_prewarm_parse(&pw, "/usr/bin/busybox");
+	check(prewarm_is(&pw, 1, 0, one), "prewarm: one path");
+	init_prewarm_parse(&pw, "/bin/sh,/usr/bin/catsay,rel/a.b");
+	check(prewarm_is(&pw, 3, 0, three), "prewarm: several paths, in order");
+	init_prewarm_parse(&pw, "");
+	check(prewarm_is(&pw, 0, 0, NULL), "prewarm: empty value");
+	init_prewarm_parse(&pw, NULL);
+	check(prewarm_is(&pw, 0, 0, NULL), "prewarm: no value");
+	init_prewarm_parse(&pw, ",,,");
+	check(prewarm_is(&pw, 0, 0, NULL), "prewarm: only commas");
+	init_prewarm_parse(&pw, "/usr/bin/busybox,");
+	check(prewarm_is(&pw, 1, 0, one), "prewarm: trailing comma");
+	init_prewarm_parse(&pw, ",/bin/sh,,/usr/bin/catsay,rel/a.b,,");
+	check(prewarm_is(&pw, 3, 0, three), "prewarm: empty entries between and around");
+
+	/* Too many: the first VMPROC_PREWARM_MAX count, the rest do not. */
+	value[0] = '\0';
+	for (int i = 0; i < VMPROC_PREWARM_MAX + 3; i++) {
+		char entry[16];
+
+		snprintf(entry, sizeof(entry), "%s/p%d", i == 0 ? "" : ",", i);
+		strcat(value, entry);
+	}
+	init_prewarm_parse(&pw, value);
+	check(pw.count == VMPROC_PREWARM_MAX && pw.ignored == 3 &&
+	          strcmp(pw.paths[0], "/p0") == 0 &&
+	          strcmp(pw.paths[VMPROC_PREWARM_MAX - 1], "/p15") == 0,
+	      "prewarm: too many, the first 16 kept");
+	strcat(value, ",,");
+	init_prewarm_parse(&pw, value);
+	check(pw.count == VMPROC_PREWARM_MAX && pw.ignored == 3,
+	      "prewarm: too many, empty entries not counted");
+
+	/* Too long: VMPROC_PREWARM_PATH_MAX - 1 bytes fit, one more does not,
+	 * and the next entry is still read. */
+	memset(longest, 'a', sizeof(longest));
+	longest[0] = '/';
+	longest[VMPROC_PREWARM_PATH_MAX - 1] = '\0';
+	snprintf(value, sizeof(value), "%s,/bin/sh", longest);
+	init_prewarm_parse(&pw, value);
+	check(pw.count == 2 && pw.ignored == 0 && strcmp(pw.paths[0], longest) == 0 &&
+	          strcmp(pw.paths[1], "/bin/sh") == 0,
+	      "prewarm: longest path fits");
+	longest[VMPROC_PREWARM_PATH_MAX - 1] = 'a';
+	longest[VMPROC_PREWARM_PATH_MAX] = '\0';
+	snprintf(value, sizeof(value), "/usr/bin/busybox,%s,/bin/sh", longest);
+	init_prewarm_parse(&pw, value);
+	check(pw.count == 2 && pw.ignored == 1 && strcmp(pw.paths[0], "/usr/bin/busybox") == 0 &&
+	          strcmp(pw.paths[1], "/bin/sh") == 0,
+	      "prewarm: too long skipped, neighbours kept");
+	init_prewarm_parse(&pw, longest);
+	check(pw.count == 0 && pw.ignored == 1, "prewarm: only a too-long path");
+	check(strcmp(VMPROC_ABI_PREWARM_ENV, "vmproc_prewarm") == 0 &&
+	          strchr(VMPROC_ABI_PREWARM_ENV, '.') == NULL,
+	      "prewarm: word name has no dot");
+}
+
 /* Joins every candidate of a PATH search with '|'. */
 static void path_candidates(const char *path, const char *file, char *out, size_t cap)
 {
@@ -607,6 +684,7 @@ int main(void)
 	test_channel_requested();
 	test_env_get();
 	test_path_next();
+	test_prewarm_parse();
 	test_rx_partial();
 	test_msg_codec();
 	test_cmd_whole();
