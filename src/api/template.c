@@ -45,7 +45,7 @@ static void describe_file(FILE *f, const char *what, const char *path)
 
 /* The host's CPU as KVM offers it to guests: a snapshot taken on
  * another CPU must not be restored here. */
-static int describe_cpu(FILE *f, struct vmp_error *err)
+static int describe_cpu(FILE *f, unsigned cfg_cpus, struct vmp_error *err)
 {
 	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0)
@@ -55,10 +55,18 @@ static int describe_cpu(FILE *f, struct vmp_error *err)
 	close(kvm);
 	if (rc)
 		return rc;
+	/* As vCPU 0 sees it: KVM reports some fields of the host CPU the
+	 * calling thread happens to run on (APIC ids), which must not make
+	 * the key differ from one process to the next. */
+	bool emulated = cpuid_host_emulates_kernel();
+	cpuid_filter(c, 0, cfg_cpus, emulated);
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 0x8000001e)
+			c->entries[i].eax = c->entries[i].ebx = 0; /* extended APIC id, core id */
 	fprintf(f, "cpu %u %016llx\n", c->nent,
 	        (unsigned long long)snapshot_hash(3, c->entries, c->nent * sizeof(c->entries[0])));
 	free(c);
-	fprintf(f, "emulated %d\n", cpuid_host_emulates_kernel());
+	fprintf(f, "emulated %d\n", emulated);
 	return 0;
 }
 
@@ -90,7 +98,7 @@ int template_key(const struct vmproc_config *cfg, uint8_t key[SNAPSHOT_KEY_LEN],
 		}
 		fprintf(f, "memory %u cpus %u\ncmdline %s\n", cfg->memory_mib,
 		        cfg->cpus ? cfg->cpus : 1, cfg->cmdline_extra ? cfg->cmdline_extra : "");
-		rc = describe_cpu(f, err);
+		rc = describe_cpu(f, cfg->cpus ? cfg->cpus : 1, err);
 	}
 	free(kernel);
 	free(initrd);

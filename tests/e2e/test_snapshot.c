@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -335,6 +336,53 @@ static void not_a_snapshot(void)
 	vmproc_template_free(t);
 }
 
+/* The cache key must not depend on which host CPU computes it (KVM
+ * reports some of that CPU's own CPUID fields): otherwise a process on
+ * another CPU misses the cache and boots. */
+struct key_probe {
+	int cpu;
+	char path[512];
+};
+
+static void *key_on_cpu(void *arg)
+{
+	struct key_probe *k = arg;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(k->cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+		return NULL;
+	sched_yield();
+	vmproc_template *t = NULL;
+	if (!vmproc_template_new(&t, cfg))
+		vmproc_template_cache_path(t, k->path, sizeof(k->path));
+	vmproc_template_free(t);
+	return NULL;
+}
+
+static void key_is_the_same_on_every_cpu(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n > 16)
+		n = 16;
+	struct key_probe k[16];
+	int done = 0;
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < n; i++) {
+			struct key_probe *p = &k[i];
+			p->cpu = i;
+			p->path[0] = '\0';
+			pthread_t t;
+			if (pthread_create(&t, NULL, key_on_cpu, p) == 0) {
+				pthread_join(t, NULL);
+				done++;
+			}
+			CHECK_MSG(!p->path[0] || !strcmp(p->path, k[0].path),
+			          "CPU %d: %s, CPU 0: %s", i, p->path, k[0].path);
+		}
+	CHECK(done > 0 && k[0].path[0]);
+}
+
 static void setup(void)
 {
 	snprintf(cache_dir, sizeof(cache_dir), "/tmp/vmproc-test-snapshot-XXXXXX");
@@ -362,6 +410,7 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
 	static const struct harness_test tests[] = {
+	    {"key_is_the_same_on_every_cpu", key_is_the_same_on_every_cpu},
 	    {"cache_builds_a_template", cache_builds_a_template},
 	    {"clones_run_concurrently_and_apart", clones_run_concurrently_and_apart},
 	    {"spawn_uses_the_cache_by_default", spawn_uses_the_cache_by_default},
