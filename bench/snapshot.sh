@@ -9,13 +9,17 @@ export LC_ALL=C
 
 usage() {
 	cat <<EOF
-Usage: ${0##*/} [-n N] [-c N] [-C N] [-N N] [-b VMPROC] [-t SECONDS]
+Usage: ${0##*/} [-n N] [-c N] [-C N] [-S N] [-N N] [-b VMPROC] [-t SECONDS]
 
   -n N        snapshot spawns per program (default 20)
   -c N        cold spawns per program (default 20; each boots a VM, about
               30 s where the guest kernel is emulated)
   -C N        concurrent idle clones for the memory figures (default 20;
               0: skip)
+  -S N        clones starting at once (default 4): each is idle once up,
+              but a starting one keeps its guest kernel busy, and where
+              that kernel is emulated its timer ticks alone outrun the
+              host when hundreds start together
   -N N        native fork + exec runs per program (default 200)
   -b VMPROC   the vmproc CLI (default build/vmproc)
   -t SECONDS  give up on one VM after this long (default 900)
@@ -33,13 +37,14 @@ die() {
 
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd -- "$here/.." && pwd -P)
-snap_runs=20 cold_runs=20 clones=20 native_runs=200 limit=900
+snap_runs=20 cold_runs=20 clones=20 starting=4 native_runs=200 limit=900
 vmproc=$root/build/vmproc
-while getopts ':n:c:C:N:b:t:h' opt; do
+while getopts ':n:c:C:S:N:b:t:h' opt; do
 	case $opt in
 	n) snap_runs=$OPTARG ;;
 	c) cold_runs=$OPTARG ;;
 	C) clones=$OPTARG ;;
+	S) starting=$OPTARG ;;
 	N) native_runs=$OPTARG ;;
 	b) vmproc=$OPTARG ;;
 	t) limit=$OPTARG ;;
@@ -47,7 +52,7 @@ while getopts ':n:c:C:N:b:t:h' opt; do
 	*) usage >&2; die "bad option -$OPTARG" ;;
 	esac
 done
-for v in snap_runs cold_runs native_runs limit; do
+for v in snap_runs cold_runs native_runs limit starting; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v wants a positive number, not '${!v}'"
 done
 [[ $clones =~ ^[0-9]+$ ]] || die "-C wants a number"
@@ -117,19 +122,27 @@ done
 [ "$clones" -gt 0 ] || exit 0
 echo
 echo "host memory of $clones idle clones (128 MiB guests), each waiting in sleep"
+up_count() { cat "$tmp"/clone.* 2>/dev/null | grep -c '^up$' || true; }
+deadline=$((SECONDS + limit + 10 * clones))
+t0=$EPOCHREALTIME
 for i in $(seq "$clones"); do
-	"$vmproc" run -n --snapshot --timeout "$limit" /bin/sh -c 'echo up; exec sleep 100000' \
+	# At most $starting clones booting... restoring at once.
+	while [ $((i - 1 - $(up_count))) -ge "$starting" ]; do
+		[ $SECONDS -lt $deadline ] || die "only $(up_count) of $clones clones came up"
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || die "a clone ended: $(cat "$tmp"/clone.* | grep -v '^up$' | head -3)"; done
+		sleep 0.2
+	done
+	"$vmproc" run -n --snapshot --timeout 86400 /bin/sh -c 'echo up; exec sleep 100000' \
 		>"$tmp/clone.$i" 2>&1 &
 	pids+=("$!")
 done
-deadline=$((SECONDS + limit))
-while :; do
-	up=$(cat "$tmp"/clone.* 2>/dev/null | grep -c '^up$' || true)
-	[ "$up" -ge "$clones" ] && break
-	[ $SECONDS -lt $deadline ] || die "only $up of $clones clones came up"
-	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || die "a clone ended: $(cat "$tmp"/clone.* | head)"; done
+while [ "$(up_count)" -lt "$clones" ]; do
+	[ $SECONDS -lt $deadline ] || die "only $(up_count) of $clones clones came up"
+	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || die "a clone ended: $(cat "$tmp"/clone.* | grep -v '^up$' | head -3)"; done
 	sleep 1
 done
+printf '  all %d up after %.0f s (%d starting at once)\n' "$clones" \
+	"$(echo "$EPOCHREALTIME - $t0" | bc)" "$starting"
 sleep 2
 # Per process: RSS and PSS of everything, and the guest RAM mapping's
 # private (written: copied on write) pages.
