@@ -20,11 +20,12 @@ void guest_mem_layout(struct guest_mem *m, uint8_t *host, uint64_t ram_size)
 	m->ram_size = ram_size;
 }
 
-int guest_mem_init(struct guest_mem *m, uint64_t ram_size, struct vmp_error *err)
+static int map_guest(struct guest_mem *m, uint64_t ram_size, int flags, int fd, uint64_t off,
+                     struct vmp_error *err)
 {
 	memset(m, 0, sizeof(*m));
-	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *p =
+	    mmap(NULL, ram_size, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE, fd, (off_t)off);
 	if (p == MAP_FAILED)
 		return vmp_fail_errno(err, -errno, "cannot map %llu MiB of guest memory",
 		                      (unsigned long long)(ram_size >> 20));
@@ -34,19 +35,15 @@ int guest_mem_init(struct guest_mem *m, uint64_t ram_size, struct vmp_error *err
 	return 0;
 }
 
+int guest_mem_init(struct guest_mem *m, uint64_t ram_size, struct vmp_error *err)
+{
+	return map_guest(m, ram_size, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, err);
+}
+
 int guest_mem_init_fd(struct guest_mem *m, uint64_t ram_size, int fd, uint64_t off, bool shared,
                       struct vmp_error *err)
 {
-	memset(m, 0, sizeof(*m));
-	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-	               (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_NORESERVE, fd, (off_t)off);
-	if (p == MAP_FAILED)
-		return vmp_fail_errno(err, -errno, "cannot map %llu MiB of guest memory",
-		                      (unsigned long long)(ram_size >> 20));
-	m->mapping = p;
-	m->mapping_size = ram_size;
-	guest_mem_layout(m, p, ram_size);
-	return 0;
+	return map_guest(m, ram_size, shared ? MAP_SHARED : MAP_PRIVATE, fd, off, err);
 }
 
 void guest_mem_release(struct guest_mem *m)

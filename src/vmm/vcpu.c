@@ -339,8 +339,12 @@ static void sample(struct vm_vcpu *c)
 static void run_loop(struct vm_vcpu *c)
 {
 	struct vmproc_vm *vm = c->vm;
-	if (c->id == 0)
+	if (c->id == 0) {
 		trace_mark(&vm->trace, TP_FIRST_RUN);
+		/* A restored guest's init is ready from its first instruction. */
+		if (vm->restore)
+			trace_mark(&vm->trace, TP_INIT_READY);
+	}
 	for (;;) {
 		if (should_stop(vm))
 			return;

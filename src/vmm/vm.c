@@ -538,37 +538,24 @@ static int restore_state(struct vmproc_vm *vm, struct vmp_error *err)
 			vmp_fail(err, rc, "restoring device %u: %s", i, err->msg);
 	if (!rc && vm->channel && (rc = virtio_ports_restore(vm->channel, &s->channel, err)))
 		vmp_fail(err, rc, "restoring the command channel: %s", err->msg);
-	if (!rc) {
-		trace_mark(&vm->trace, TP_INIT_READY);
-		atomic_store(&vm->init_ready, true);
-	}
+	if (!rc)
+		atomic_store(&vm->init_ready, true); /* TP_INIT_READY: at the first run */
 	return rc;
 }
 
+/* After the steps every VM takes: a snapshot's devices and state instead
+ * of a kernel, initramfs and boot data. */
 static int setup_restored(struct vmproc_vm *vm, struct vmp_error *err)
 {
-	struct vm_trace *t = &vm->trace;
 	int rc;
-	if ((rc = open_kvm(vm, err)))
-		return rc;
-	trace_mark(t, TP_KVM_OPEN);
-	if ((rc = create_vm(vm, err)))
-		return rc;
-	trace_mark(t, TP_VM_CREATED);
-	if ((rc = setup_memory(vm, err)))
-		return rc;
-	trace_mark(t, TP_MEMORY);
-	/* Symbols for error messages only. */
-	if ((rc = map_file(vm->kernel_path, "kernel", &vm->kernel_file, &vm->kernel_size, err)))
-		return rc;
 	if ((rc = setup_devices(vm, err)))
 		return rc;
 	if ((rc = check_restore_shape(vm, err)))
 		return rc;
-	trace_mark(t, TP_DEVICES);
 	if ((rc = restore_state(vm, err)))
 		return rc;
-	trace_mark(t, TP_VCPU);
+	trace_mark(&vm->trace, TP_VCPU);
+	trace_mark(&vm->trace, TP_DEVICES);
 	return 0;
 }
 
@@ -579,8 +566,6 @@ static int setup(struct vmproc_vm *vm, struct vmp_error *err)
 	if ((rc = kick_install_handler()))
 		return vmp_fail_errno(err, rc, "cannot install the vCPU kick signal handler");
 	vm->emulated_kernel = cpuid_host_emulates_kernel();
-	if (vm->restore)
-		return setup_restored(vm, err);
 	if ((rc = open_kvm(vm, err)))
 		return rc;
 	trace_mark(t, TP_KVM_OPEN);
@@ -590,8 +575,11 @@ static int setup(struct vmproc_vm *vm, struct vmp_error *err)
 	if ((rc = setup_memory(vm, err)))
 		return rc;
 	trace_mark(t, TP_MEMORY);
+	/* A restored VM maps the kernel for symbols in error messages only. */
 	if ((rc = map_file(vm->kernel_path, "kernel", &vm->kernel_file, &vm->kernel_size, err)))
 		return rc;
+	if (vm->restore)
+		return setup_restored(vm, err);
 	if ((rc = check_kernel_cpus(vm, err)))
 		return rc;
 	struct elf_kernel k;
