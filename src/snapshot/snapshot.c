@@ -13,24 +13,6 @@
 
 static const char magic[8] = {'V', 'M', 'P', 'S', 'N', 'A', 'P', 0};
 
-struct snapshot_file_header {
-	char magic[8];
-	uint32_t format_version;
-	uint32_t header_size;
-	char vmproc_version[16];
-	uint8_t key[SNAPSHOT_KEY_LEN];
-	uint32_t nvcpus, ndev;
-	uint32_t has_channel;
-	/* Structure sizes: another build with other KVM headers is stale. */
-	uint32_t vm_state_size, vcpu_state_size, mmio_state_size, ports_state_size;
-	uint32_t pad;
-	uint64_t mem_size;
-	uint64_t state_off, state_len;
-	uint64_t mem_off;
-	uint64_t state_hash, mem_hash;
-	uint64_t header_hash; /* of this header with header_hash 0 */
-};
-
 struct snapshot *snapshot_new(uint32_t nvcpus)
 {
 	if (nvcpus == 0 || nvcpus > SNAPSHOT_MAX_VCPUS)

@@ -50,6 +50,26 @@ struct snapshot {
 	struct virtio_ports_state channel;
 };
 
+/* The file header (the format is described above). In this header so
+ * that tests can craft files; only snapshot.c writes or reads it. */
+struct snapshot_file_header {
+	char magic[8];
+	uint32_t format_version;
+	uint32_t header_size;
+	char vmproc_version[16];
+	uint8_t key[SNAPSHOT_KEY_LEN];
+	uint32_t nvcpus, ndev;
+	uint32_t has_channel;
+	/* Structure sizes: another build with other KVM headers is stale. */
+	uint32_t vm_state_size, vcpu_state_size, mmio_state_size, ports_state_size;
+	uint32_t pad;
+	uint64_t mem_size;
+	uint64_t state_off, state_len;
+	uint64_t mem_off;
+	uint64_t state_hash, mem_hash;
+	uint64_t header_hash; /* of this header with header_hash 0 */
+};
+
 /* An empty snapshot for nvcpus vCPUs with one reference; mem_fd -1. */
 struct snapshot *snapshot_new(uint32_t nvcpus);
 void snapshot_ref(struct snapshot *s);

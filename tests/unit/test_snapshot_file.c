@@ -20,28 +20,11 @@
 #include "vmproc.h"
 #include "x86/kvm_state.h"
 
-/* A copy of the file header of snapshot.c (its struct is private), so
- * the tests can craft headers with a valid header_hash. */
-struct file_header {
-	char magic[8];
-	uint32_t format_version;
-	uint32_t header_size;
-	char vmproc_version[16];
-	uint8_t key[SNAPSHOT_KEY_LEN];
-	uint32_t nvcpus, ndev;
-	uint32_t has_channel;
-	uint32_t vm_state_size, vcpu_state_size, mmio_state_size, ports_state_size;
-	uint32_t pad;
-	uint64_t mem_size;
-	uint64_t state_off, state_len;
-	uint64_t mem_off;
-	uint64_t state_hash, mem_hash;
-	uint64_t header_hash;
-};
+/* The on-disk header (snapshot.h); its size is part of the format. */
 /* What snapshot.c writes as header_size and state_off (checked on every
  * file the tests write, in check_layout). */
-_Static_assert(sizeof(struct file_header) == 152, "the snapshot file header is 152 bytes");
-_Static_assert(offsetof(struct file_header, header_hash) == 144, "header_hash is last");
+_Static_assert(sizeof(struct snapshot_file_header) == 152, "the snapshot file header is 152 bytes");
+_Static_assert(offsetof(struct snapshot_file_header, header_hash) == 144, "header_hash is last");
 
 #define PAGE     SNAPSHOT_PAGE
 #define MEM_SIZE (4u << 20)
@@ -289,7 +272,7 @@ static int read_code(const uint8_t *key)
 		          want);                                                                   \
 	} while (0)
 
-static int read_header(struct file_header *h)
+static int read_header(struct snapshot_file_header *h)
 {
 	int fd = open(g_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -299,15 +282,15 @@ static int read_header(struct file_header *h)
 	return n == (ssize_t)sizeof(*h) ? 0 : -1;
 }
 
-static uint64_t header_hash_of(const struct file_header *h)
+static uint64_t header_hash_of(const struct snapshot_file_header *h)
 {
-	struct file_header c = *h;
+	struct snapshot_file_header c = *h;
 	c.header_hash = 0;
 	return snapshot_hash(2, &c, sizeof(c));
 }
 
 /* Writes h with a correct header_hash. */
-static int write_header(struct file_header *h)
+static int write_header(struct snapshot_file_header *h)
 {
 	h->header_hash = header_hash_of(h);
 	int fd = open(g_path, O_WRONLY | O_CLOEXEC);
@@ -354,7 +337,7 @@ static int write_text(const char *text, size_t len)
 }
 
 /* The header fields that follow from the snapshot written. */
-static bool check_layout(const struct file_header *h, uint32_t nvcpus, uint32_t ndev)
+static bool check_layout(const struct snapshot_file_header *h, uint32_t nvcpus, uint32_t ndev)
 {
 	uint64_t state = sizeof(struct x86_vm_state) + nvcpus * sizeof(struct x86_vcpu_state) +
 	                 ndev * sizeof(struct virtio_mmio_state) +
@@ -459,7 +442,7 @@ static void write_read_round_trip(void)
 			          g_err.msg);
 			CHECK_MSG(dir_entries() == 1, "%u entries: a temporary file is left",
 			          dir_entries());
-			struct file_header h;
+			struct snapshot_file_header h;
 			CHECK(read_header(&h) == 0 && check_layout(&h, cpus[c], devs[d]));
 			CHECK(!memcmp(h.key, s->key, SNAPSHOT_KEY_LEN));
 			/* Sparse: a handful of pages besides the state. */
@@ -617,7 +600,7 @@ static void read_rejects_other_files(void)
 
 	/* The wrong magic, with everything else right (even the hash). */
 	WRITE_FRESH(1, 1);
-	struct file_header h;
+	struct snapshot_file_header h;
 	CHECK(read_header(&h) == 0);
 	h.magic[0] = 'X';
 	CHECK(write_header(&h) == 0);
@@ -631,7 +614,7 @@ static void damaged_header(void)
 {
 	unsigned fds = fd_count();
 	/* Every byte of the header, one at a time. */
-	for (unsigned i = 0; i < sizeof(struct file_header); i++) {
+	for (unsigned i = 0; i < sizeof(struct snapshot_file_header); i++) {
 		WRITE_FRESH(1, 1);
 		CHECK(flip(i, 0x10) == 0);
 		int rc = read_code(NULL);
@@ -644,7 +627,7 @@ static void damaged_header(void)
 static void damaged_state(void)
 {
 	WRITE_FRESH(2, 2);
-	struct file_header h;
+	struct snapshot_file_header h;
 	CHECK(read_header(&h) == 0);
 	uint64_t at[] = {0,
 	                 sizeof(struct x86_vm_state) - 1,
@@ -665,7 +648,7 @@ static void damaged_state(void)
 
 static void damaged_memory(void)
 {
-	struct file_header h;
+	struct snapshot_file_header h;
 	uint8_t zero[PAGE] = {0};
 	/* One byte of a non-zero page: first, middle, last page of memory. */
 	static const unsigned where[][2] = {{0, 0}, {DATA_PAGE, 1234}, {NPAGES - 1, PAGE - 1}};
@@ -713,7 +696,7 @@ static void damaged_memory(void)
 
 static void truncated_files(void)
 {
-	struct file_header h;
+	struct snapshot_file_header h;
 	WRITE_FRESH(1, 1);
 	CHECK(read_header(&h) == 0);
 	uint64_t size = h.mem_off + MEM_SIZE;
@@ -721,8 +704,8 @@ static void truncated_files(void)
 	                       size - 1,
 	                       h.mem_off,
 	                       h.state_off + h.state_len / 2,
-	                       sizeof(struct file_header),
-	                       sizeof(struct file_header) / 2,
+	                       sizeof(struct snapshot_file_header),
+	                       sizeof(struct snapshot_file_header) / 2,
 	                       1,
 	                       0};
 	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
@@ -742,10 +725,10 @@ static void truncated_files(void)
 #define CRAFT(want, what, change)                                                                  \
 	do {                                                                                       \
 		WRITE_FRESH(1, 1);                                                                 \
-		struct file_header h_;                                                             \
+		struct snapshot_file_header h_;                                                    \
 		CHECK(read_header(&h_) == 0);                                                      \
 		{                                                                                  \
-			struct file_header *h = &h_;                                               \
+			struct snapshot_file_header *h = &h_;                                      \
 			change;                                                                    \
 		}                                                                                  \
 		CHECK(write_header(&h_) == 0);                                                     \
@@ -819,14 +802,14 @@ static void crafted_mem_off_wraps_around(void)
 	struct snapshot *s = make_snapshot(1, 1, false);
 	CHECK(s && snapshot_write(s, g_path, &g_err) == 0);
 	snapshot_unref(s);
-	struct file_header z;
+	struct snapshot_file_header z;
 	CHECK(read_header(&z) == 0);
 
 	static const uint64_t offs[] = {0ull - MEM_SIZE, 0ull - MEM_SIZE + PAGE,
 	                                0ull - MEM_SIZE + 16 * PAGE};
 	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 		WRITE_FRESH(1, 1);
-		struct file_header h;
+		struct snapshot_file_header h;
 		CHECK(read_header(&h) == 0);
 		h.mem_off = offs[i];
 		h.mem_hash = z.mem_hash;
@@ -842,7 +825,7 @@ static void crafted_mem_off_wraps_around(void)
  * with a correct state_hash and header_hash. */
 static int rewrite_state(uint32_t cpu, void (*change)(struct x86_vcpu_state *))
 {
-	struct file_header h;
+	struct snapshot_file_header h;
 	if (read_header(&h))
 		return -1;
 	uint8_t *st = malloc(h.state_len);
