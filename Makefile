@@ -26,7 +26,7 @@ endif
 SONAME := libvmproc.so.0
 SOVERSION := 0.1.0
 
-LIB_SRCS := $(wildcard src/util/*.c src/vmm/*.c src/x86/*.c src/virtio/*.c src/snapshot/*.c \
+LIB_SRCS := $(wildcard src/util/*.c src/vmm/*.c src/x86/*.c src/virtio/*.c src/fuse/*.c src/snapshot/*.c \
 	src/api/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(HOSTBUILD)/obj/%.o)
 CLI_OBJS := $(patsubst %.c,$(HOSTBUILD)/obj/%.o,$(wildcard cli/*.c))

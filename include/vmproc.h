@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -275,6 +276,79 @@ VMPROC_API int vmproc_cmd_stdio_callback(vmproc_cmd *cmd, vmproc_stream s, vmpro
  * terminal shows, and stderr is unused (the program's stderr is the
  * terminal too). Change the size later with vmproc_child_resize. */
 VMPROC_API int vmproc_cmd_tty(vmproc_cmd *cmd, unsigned rows, unsigned cols);
+
+/* ------------------------------------------------------------------ */
+/* Host files in the guest (virtio-fs)                                 */
+/* ------------------------------------------------------------------ */
+
+/* Host directories, a host root and host-callback files reach the guest
+ * through one virtio-fs device served by the library itself (a FUSE
+ * server in the caller's process, no daemon). The guest sees a share
+ * only below its guest path: "..", symlinks (resolved in the guest, never
+ * on the host), hard links and renames cannot reach a host file outside
+ * the share's directory. The library never opens or creates a device
+ * node on the host and never sets set-user-ID or set-group-ID bits there.
+ * Files the guest creates belong to the user running the library. POSIX
+ * and flock locks work between the guest's processes (they are not seen
+ * on the host); extended attributes are not supported (EOPNOTSUPP).
+ * Works with snapshots: the shares are per spawn. */
+
+/* Shares host directory host_dir (opened at spawn) at guest_path (an
+ * absolute path; created in the guest if missing). flags:
+ * VMPROC_SHARE_READONLY refuses every change with EROFS, enforced by the
+ * library whatever the guest does. Several shares may be given; a later
+ * one may sit inside an earlier one's guest path. */
+#define VMPROC_SHARE_READONLY 1u
+VMPROC_API int vmproc_cmd_share(vmproc_cmd *cmd, const char *host_dir, const char *guest_path,
+                                unsigned flags);
+
+/* Runs the program with host directory host_dir as the guest's root
+ * directory (/). The guest's /dev, /proc, /sys, /tmp and /run are
+ * mounted inside it if the tree has those directories. flags:
+ * VMPROC_ROOT_READONLY: the root is read-only (EROFS on every change).
+ * VMPROC_ROOT_OVERLAY: the guest may change its root, into a copy-on-
+ * write layer in guest memory (overlayfs over a tmpfs): host_dir is never
+ * modified and the changes vanish with the VM.
+ * Without either flag the guest writes into host_dir. Shares and files
+ * are then placed in the new root. */
+#define VMPROC_ROOT_READONLY 1u
+#define VMPROC_ROOT_OVERLAY  2u
+VMPROC_API int vmproc_cmd_root(vmproc_cmd *cmd, const char *host_dir, unsigned flags);
+
+/* A file in the guest whose content the caller provides (the C
+ * counterpart of Starina's FileLike). The guest reads and writes it with
+ * ordinary calls; each reaches a callback, with no page cache in
+ * between. Callbacks run on a library thread of the child's VM, one at a
+ * time per VM, while the guest program waits: they should return
+ * promptly. Return values are byte counts or negative errno values,
+ * which the guest's call gets (e.g. -EIO). */
+typedef struct vmproc_file_ops {
+	/* The size stat reports (NULL: 0). */
+	uint64_t (*size)(void *userdata);
+	/* Fills the guest's buffers iov[0..iovcnt) (iov points straight into
+	 * guest memory, no intermediate copy) with the bytes at offset;
+	 * returns how many (0: end of file). NULL: the file is not readable
+	 * (EACCES). */
+	long (*read)(void *userdata, uint64_t offset, const struct iovec *iov, int iovcnt);
+	/* Takes the bytes the guest wrote at offset (iov points into guest
+	 * memory); returns how many were taken. NULL: not writable
+	 * (EACCES). */
+	long (*write)(void *userdata, uint64_t offset, const struct iovec *iov, int iovcnt);
+	/* Truncation (O_TRUNC, ftruncate) to size. NULL: -EINVAL, except
+	 * that O_TRUNC on open is ignored. */
+	int (*truncate)(void *userdata, uint64_t size);
+} vmproc_file_ops;
+
+/* Places a callback file at guest_path (absolute), with permission bits
+ * mode (e.g. 0644; read and write bits are cleared where ops has no
+ * callback). If guest_path's directory is inside a share (or the root),
+ * the file appears in that directory (the directory must exist on the
+ * host at spawn) and shadows a host file of the same name; otherwise the
+ * directory is created in the guest as a virtual directory holding only
+ * callback files. ops is copied; userdata is passed to every callback and
+ * must stay valid until the child is freed. */
+VMPROC_API int vmproc_cmd_file(vmproc_cmd *cmd, const char *guest_path, unsigned mode,
+                               const vmproc_file_ops *ops, void *userdata);
 
 /* How a child ended. */
 typedef struct vmproc_status {
