@@ -13,9 +13,9 @@ GUEST_CFLAGS := -std=c11 -static -Os -s $(GUEST_WARN) -Iguest/include
 GUEST_HOST_CFLAGS := -std=c11 -O2 -g $(GUEST_WARN) -Iguest/include
 
 GUEST_INIT_SRCS := guest/init/init.c guest/init/init_logic.c guest/init/report.c \
-	guest/init/serve.c guest/init/fresh.c
+	guest/init/serve.c guest/init/fresh.c guest/init/mounts.c
 GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h guest/init/report.h \
-	guest/init/serve.h guest/init/fresh.h guest/include/vmproc_abi.h guest/guest.mk
+	guest/init/serve.h guest/init/fresh.h guest/init/mounts.h guest/include/vmproc_abi.h guest/guest.mk
 # test_serve runs the channel's serve loop on the host, with socketpairs
 # for the ports, and its own stubs for fresh.c (which would set the host's
 # clock).
@@ -71,7 +71,7 @@ $(BUILD)/host/test_init_logic: guest/init/test_init_logic.c \
 		guest/init/test_init_logic.c guest/init/init_logic.c
 
 $(BUILD)/host/test_serve: $(GUEST_SERVE_TEST_SRCS) guest/init/init_logic.h \
-		guest/init/report.h guest/init/serve.h guest/init/fresh.h \
+		guest/init/report.h guest/init/serve.h guest/init/fresh.h guest/init/mounts.h \
 		guest/include/vmproc_abi.h tests/harness.h guest/guest.mk
 	@mkdir -p $(@D)
 	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Itests -o $@ $(GUEST_SERVE_TEST_SRCS)

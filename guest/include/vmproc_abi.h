@@ -139,6 +139,37 @@ struct vmproc_msg_hdr {
 #define VMPROC_SEED_MIN     32
 #define VMPROC_SEED_MAX     256
 
+/* --- Host files: the virtio-fs device --------------------------------
+ *
+ * With the command channel, the VMM also attaches a virtio-fs device as
+ * virtio2, right after the channel, with the tag VMPROC_ABI_FS_TAG. Its
+ * root is a virtual directory with one entry per share, virtual directory
+ * or root tree of the command, named by the host (one path component).
+ * The guest never mounts it before READY, so a snapshot holds no FUSE
+ * session; init mounts it at VMPROC_ABI_FS_MOUNT when the command has a
+ * MOUNT or ROOT message, after TIME and SEED are applied, before the
+ * program starts.
+ *
+ * ROOT: u32 flags (VMPROC_ROOT_F_*), then the entry name: the program
+ * runs chrooted into that tree (read-only, or under an overlayfs whose
+ * upper layer is a tmpfs). Init mounts its /dev, /proc, /sys, /tmp and
+ * /run inside where the tree has those directories.
+ * MOUNT: u32 flags (VMPROC_MOUNT_F_*), u32 n, n bytes of the entry name,
+ * then the guest path (absolute; inside the new root if there is one),
+ * created if missing. Mounts are made in the order sent.
+ * A mount that fails ends the command with EXEC_FAILED and its errno. */
+#define VMPROC_ABI_FS_TAG      "vmproc"
+#define VMPROC_ABI_FS_MOUNT    "/run/vmproc/fs"
+#define VMPROC_ABI_FS_NEWROOT  "/run/vmproc/root"
+#define VMPROC_ABI_FS_OVERLAY  "/run/vmproc/overlay"
+#define VMPROC_MSG_ROOT        13
+#define VMPROC_MSG_MOUNT       14
+#define VMPROC_ROOT_F_READONLY 1u
+#define VMPROC_ROOT_F_OVERLAY  2u
+#define VMPROC_MOUNT_F_READONLY 1u
+/* At most this many MOUNT messages per command. */
+#define VMPROC_MOUNT_MAX 32
+
 /* Guest to host. */
 #define VMPROC_MSG_EXEC_FAILED 32 /* u32 errno: the program could not start */
 #define VMPROC_MSG_EXITED      33 /* u32 wait status (Linux encoding) */

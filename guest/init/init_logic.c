@@ -241,23 +241,90 @@ void init_cmd_init(struct init_cmd *cmd, char *mem, size_t cap)
 
 /* Keeps a string payload as tag, bytes, NUL; returns it, or NULL with
  * *err set. */
-static const char *cmd_keep(struct init_cmd *cmd, char tag, const struct init_msg *msg, int *err)
+static const char *cmd_keep_bytes(struct init_cmd *cmd, char tag, const unsigned char *data,
+                                  size_t len, int *err)
 {
-	if (memchr(msg->data, '\0', msg->len) != NULL) {
+	if (memchr(data, '\0', len) != NULL) {
 		*err = -EINVAL;
 		return NULL;
 	}
-	if (cmd->cap - cmd->used < (size_t)msg->len + 2) {
+	if (cmd->cap - cmd->used < len + 2) {
 		*err = -E2BIG;
 		return NULL;
 	}
 	char *s = cmd->mem + cmd->used + 1;
 
 	cmd->mem[cmd->used] = tag;
-	memcpy(s, msg->data, msg->len);
-	s[msg->len] = '\0';
-	cmd->used += (size_t)msg->len + 2;
+	memcpy(s, data, len);
+	s[len] = '\0';
+	cmd->used += len + 2;
 	return s;
+}
+
+static const char *cmd_keep(struct init_cmd *cmd, char tag, const struct init_msg *msg, int *err)
+{
+	return cmd_keep_bytes(cmd, tag, msg->data, msg->len, err);
+}
+
+/* A virtio-fs root entry name: one path component. */
+static bool entry_ok(const unsigned char *p, size_t n)
+{
+	if (n == 0 || memchr(p, '/', n) != NULL)
+		return false;
+	return !(n == 1 && p[0] == '.') && !(n == 2 && p[0] == '.' && p[1] == '.');
+}
+
+static int cmd_root(struct init_cmd *cmd, const struct init_msg *msg)
+{
+	int err = -EINVAL;
+
+	if (msg->len < 5)
+		return -EINVAL;
+	unsigned flags = get_le32(msg->data);
+
+	if ((flags & ~(VMPROC_ROOT_F_READONLY | VMPROC_ROOT_F_OVERLAY)) != 0 ||
+	    flags == (VMPROC_ROOT_F_READONLY | VMPROC_ROOT_F_OVERLAY) ||
+	    !entry_ok(msg->data + 4, msg->len - 4))
+		return -EINVAL;
+	const char *e = cmd_keep_bytes(cmd, CMD_OTHER, msg->data + 4, msg->len - 4, &err);
+
+	if (e == NULL)
+		return err;
+	cmd->root_entry = e;
+	cmd->root_flags = flags;
+	return INIT_CMD_MORE;
+}
+
+static int cmd_mount(struct init_cmd *cmd, const struct init_msg *msg)
+{
+	int err = -EINVAL;
+
+	if (msg->len < 8)
+		return -EINVAL;
+	unsigned flags = get_le32(msg->data);
+	unsigned n = get_le32(msg->data + 4);
+
+	if ((flags & ~VMPROC_MOUNT_F_READONLY) != 0 || n > msg->len - 8 ||
+	    !entry_ok(msg->data + 8, n))
+		return -EINVAL;
+	const unsigned char *path = msg->data + 8 + n;
+	size_t plen = msg->len - 8 - n;
+
+	if (plen == 0 || path[0] != '/')
+		return -EINVAL;
+	if (cmd->nmounts >= VMPROC_MOUNT_MAX)
+		return -E2BIG;
+	struct init_mount *m = &cmd->mounts[cmd->nmounts];
+
+	m->entry = cmd_keep_bytes(cmd, CMD_OTHER, msg->data + 8, n, &err);
+	if (m->entry == NULL)
+		return err;
+	m->path = cmd_keep_bytes(cmd, CMD_OTHER, path, plen, &err);
+	if (m->path == NULL)
+		return err;
+	m->flags = flags;
+	cmd->nmounts++;
+	return INIT_CMD_MORE;
 }
 
 /* At RUN: the argv and envp arrays, after the strings. */
@@ -355,6 +422,10 @@ int init_cmd_add(struct init_cmd *cmd, const struct init_msg *msg)
 		memcpy(cmd->seed, msg->data, msg->len);
 		cmd->seed_len = msg->len;
 		return INIT_CMD_MORE;
+	case VMPROC_MSG_ROOT:
+		return cmd_root(cmd, msg);
+	case VMPROC_MSG_MOUNT:
+		return cmd_mount(cmd, msg);
 	case VMPROC_MSG_RUN:
 		if (msg->len != 0)
 			return -EINVAL;

@@ -165,6 +165,16 @@ struct init_cmd {
 	unsigned time_nsec;
 	size_t seed_len; /* 0: no SEED */
 	unsigned char seed[VMPROC_SEED_MAX];
+	/* ROOT and MOUNTs (host files), applied by mounts.c before the
+	 * program starts; strings in mem. */
+	const char *root_entry; /* NULL: no ROOT */
+	unsigned root_flags;
+	size_t nmounts;
+	struct init_mount {
+		const char *entry; /* a name in the virtio-fs root */
+		const char *path;  /* absolute guest path */
+		unsigned flags;
+	} mounts[VMPROC_MOUNT_MAX];
 	char **argv; /* set at RUN */
 	char **envp; /* set at RUN */
 };
@@ -177,8 +187,9 @@ void init_cmd_init(struct init_cmd *cmd, char *mem, size_t cap);
  * command is complete, argv and envp are set), or a negative errno:
  * -EINVAL for a malformed message (a wrong length, a NUL inside a string,
  * TIME's nanoseconds out of range, RUN without any ARG, a type that has no
- * meaning here), -E2BIG when the
- * strings do not fit in mem. */
+ * meaning here, a ROOT or MOUNT whose entry is not one path component or
+ * whose path is not absolute), -E2BIG when the strings do not fit in mem
+ * or there are more than VMPROC_MOUNT_MAX MOUNTs. */
 int init_cmd_add(struct init_cmd *cmd, const struct init_msg *msg);
 
 #endif

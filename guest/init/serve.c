@@ -29,6 +29,7 @@
 
 #include "fresh.h"
 #include "init_logic.h"
+#include "mounts.h"
 #include "report.h"
 #include "vmproc_abi.h"
 
@@ -76,6 +77,7 @@ struct serve {
 	pid_t pid;
 	bool exited;
 	int wstatus;
+	const char *root; /* the program's new root (ROOT), or NULL */
 };
 
 /* 0 until the first retry: the normal path never reads the clock. */
@@ -232,6 +234,7 @@ static void apply_fresh(const struct init_cmd *cmd)
 /* What the vfork child needs, all computed before vfork. */
 struct child {
 	const struct init_cmd *cmd;
+	const char *root; /* chroot here first, or NULL */
 	const char *file;
 	const char *path;
 	int fd[3]; /* becomes 0, 1, 2 */
@@ -296,6 +299,9 @@ static __attribute__((noinline)) _Noreturn void run_child(const struct child *c)
 		if (move_fd(c->fd[i], i) < 0)
 			child_fail(errno);
 	}
+	/* The new root (ROOT) while still privileged. */
+	if (c->root != NULL && (chroot(c->root) < 0 || chdir("/") < 0))
+		child_fail(errno);
 	/* The raw system calls: the C library's wrappers would apply them to
 	 * every thread, through locks in memory we share with init. Groups
 	 * and gid while still privileged, uid last. */
@@ -352,6 +358,7 @@ static int start(struct serve *s)
 {
 	struct child c = {
 	    .cmd = &s->cmd,
+	    .root = s->root,
 	    .file = s->cmd.program != NULL ? s->cmd.program : s->cmd.argv[0],
 	    .path = init_env_get(s->cmd.envp, "PATH"),
 	    .fd = {s->in, s->out, s->err},
@@ -655,10 +662,14 @@ int init_serve(int ctl, int in, int out, int err)
 		init_report("bad command", NULL, r);
 	} else {
 		apply_fresh(&s.cmd);
+		/* Host files before the program: a mount that fails is the
+		 * program not starting. */
+		r = init_mounts(&s.cmd, &s.root);
 		init_debug_say("running", s.cmd.program != NULL ? s.cmd.program : s.cmd.argv[0]);
 		/* Why the program did not start goes to the host as
 		 * EXEC_FAILED; the console hears of it in debug mode. */
-		r = start(&s);
+		if (r == 0)
+			r = start(&s);
 		if (r != 0 && init_debug)
 			init_report("start", s.cmd.program != NULL ? s.cmd.program : s.cmd.argv[0],
 			            r);

@@ -674,6 +674,92 @@ static void test_cmd_time_and_seed(void)
 	check(bad(VMPROC_MSG_TIME, t, 12) == -EINVAL, "bad: TIME of 1e9 ns");
 }
 
+/* A ROOT or MOUNT payload: flags, then (MOUNT) the entry's length, entry,
+ * path. */
+static size_t fs_payload(unsigned char *b, unsigned flags, const char *entry, const char *path)
+{
+	size_t at = 0;
+	size_t n = strlen(entry);
+
+	for (int i = 0; i < 4; i++)
+		b[at++] = (unsigned char)(flags >> (8 * i));
+	if (path != NULL) {
+		for (int i = 0; i < 4; i++)
+			b[at++] = (unsigned char)(n >> (8 * i));
+	}
+	memcpy(b + at, entry, n);
+	at += n;
+	if (path != NULL) {
+		memcpy(b + at, path, strlen(path));
+		at += strlen(path);
+	}
+	return at;
+}
+
+static void test_cmd_root_and_mounts(void)
+{
+	struct init_cmd cmd;
+	int msgs;
+	unsigned char b[256];
+	size_t at = put_str(wire, 0, VMPROC_MSG_ARG, "true");
+
+	at = put_msg(wire, at, VMPROC_MSG_ROOT, b, fs_payload(b, VMPROC_ROOT_F_OVERLAY, "root", NULL));
+	at = put_msg(wire, at, VMPROC_MSG_MOUNT, b,
+	             fs_payload(b, VMPROC_MOUNT_F_READONLY, "s0", "/mnt/a b"));
+	at = put_msg(wire, at, VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "d1", "/data"));
+	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
+	check(feed(wire, at, 3, &cmd, &msgs) == INIT_CMD_RUN && cmd.root_entry != NULL &&
+	          strcmp(cmd.root_entry, "root") == 0 && cmd.root_flags == VMPROC_ROOT_F_OVERLAY &&
+	          cmd.nmounts == 2 && strcmp(cmd.mounts[0].entry, "s0") == 0 &&
+	          strcmp(cmd.mounts[0].path, "/mnt/a b") == 0 &&
+	          cmd.mounts[0].flags == VMPROC_MOUNT_F_READONLY &&
+	          strcmp(cmd.mounts[1].entry, "d1") == 0 &&
+	          strcmp(cmd.mounts[1].path, "/data") == 0 && cmd.mounts[1].flags == 0 &&
+	          cmd.nargs == 1 && strcmp(cmd.argv[0], "true") == 0 && cmd.argv[1] == NULL,
+	      "cmd: ROOT and MOUNTs kept, in order, argv intact");
+
+	/* Without any: nothing to mount. */
+	at = put_str(wire, 0, VMPROC_MSG_ARG, "true");
+	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
+	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && cmd.root_entry == NULL &&
+	          cmd.nmounts == 0,
+	      "cmd: no ROOT, no MOUNT");
+
+	/* At most VMPROC_MOUNT_MAX. */
+	at = put_str(wire, 0, VMPROC_MSG_ARG, "true");
+	for (int i = 0; i <= VMPROC_MOUNT_MAX; i++)
+		at = put_msg(wire, at, VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "s0", "/m"));
+	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
+	check(feed(wire, at, 0, &cmd, &msgs) == -E2BIG, "bad: one MOUNT too many");
+
+	size_t n = fs_payload(b, 0, "s0", "/m");
+	check(bad(VMPROC_MSG_MOUNT, b, 7) == -EINVAL, "bad: MOUNT of 7 bytes");
+	check(bad(VMPROC_MSG_MOUNT, b, n - 2) == -EINVAL, "bad: MOUNT without a path");
+	check(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "s0", "m")) == -EINVAL,
+	      "bad: MOUNT at a relative path");
+	check(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "", "/m")) == -EINVAL,
+	      "bad: MOUNT of an empty entry");
+	check(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "..", "/m")) == -EINVAL,
+	      "bad: MOUNT of entry ..");
+	check(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "a/b", "/m")) == -EINVAL,
+	      "bad: MOUNT of an entry with a slash");
+	check(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 4, "s0", "/m")) == -EINVAL,
+	      "bad: MOUNT with unknown flags");
+	n = fs_payload(b, 0, "s0", "/m");
+	b[4] = 0xff; /* entry length past the payload */
+	check(bad(VMPROC_MSG_MOUNT, b, n) == -EINVAL, "bad: MOUNT entry length too long");
+	n = fs_payload(b, 0, "s0", "/m");
+	b[n] = '\0';
+	b[n + 1] = 'x';
+	check(bad(VMPROC_MSG_MOUNT, b, n + 2) == -EINVAL, "bad: MOUNT path with a NUL");
+	check(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 0, "", NULL)) == -EINVAL, "bad: empty ROOT");
+	check(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 3, "root", NULL)) == -EINVAL,
+	      "bad: ROOT both read-only and overlay");
+	check(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 8, "root", NULL)) == -EINVAL,
+	      "bad: ROOT with unknown flags");
+	check(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 0, ".", NULL)) == -EINVAL, "bad: ROOT of .");
+}
+
 int main(void)
 {
 	test_exit_status();
@@ -694,6 +780,7 @@ int main(void)
 	test_cmd_malformed();
 	test_cmd_sizes();
 	test_cmd_time_and_seed();
+	test_cmd_root_and_mounts();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

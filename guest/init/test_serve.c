@@ -31,6 +31,7 @@
 #include "fresh.h"
 #include "harness.h"
 #include "init_logic.h"
+#include "mounts.h"
 #include "serve.h"
 #include "vmproc_abi.h"
 
@@ -66,6 +67,27 @@ int init_seed_random(const unsigned char *seed, size_t len, const char **call)
 	stub_say(line);
 	*call = "ioctl RNDRESEEDCRNG";
 	return seed[0] == 0xee ? ENOTTY : 0;
+}
+
+/* Says what it would mount; fails with EACCES for a MOUNT at /fail. */
+int init_mounts(const struct init_cmd *cmd, const char **root)
+{
+	char line[160];
+
+	*root = NULL;
+	if (cmd->root_entry == NULL && cmd->nmounts == 0)
+		return 0;
+	snprintf(line, sizeof(line), "stub mounts root=%s/%u n=%zu\n",
+	         cmd->root_entry != NULL ? cmd->root_entry : "-", cmd->root_flags, cmd->nmounts);
+	stub_say(line);
+	for (size_t i = 0; i < cmd->nmounts; i++) {
+		snprintf(line, sizeof(line), "stub mount %s %s %u\n", cmd->mounts[i].entry,
+		         cmd->mounts[i].path, cmd->mounts[i].flags);
+		stub_say(line);
+		if (strcmp(cmd->mounts[i].path, "/fail") == 0)
+			return EACCES;
+	}
+	return 0;
 }
 
 /* --- building the VMM's messages ------------------------------------- */
@@ -850,6 +872,48 @@ static void t_malformed(void)
 
 /* TIME and SEED are applied before the program starts (here: the stubs
  * above say so on the console); without them nothing is done. */
+static void wire_mount(struct wire *w, unsigned flags, const char *entry, const char *path)
+{
+	unsigned char b[128];
+	size_t n = strlen(entry), m = strlen(path);
+
+	for (int i = 0; i < 4; i++) {
+		b[i] = (unsigned char)(flags >> (8 * i));
+		b[4 + i] = (unsigned char)(n >> (8 * i));
+	}
+	memcpy(b + 8, entry, n);
+	memcpy(b + 8 + n, path, m);
+	wire_put(w, VMPROC_MSG_MOUNT, b, 8 + n + m);
+}
+
+/* ROOT and MOUNTs reach the mounting step (a stub here) before the
+ * program starts; a mount that fails is the program not starting. */
+static void t_mounts(void)
+{
+	struct session s;
+	struct wire w = {0};
+	unsigned char root[8] = {VMPROC_ROOT_F_READONLY, 0, 0, 0, 'r', 'o', 'o', 't'};
+
+	wire_put(&w, VMPROC_MSG_ROOT, root, sizeof(root));
+	wire_mount(&w, VMPROC_MOUNT_F_READONLY, "s0", "/mnt/x");
+	wire_str(&w, VMPROC_MSG_ARG, "/bin/echo");
+	wire_str(&w, VMPROC_MSG_ARG, "ran");
+	wire_run(&w);
+	run_simple(&s, &w, NULL);
+	CHECK_EXITED(&s, 0);
+	CHECK_STR(OUT(&s), "ran\n");
+	CHECK_STR(CONSOLE(&s), "stub mounts root=root/1 n=1\nstub mount s0 /mnt/x 1\n");
+	session_free(&s);
+
+	wire_mount(&w, 0, "s0", "/fail");
+	wire_str(&w, VMPROC_MSG_ARG, "/bin/echo");
+	wire_run(&w);
+	run_simple(&s, &w, NULL);
+	CHECK_EXEC_FAILED(&s, EACCES);
+	CHECK_STR(OUT(&s), "");
+	session_free(&s);
+}
+
 static void t_time_and_seed(void)
 {
 	struct session s;
@@ -1157,6 +1221,7 @@ static const struct harness_test tests[] = {
     T(t_tty_background),
     T(t_tty_drain),
     T(t_tty_stdin_closed),
+    T(t_mounts),
 };
 
 int main(int argc, char **argv)
