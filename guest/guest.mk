@@ -22,13 +22,14 @@ GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h guest/init/report.
 GUEST_SERVE_TEST_SRCS := guest/init/test_serve.c guest/init/serve.c guest/init/report.c \
 	guest/init/init_logic.c
 GUEST_CATSAY_DEPS := guest/catsay/catsay.c guest/guest.mk
+GUEST_FSTEST_DEPS := guest/fstest/fstest.c guest/guest.mk
 GUEST_MKINITRAMFS := guest/image/mkinitramfs.sh
 GUEST_MKSYSTEM := guest/image/mksystem.sh
 GUEST_BUSYBOX_SH := guest/image/busybox.sh
 
-.PHONY: guest check-catsay check-guest-init check-guest
+.PHONY: guest check-catsay check-fstest check-guest-init check-guest
 
-guest: $(BUILD)/guest/init $(BUILD)/guest/catsay $(BUILD)/initramfs.cpio \
+guest: $(BUILD)/guest/init $(BUILD)/guest/catsay $(BUILD)/guest/fstest $(BUILD)/initramfs.cpio \
 	$(BUILD)/initramfs-full.cpio $(BUILD)/system.erofs
 
 $(BUILD)/guest/init: $(GUEST_INIT_DEPS)
@@ -39,29 +40,39 @@ $(BUILD)/guest/catsay: $(GUEST_CATSAY_DEPS)
 	@mkdir -p $(@D)
 	$(GUEST_CC) $(GUEST_CFLAGS) -o $@ guest/catsay/catsay.c
 
+# The file-system test program (virtio-fs shares), in /usr/bin.
+$(BUILD)/guest/fstest: $(GUEST_FSTEST_DEPS)
+	@mkdir -p $(@D)
+	$(GUEST_CC) $(GUEST_CFLAGS) -o $@ guest/fstest/fstest.c
+
 # The default initramfs: init and mount points only. Programs come from
 # system.erofs, which init mounts read-only at /usr from /dev/vda.
 $(BUILD)/initramfs.cpio: $(BUILD)/guest/init $(GUEST_MKINITRAMFS) \
 		$(GUEST_BUSYBOX_SH) guest/guest.mk
 	$(GUEST_MKINITRAMFS) $@ $(BUILD)/guest/init
 
-# Self-contained (busybox and catsay inside), for a VMM without the disk,
-# e.g. the QEMU benchmark peer. Boots seconds slower on an emulated guest
-# kernel, which copies all of it.
-$(BUILD)/initramfs-full.cpio: $(BUILD)/guest/init $(BUILD)/guest/catsay \
+# Self-contained (busybox, catsay and fstest inside), for a VMM without the
+# disk, e.g. the QEMU benchmark peer. Boots seconds slower on an emulated
+# guest kernel, which copies all of it.
+$(BUILD)/initramfs-full.cpio: $(BUILD)/guest/init $(BUILD)/guest/catsay $(BUILD)/guest/fstest \
 		$(GUEST_MKINITRAMFS) $(GUEST_BUSYBOX_SH) guest/guest.mk
 	MKINITRAMFS_FULL=1 $(GUEST_MKINITRAMFS) $@ \
-		$(BUILD)/guest/init $(BUILD)/guest/catsay
+		$(BUILD)/guest/init $(BUILD)/guest/catsay $(BUILD)/guest/fstest
 
-# The guest's /usr: busybox, its applets and catsay (needs erofs-utils).
-$(BUILD)/system.erofs: $(BUILD)/guest/catsay $(GUEST_MKSYSTEM) \
+# The guest's /usr: busybox, its applets, catsay and fstest (needs
+# erofs-utils).
+$(BUILD)/system.erofs: $(BUILD)/guest/catsay $(BUILD)/guest/fstest $(GUEST_MKSYSTEM) \
 		$(GUEST_BUSYBOX_SH) guest/guest.mk
-	$(GUEST_MKSYSTEM) $@ $(BUILD)/guest/catsay
+	$(GUEST_MKSYSTEM) $@ $(BUILD)/guest/catsay $(BUILD)/guest/fstest
 
 # Host builds, only for tests that run on the host.
 $(BUILD)/host/catsay: $(GUEST_CATSAY_DEPS)
 	@mkdir -p $(@D)
 	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ guest/catsay/catsay.c
+
+$(BUILD)/host/fstest: $(GUEST_FSTEST_DEPS)
+	@mkdir -p $(@D)
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ guest/fstest/fstest.c
 
 $(BUILD)/host/test_init_logic: guest/init/test_init_logic.c \
 		guest/init/init_logic.c guest/init/init_logic.h guest/include/vmproc_abi.h \
@@ -79,8 +90,11 @@ $(BUILD)/host/test_serve: $(GUEST_SERVE_TEST_SRCS) guest/init/init_logic.h \
 check-catsay: $(BUILD)/host/catsay
 	guest/catsay/test_catsay.sh $(BUILD)/host/catsay
 
+check-fstest: $(BUILD)/host/fstest
+	guest/fstest/test_fstest.sh $(BUILD)/host/fstest
+
 check-guest-init: $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve
 	$(BUILD)/host/test_init_logic
 	$(BUILD)/host/test_serve
 
-check-guest: check-catsay check-guest-init
+check-guest: check-catsay check-fstest check-guest-init

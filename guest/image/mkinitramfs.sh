@@ -1,5 +1,5 @@
 #!/bin/sh
-# mkinitramfs.sh OUT.cpio INIT [CATSAY]
+# mkinitramfs.sh OUT.cpio INIT [CATSAY [PROGRAM...]]
 #
 # Builds vmproc's guest initramfs: an UNCOMPRESSED newc cpio, because a
 # guest kernel whose code is emulated never finishes inflating a gzip one
@@ -15,8 +15,9 @@
 #
 # Environment:
 #   MKINITRAMFS_FULL=1        a self-contained image for peers without the
-#                             disk: busybox, its applet links and CATSAY in
-#                             a real /bin (CATSAY is then required)
+#                             disk: busybox, its applet links, CATSAY and
+#                             each PROGRAM (as /bin/<its file name>) in a
+#                             real /bin (CATSAY is then required)
 #   MKINITRAMFS_BUSYBOX=PATH  the static busybox to use (default
 #                             /bin/busybox, from Debian's busybox-static)
 set -eu
@@ -27,17 +28,20 @@ die() {
 }
 
 full=${MKINITRAMFS_FULL:-0}
-if [ $# -lt 2 ] || [ $# -gt 3 ] || { [ "$full" = 1 ] && [ $# -ne 3 ]; }; then
-	echo "usage: $0 OUT.cpio INIT [CATSAY]  (CATSAY needed with MKINITRAMFS_FULL=1)" >&2
+if [ $# -lt 2 ] || { [ "$full" = 1 ] && [ $# -lt 3 ]; } ||
+	{ [ "$full" != 1 ] && [ $# -gt 3 ]; }; then
+	echo "usage: $0 OUT.cpio INIT [CATSAY [PROGRAM...]]  (CATSAY needed with MKINITRAMFS_FULL=1, PROGRAMs only with it)" >&2
 	exit 2
 fi
 out=$1
 init=$2
 catsay=${3:-}
+shift 2
+[ $# -gt 0 ] && shift
 
 . "$(dirname "$0")/busybox.sh"
 
-for f in "$init" ${catsay:+"$catsay"}; do
+for f in "$init" ${catsay:+"$catsay"} "$@"; do
 	if [ ! -f "$f" ] || [ ! -x "$f" ]; then
 		die "$f: not an executable file"
 	fi
@@ -67,6 +71,9 @@ make_etc() {
 if [ "$full" = 1 ]; then
 	make_dirs bin dev etc proc root run sbin sys tmp usr usr/bin
 	install -m 0755 "$catsay" "$stage/bin/catsay"
+	for f in "$@"; do
+		install -m 0755 "$f" "$stage/bin/$(basename "$f")"
+	done
 	install_busybox "$stage/bin"
 else
 	# /usr stays empty: the system image is mounted over it.

@@ -1,11 +1,14 @@
 #!/bin/sh
-# mksystem.sh OUT.erofs CATSAY
+# mksystem.sh OUT.erofs CATSAY [PROGRAM...]
 #
 # Builds vmproc's system image: a read-only erofs file system that the VMM
 # attaches as the virtio-blk disk /dev/vda and the guest init mounts at
 # /usr. The image root is the content of /usr:
 #
-#   bin/busybox, bin/<applet> -> busybox, bin/catsay, sbin -> bin
+#   bin/busybox, bin/<applet> -> busybox, bin/catsay, bin/<PROGRAM>...,
+#   sbin -> bin
+#
+# Each further PROGRAM (e.g. fstest) is installed as bin/<its file name>.
 #
 # (with the initramfs's /bin -> usr/bin and /sbin -> usr/sbin links, every
 # program is in /bin, /sbin, /usr/bin and /usr/sbin).
@@ -27,21 +30,24 @@ die() {
 	exit 1
 }
 
-if [ $# -ne 2 ]; then
-	echo "usage: $0 OUT.erofs CATSAY" >&2
+if [ $# -lt 2 ]; then
+	echo "usage: $0 OUT.erofs CATSAY [PROGRAM...]" >&2
 	exit 2
 fi
 out=$1
 catsay=$2
+shift 2
 
 . "$(dirname "$0")/busybox.sh"
 
 # A constant, so that two builds give the same bytes ("vmproc" in hex).
 uuid=4c0e5d8a-2b6f-4e1d-9a37-766d70726f63
 
-if [ ! -f "$catsay" ] || [ ! -x "$catsay" ]; then
-	die "$catsay: not an executable file"
-fi
+for f in "$catsay" "$@"; do
+	if [ ! -f "$f" ] || [ ! -x "$f" ]; then
+		die "$f: not an executable file"
+	fi
+done
 command -v mkfs.erofs >/dev/null ||
 	die "mkfs.erofs not found (apt-get install erofs-utils)"
 
@@ -55,6 +61,9 @@ mkdir "$stage/bin"
 chmod 0755 "$stage/bin"
 install_busybox "$stage/bin"
 install -m 0755 "$catsay" "$stage/bin/catsay"
+for f in "$@"; do
+	install -m 0755 "$f" "$stage/bin/$(basename "$f")"
+done
 ln -s bin "$stage/sbin"
 
 # Reproducibility: -T 0 gives every inode and the superblock the same time
