@@ -94,10 +94,11 @@ $(BUILD)/vmlinux: $(KERNEL_INPUTS)
 demo: all
 	echo hello | $(HOSTBUILD)/vmproc run --trace /bin/catsay
 
-check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/test_init_logic \
-		$(BUILD)/host/test_serve
+check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/fstest \
+		$(BUILD)/host/test_init_logic $(BUILD)/host/test_serve
 	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve \
-		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay"
+		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay" \
+		"guest/fstest/test_fstest.sh $(BUILD)/host/fstest"
 
 check-e2e: guest kernel $(E2E_TESTS) $(HOSTBUILD)/vmproc
 	tests/run.sh e2e $(E2E_TESTS) "tests/e2e/test_cli_run.sh $(HOSTBUILD)/vmproc"
