@@ -2050,8 +2050,10 @@ static void e_rename_race(void)
 	struct child c;
 	long away = 0, walks = 0;
 	int hit = 0, started = 0;
-	char *inside = xmalloc((size_t)esc_npaths + 1);
+	char *inside = calloc((size_t)esc_npaths + 1, 1);
 
+	if (!inside)
+		die("calloc");
 	tries = 0;
 	if (mk_unique(esc_dir, ".fstest-race", race_dir) < 0) {
 		skipf("cannot create a directory in %s (%s)", esc_dir, strerror(errno));
@@ -2062,8 +2064,6 @@ static void e_rename_race(void)
 	SYS(mkdir(p, 0755), "mkdir");
 	join(ab, race_dir, "a/b");
 	SYS(mkdir(ab, 0755), "mkdir");
-	SYS(child_start(&c, race_child), "fork");
-	started = 1;
 	/* A PATH whose marker is in DIR itself (walk reports that) would
 	 * be no race: leave it out. */
 	for (int i = 0; i < esc_npaths; i++) {
@@ -2072,6 +2072,8 @@ static void e_rename_race(void)
 		if (inside[i])
 			infof("%s is inside %s: not used", esc_paths[i], esc_dir);
 	}
+	SYS(child_start(&c, race_child), "fork");
+	started = 1;
 	for (int it = 0; it < esc_iterations && !hit; it++) {
 		int bfd = open(ab, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -2186,6 +2188,8 @@ static const char *bench_read_file;
 static char bench_dat[PATH_MAX], bench_meta[PATH_MAX];
 static unsigned char *bench_buf;
 static int bench_wrote;
+/* The figures for the summary line; negative: not measured. */
+static double fig_write = -1, fig_read = -1, fig_meta[3] = {-1, -1, -1};
 
 static void b_write(void)
 {
@@ -2203,7 +2207,8 @@ static void b_write(void)
 	SYS(close(fd), "close");
 	fd = -1;
 	bench_wrote = 1;
-	printf("bench write_MiBps=%.1f\n", bench_mib / (t1 - t0));
+	fig_write = bench_mib / (t1 - t0);
+	printf("bench write_MiBps=%.1f\n", fig_write);
 	infof("%d MiB in 1 MiB writes: %.3f s, of which fsync %.3f s", bench_mib, t1 - t0, t1 - tf);
 out:
 	close_fd(&fd);
@@ -2235,7 +2240,8 @@ static void b_read(void)
 	t1 = mono_now();
 	if (total == 0)
 		FAILF("%s is empty", f);
-	printf("bench read_MiBps=%.1f\n", (double)total / MIB / (t1 - t0));
+	fig_read = (double)total / MIB / (t1 - t0);
+	printf("bench read_MiBps=%.1f\n", fig_read);
 	infof("%.1f MiB from %s in %.3f s%s", (double)total / MIB, f, t1 - t0,
 	      bench_read_file ? ""
 	                      : " (the file just written: it may come from the page cache; use -r "
@@ -2284,7 +2290,8 @@ static void meta_pass(int op, const char *key)
 		}
 	}
 	t1 = mono_now();
-	printf("bench %s=%.1f\n", key, bench_files / (t1 - t0));
+	fig_meta[op] = bench_files / (t1 - t0);
+	printf("bench %s=%.1f\n", key, fig_meta[op]);
 	infof("%d files in %.3f s", bench_files, t1 - t0);
 out:
 	return;
@@ -2325,6 +2332,11 @@ static int cmd_bench(const char *dir)
 		faile("unlink %s", bench_dat);
 	if (strcmp(bench_meta, dir) && rm_tree(AT_FDCWD, bench_meta, err, sizeof(err)) < 0)
 		failf("%s", err);
+	cur_case = "summary";
+	infof("write %.1f MiB/s (%d MiB, with fsync), read %.1f MiB/s%s; per second: "
+	      "create %.0f, stat %.0f, unlink %.0f (%d files); -1: not measured",
+	      fig_write, bench_mib, fig_read, bench_read_file ? "" : " (maybe cached)", fig_meta[0],
+	      fig_meta[1], fig_meta[2], bench_files);
 	return summary();
 }
 
