@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""Seed corpus of tests/fuzz/fuzz_virtiofs.c, kept as text.
+
+    tests/fuzz/make_seeds.py            rewrites tests/fuzz/corpus/fuse/*.hex
+    tests/fuzz/make_seeds.py --bin DIR HEX...
+                                        converts .hex seeds to binary files in
+                                        DIR (the build does this, into build/)
+
+Each seed is described below with the helpers that follow the harness's input
+format (documented at the top of fuzz_virtiofs.c): a header byte, then
+records. FUSE requests are built from <linux/fuse.h> (7.38) layouts.
+Node ids and file handles the server hands out are not known in advance:
+requests name them with patches (NODE(k) is the k-th most recent node id a
+reply handed out, FH(k) the k-th most recent file handle).
+"""
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "corpus", "fuse")
+
+# Header bits.
+H_INIT = 1
+H_RESET_AT_END = 2
+# REQUEST flags.
+F_FIXLEN, F_UNIQUE, F_HIPRIO = 1, 2, 4
+# Patch sources.
+def NODE(k=0): return 0x00 | k
+def FH(k=0): return 0x10 | k
+def FORGED(k=0): return 0x20 | k
+def NEXTSLOT(k=0): return 0x30 | k
+ROOT, ALLONES = 0x40, 0x50
+
+NODEID_OFF = 16  # fuse_in_header.nodeid
+ARG = 40         # sizeof(struct fuse_in_header)
+
+# Opcodes (<linux/fuse.h>).
+LOOKUP, FORGET, GETATTR, SETATTR, READLINK, SYMLINK = 1, 2, 3, 4, 5, 6
+MKNOD, MKDIR, UNLINK, RMDIR, RENAME, LINK, OPEN, READ, WRITE = 8, 9, 10, 11, 12, 13, 14, 15, 16
+STATFS, RELEASE, FSYNC, SETXATTR, GETXATTR, FLUSH, INIT = 17, 18, 20, 21, 22, 25, 26
+OPENDIR, READDIR, RELEASEDIR, FSYNCDIR, GETLK, ACCESS, CREATE = 27, 28, 29, 30, 31, 34, 35
+INTERRUPT, DESTROY, IOCTL, POLL, BATCH_FORGET, FALLOCATE = 36, 38, 39, 40, 42, 43
+READDIRPLUS, RENAME2, LSEEK, COPY_FILE_RANGE, SETUPMAPPING, SYNCFS, TMPFILE = (
+    44, 45, 46, 47, 48, 50, 51)
+
+# Linux open flags and modes.
+O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC = 0, 1, 2, 0o100, 0o200, 0o1000
+O_DIRECTORY, O_NOFOLLOW = 0o200000, 0o400000
+S_IFREG, S_IFDIR, S_IFIFO, S_IFCHR = 0o100000, 0o40000, 0o10000, 0o20000
+# fuse_setattr_in.valid
+FATTR_MODE, FATTR_UID, FATTR_GID, FATTR_SIZE = 1, 2, 4, 8
+FATTR_ATIME, FATTR_MTIME, FATTR_FH, FATTR_ATIME_NOW, FATTR_MTIME_NOW = 16, 32, 64, 128, 256
+
+# fuse_init_in.flags the Linux 6.1 driver sends (and FUSE_INIT_EXT).
+INIT_FLAGS = 0x7ffff7ff | (1 << 30)
+
+RAW_GPA = 0x10000
+REP_GPA = 0x40000  # free guest memory for raw chains' reply buffers
+
+
+def u8(v): return struct.pack("<B", v & 0xff)
+def u16(v): return struct.pack("<H", v & 0xffff)
+def u32(v): return struct.pack("<I", v & 0xffffffff)
+def u64(v): return struct.pack("<Q", v & 0xffffffffffffffff)
+def name(s): return s.encode() + b"\0" if isinstance(s, str) else s
+
+
+def fuse(opcode, nodeid=1, args=b"", unique=0, length=None, uid=0, gid=0, pid=1):
+    """A FUSE request: fuse_in_header then args. length: in.len as given
+    (else the real length; REQUEST's F_FIXLEN sets it anyway)."""
+    n = ARG + len(args) if length is None else length
+    return (u32(n) + u32(opcode) + u64(unique) + u64(nodeid) + u32(uid) + u32(gid) +
+            u32(pid) + u16(0) + u16(0) + args)
+
+
+def request(req, flags=F_FIXLEN | F_UNIQUE, pieces=(), writes=(4096,), patches=()):
+    """REQUEST record: req split into len(pieces)+1 readable buffers (pieces:
+    lengths of all but the last), writable buffers of sizes writes, patches:
+    (offset, source) pairs."""
+    assert len(pieces) < 8 and len(writes) <= 8 and len(patches) <= 4
+    r = u8(0) + u8(flags) + u8(len(pieces))
+    r += b"".join(u16(p) for p in pieces)
+    r += u8(len(writes)) + b"".join(u16(w) for w in writes)
+    r += u8(len(patches)) + b"".join(u16(o) + u8(s) for o, s in patches)
+    return r + u16(len(req)) + req
+
+
+def op(opcode, args=b"", node=None, **kw):
+    """A REQUEST for opcode on node (a patch source, or ROOT by default)."""
+    patches = list(kw.pop("patches", ()))
+    if node is not None:
+        patches.insert(0, (NODEID_OFF, node))
+    return request(fuse(opcode, 1, args), patches=patches, **kw)
+
+
+def desc(slot, addr, length, flags=0, nxt=0):
+    return u8(slot) + u64(addr) + u32(length) + u16(flags) + u16(nxt)
+
+
+def raw(notify, descs=(), heads=(), skew=0, data=b""):
+    """RAW record: descriptors and avail entries as given, data at RAW_GPA."""
+    return (u8(1) + u8(notify) + u8(len(descs)) + b"".join(descs) + u8(len(heads)) +
+            b"".join(u16(h) for h in heads) + u16(skew) + u16(len(data)) + data)
+
+
+def mmio(off, val, write=True, width=4):
+    return u8(2) + u16(off) + u32(val) + u8((1 if write else 0) | {4: 0, 1: 2, 2: 4, 8: 6}[width] )
+
+
+def reset(init=True):
+    return u8(3) + u8(1 if init else 0)
+
+
+def seed(*records, header=H_INIT):
+    return u8(header) + b"".join(records)
+
+
+# Argument layouts.
+def init_in(major=7, minor=38, readahead=131072, flags=INIT_FLAGS, flags2=0):
+    return u32(major) + u32(minor) + u32(readahead) + u32(flags) + u32(flags2) + bytes(44)
+def getattr_in(fh=0, flags=0): return u32(flags) + u32(0) + u64(fh)
+def open_in(flags=O_RDONLY): return u32(flags) + u32(0)
+def read_in(off=0, size=4096, fh=0): return u64(fh) + u64(off) + u32(size) + u32(0) + u64(0) + u32(0) + u32(0)
+def write_in(off, size, fh=0): return u64(fh) + u64(off) + u32(size) + u32(0) + u64(0) + u32(0) + u32(0)
+def release_in(fh=0, flags=0): return u64(fh) + u32(flags) + u32(0) + u64(0)
+def flush_in(fh=0): return u64(fh) + u32(0) + u32(0) + u64(0)
+def fsync_in(fh=0, datasync=0): return u64(fh) + u32(datasync) + u32(0)
+def create_in(nm, flags=O_RDWR | O_CREAT, mode=S_IFREG | 0o644, umask=0o022):
+    return u32(flags) + u32(mode) + u32(umask) + u32(0) + name(nm)
+def mkdir_in(nm, mode=0o755, umask=0o022): return u32(mode) + u32(umask) + name(nm)
+def mknod_in(nm, mode, rdev=0): return u32(mode) + u32(rdev) + u32(0o022) + u32(0) + name(nm)
+def rename_in(old, new, newdir=1): return u64(newdir) + name(old) + name(new)
+def rename2_in(old, new, newdir=1, flags=0): return u64(newdir) + u32(flags) + u32(0) + name(old) + name(new)
+def link_in(newname, oldnode=1): return u64(oldnode) + name(newname)
+def symlink_in(nm, target): return name(nm) + name(target)
+def forget_in(n=1): return u64(n)
+def batch_forget_in(items): return u32(len(items)) + u32(0) + b"".join(u64(a) + u64(b) for a, b in items)
+def setattr_in(valid, size=0, mode=0, uid=0, gid=0, atime=0, mtime=0, fh=0):
+    return (u32(valid) + u32(0) + u64(fh) + u64(size) + u64(0) + u64(atime) + u64(mtime) +
+            u64(0) + u32(0) + u32(0) + u32(0) + u32(mode) + u32(0) + u32(uid) + u32(gid) + u32(0))
+def lseek_in(off, whence, fh=0): return u64(fh) + u64(off) + u32(whence) + u32(0)
+def fallocate_in(off, length, mode=0, fh=0): return u64(fh) + u64(off) + u64(length) + u32(mode) + u32(0)
+def copy_in(off_in, off_out, length, fh_in=0, node_out=0, fh_out=0):
+    return u64(fh_in) + u64(off_in) + u64(node_out) + u64(fh_out) + u64(off_out) + u64(length) + u64(0)
+def access_in(mask): return u32(mask) + u32(0)
+def interrupt_in(unique): return u64(unique)
+
+# Offsets of file handles in arguments, for patches.
+FH_AT_0 = ARG        # read, write, release, flush, fsync, lseek, fallocate, copy (fh_in)
+FH_GETATTR = ARG + 8
+FH_SETATTR = ARG + 8
+
+
+def lookup(nm, node=ROOT, **kw):
+    return op(LOOKUP, name(nm), node, **kw)
+
+
+def with_fh(opcode, args, node=NODE(0), fh=FH(0), at=FH_AT_0, **kw):
+    return op(opcode, args, node, patches=[(at, fh)], **kw)
+
+
+SEEDS = {}
+
+SEEDS["init"] = seed(request(fuse(INIT, 0, init_in()), writes=(80,)), header=0)
+SEEDS["init_old_minor"] = seed(
+    request(fuse(INIT, 0, init_in(minor=26, flags=0)), writes=(80,)),
+    op(GETATTR, getattr_in()), header=0)
+SEEDS["no_init_getattr"] = seed(op(GETATTR, getattr_in()), lookup("rw"), header=0)
+SEEDS["lookup"] = seed(lookup("rw"), lookup("hello", NODE(0)), lookup("sub", NODE(1)),
+                       lookup("inner", NODE(0)), lookup("missing", NODE(2)))
+SEEDS["getattr"] = seed(op(GETATTR, getattr_in()), lookup("rw"), op(GETATTR, getattr_in(), NODE(0)),
+                        lookup("hello", NODE(0)), op(GETATTR, getattr_in(), NODE(0)),
+                        op(STATFS, b"", NODE(0)), op(ACCESS, access_in(4), NODE(0)))
+SEEDS["open_read"] = seed(
+    lookup("rw"), lookup("big", NODE(0)), op(OPEN, open_in(O_RDONLY), NODE(0)),
+    with_fh(READ, read_in(100, 8192), writes=(16, 4000, 5000)),
+    with_fh(READ, read_in(8990, 4096), writes=(4096 + 16,)),
+    with_fh(READ, read_in(1 << 62, 0xffffffff), writes=(65535, 65535)),
+    with_fh(LSEEK, lseek_in(0, 3)),
+    with_fh(FLUSH, flush_in()),
+    with_fh(RELEASE, release_in()))
+SEEDS["create_write_release"] = seed(
+    lookup("rw"), op(CREATE, create_in("new"), NODE(0), writes=(16 + 128 + 16,)),
+    with_fh(WRITE, write_in(0, 24) + b"written by the guest...\n", pieces=(30, 20, 10)),
+    with_fh(WRITE, write_in(4096, 4) + b"abcd", writes=(16 + 8,)),
+    with_fh(FSYNC, fsync_in()),
+    with_fh(FALLOCATE, fallocate_in(0, 8192)),
+    with_fh(READ, read_in(0, 100)),
+    with_fh(RELEASE, release_in()),
+    op(SETATTR, setattr_in(FATTR_SIZE, size=10), NODE(0)),
+    op(UNLINK, name("new"), NODE(1)))
+SEEDS["mkdir"] = seed(
+    lookup("rw"),                                                    # N0 rw
+    op(MKDIR, mkdir_in("d"), NODE(0)),                               # N0 d, N1 rw
+    op(MKDIR, mkdir_in("e", 0o700), NODE(0)),                        # N0 e, N1 d, N2 rw
+    op(MKNOD, mknod_in("f", S_IFREG | 0o600), NODE(2)),              # N0 f .. N3 rw
+    op(MKNOD, mknod_in("fifo", S_IFIFO | 0o600), NODE(3)),           # N0 fifo .. N4 rw
+    op(MKNOD, mknod_in("dev", S_IFCHR | 0o600, (1 << 8) | 3), NODE(4)),
+    op(RMDIR, name("d"), NODE(4)), op(RMDIR, name("e"), NODE(3)), op(RMDIR, name("d"), NODE(4)))
+SEEDS["readdirplus"] = seed(
+    op(OPENDIR, open_in(O_RDONLY | O_DIRECTORY)),
+    with_fh(READDIRPLUS, read_in(0, 4096), node=ROOT),
+    lookup("rw"), op(OPENDIR, open_in(O_RDONLY | O_DIRECTORY), NODE(0)),
+    with_fh(READDIRPLUS, read_in(0, 4096), writes=(100, 900, 3096)),
+    with_fh(READDIR, read_in(0, 4096), node=NODE(3)),
+    with_fh(READDIR, read_in(3, 200), node=NODE(3)),
+    with_fh(FSYNCDIR, fsync_in(), node=NODE(3)),
+    with_fh(RELEASEDIR, release_in(), node=NODE(3)))
+SEEDS["rename"] = seed(
+    lookup("rw"), lookup("sub", NODE(0)),
+    op(RENAME, rename_in("hello", "hello2"), NODE(1), patches=[(ARG, NODE(1))]),
+    op(RENAME, rename_in("big", "moved"), NODE(1), patches=[(ARG, NODE(0))]),
+    op(RENAME2, rename2_in("exec", "inlink", flags=2), NODE(1), patches=[(ARG, NODE(1))]),
+    op(RENAME2, rename2_in("sub", "x", flags=1), NODE(1), patches=[(ARG, NODE(0))]),
+    lookup("ro"), op(RENAME, rename_in("hello", "y"), NODE(0), patches=[(ARG, NODE(2))]))
+SEEDS["setattr"] = seed(
+    lookup("rw"), lookup("hello", NODE(0)),
+    op(SETATTR, setattr_in(FATTR_MODE, mode=0o4777), NODE(0)),
+    op(SETATTR, setattr_in(FATTR_SIZE, size=3), NODE(0)),
+    op(SETATTR, setattr_in(FATTR_ATIME | FATTR_MTIME, atime=1, mtime=2), NODE(0)),
+    op(SETATTR, setattr_in(FATTR_ATIME_NOW | FATTR_MTIME_NOW | FATTR_UID | FATTR_GID, uid=1, gid=1), NODE(0)),
+    op(SETATTR, setattr_in(FATTR_SIZE, size=1 << 63), NODE(0)),
+    lookup("ro"), lookup("hello", NODE(0)),
+    op(SETATTR, setattr_in(FATTR_SIZE, size=0), NODE(0)))
+SEEDS["forget"] = seed(
+    lookup("rw"), lookup("hello", NODE(0)), lookup("hello", NODE(1)),
+    op(FORGET, forget_in(1), NODE(0)), op(GETATTR, getattr_in(), NODE(0)),
+    op(FORGET, forget_in(5), NODE(0), flags=F_FIXLEN | F_UNIQUE | F_HIPRIO),
+    op(GETATTR, getattr_in(), NODE(0)),
+    op(BATCH_FORGET, batch_forget_in([(0, 1), (0, 1), (1, 1)]), None,
+       patches=[(ARG + 8, NODE(0)), (ARG + 24, NODE(1)), (ARG + 40, FORGED(1))],
+       flags=F_FIXLEN | F_UNIQUE | F_HIPRIO),
+    op(BATCH_FORGET, batch_forget_in([(5, 1)]) [:8], None),
+    op(GETATTR, getattr_in(), NODE(1)))
+SEEDS["callback_files"] = seed(
+    lookup("cb"), lookup("rw", NODE(0)), op(OPEN, open_in(O_RDWR), NODE(0)),
+    with_fh(READ, read_in(0, 4096), writes=(16, 5, 4096)),
+    with_fh(WRITE, write_in(4090, 10) + b"0123456789"),
+    with_fh(WRITE, write_in(1 << 40, 4) + b"abcd"),
+    op(SETATTR, setattr_in(FATTR_SIZE, size=2), NODE(0)),
+    op(SETATTR, setattr_in(FATTR_SIZE | FATTR_FH, size=1 << 20), NODE(0), patches=[(FH_SETATTR, FH(0))]),
+    with_fh(RELEASE, release_in()),
+    lookup("ro", NODE(1)), op(OPEN, open_in(O_WRONLY | O_TRUNC), NODE(0)),
+    lookup("rw"), lookup("shadowed", NODE(0)), op(OPEN, open_in(O_RDWR | O_TRUNC), NODE(0)),
+    with_fh(WRITE, write_in(0, 3) + b"xyz"))
+SEEDS["readonly_share"] = seed(
+    lookup("ro"), op(CREATE, create_in("nope"), NODE(0)), op(MKDIR, mkdir_in("nope"), NODE(0)),
+    lookup("escape", NODE(0)), op(READLINK, b"", NODE(0)), op(OPEN, open_in(O_RDONLY), NODE(0)),
+    lookup("fifo", NODE(1)), op(OPEN, open_in(O_RDONLY), NODE(0)),
+    lookup("hello", NODE(2)), op(OPEN, open_in(O_RDWR), NODE(0)), op(OPEN, open_in(O_RDONLY), NODE(0)),
+    with_fh(WRITE, write_in(0, 1) + b"!"), with_fh(READ, read_in(0, 64)),
+    lookup("sub", NODE(3)), lookup("cbfile", NODE(0)), op(OPEN, open_in(O_RDWR), NODE(0)))
+SEEDS["links"] = seed(
+    lookup("rw"), op(SYMLINK, symlink_in("s", "/etc/passwd"), NODE(0)),
+    op(SYMLINK, symlink_in("t", "../../secret"), NODE(1)), op(READLINK, b"", NODE(0)),
+    lookup("hello", NODE(2)), op(LINK, link_in("hl"), NODE(3), patches=[(ARG, NODE(0))]),
+    lookup("up", NODE(4)), op(LINK, link_in("secretlink"), NODE(5), patches=[(ARG, NODE(0))]),
+    op(UNLINK, name("hl"), NODE(5)), op(UNLINK, name("sub"), NODE(5)),
+    op(TMPFILE, create_in("", flags=O_RDWR), NODE(5)))
+SEEDS["misc_ops"] = seed(
+    lookup("rw"), lookup("big", NODE(0)), op(OPEN, open_in(O_RDWR), NODE(0)),
+    op(COPY_FILE_RANGE, copy_in(0, 100, 1000), NODE(0), patches=[(ARG, FH(0)), (ARG + 16, NODE(0)), (ARG + 24, FH(0))]),
+    with_fh(LSEEK, lseek_in(1 << 62, 4)),
+    op(GETXATTR, u32(100) + u32(0) + name("user.x"), NODE(0)),
+    op(SETXATTR, u32(1) + u32(0) + u32(0) + u32(0) + name("user.x") + b"v", NODE(0)),
+    op(GETLK, bytes(48), NODE(0)), op(IOCTL, bytes(32), NODE(0)), op(POLL, bytes(24), NODE(0)),
+    op(SETUPMAPPING, bytes(40), NODE(0)), op(SYNCFS, bytes(8), NODE(0)),
+    op(INTERRUPT, interrupt_in(3), None, flags=F_FIXLEN | F_UNIQUE | F_HIPRIO),
+    op(DESTROY), op(GETATTR, getattr_in()))
+
+# Malformed requests.
+SEEDS["bad_lengths"] = seed(
+    request(fuse(GETATTR, 1, getattr_in())[:20]),
+    request(fuse(GETATTR, 1, getattr_in(), length=0xffffffff), flags=F_UNIQUE),
+    request(fuse(GETATTR, 1, getattr_in(), length=12), flags=F_UNIQUE),
+    request(fuse(LOOKUP, 1, name("rw"), length=41), flags=F_UNIQUE),
+    request(fuse(WRITE, 1, write_in(0, 0xffffffff) + b"short"), patches=[(FH_AT_0, FH(0))]),
+    request(fuse(READ, 1, read_in(0, 100)[:20])),
+    request(b""), request(fuse(LOOKUP, 1, name("rw")), writes=(8,)),
+    request(fuse(LOOKUP, 1, name("rw")), writes=()),
+    request(fuse(LOOKUP, 1, name("rw")), writes=(0, 0, 16, 0)))
+SEEDS["bad_opcodes"] = seed(
+    op(9999), op(0), op(0xffffffff), op(41), op(7), op(52), op(4096),
+    op(INIT, init_in()), op(INIT, init_in(major=8)), header=H_INIT)
+SEEDS["bad_nodes"] = seed(
+    lookup("rw"), lookup("hello", NODE(0)),
+    op(GETATTR, getattr_in(), FORGED(0)), op(GETATTR, getattr_in(), NEXTSLOT(0)),
+    op(GETATTR, getattr_in(), ALLONES), op(LOOKUP, name("hello"), FORGED(1)),
+    op(LOOKUP, name("x"), NODE(0)), op(OPEN, open_in(), NEXTSLOT(1)),
+    with_fh(READ, read_in(0, 10), fh=ALLONES), with_fh(RELEASE, release_in(), fh=NODE(0)),
+    op(FORGET, forget_in(1 << 63), FORGED(0)), op(FORGET, forget_in(1), ROOT))
+SEEDS["bad_names"] = seed(
+    lookup("rw"), lookup("../secret", NODE(0)), lookup("..", NODE(0)), lookup(".", NODE(0)),
+    lookup("sub/inner", NODE(0)), lookup(b"hel\0lo\0", NODE(0)), lookup(b"hello", NODE(0)),
+    lookup("x" * 300, NODE(0)), lookup("", NODE(0)), lookup("..", ROOT),
+    op(CREATE, create_in("a/b"), NODE(0)), op(MKDIR, mkdir_in(".."), NODE(0)),
+    op(RENAME, rename_in("hello", "../x"), NODE(0), patches=[(ARG, NODE(0))]),
+    op(SYMLINK, symlink_in("l", "x" * 5000), NODE(0)))
+SEEDS["huge_offsets"] = seed(
+    lookup("rw"), lookup("hello", NODE(0)), op(OPEN, open_in(O_RDWR), NODE(0)),
+    with_fh(READ, read_in((1 << 64) - 1, 0xffffffff), writes=(65535,) * 8),
+    with_fh(WRITE, write_in((1 << 63) - 2, 4) + b"abcd"),
+    with_fh(WRITE, write_in(1 << 30, 4) + b"abcd"),
+    with_fh(FALLOCATE, fallocate_in((1 << 63) - 1, 1 << 63)),
+    with_fh(LSEEK, lseek_in((1 << 64) - 1, 2)),
+    op(SETATTR, setattr_in(FATTR_SIZE, size=(1 << 64) - 1), NODE(0)),
+    with_fh(READ, read_in(0, 0)))
+# Descriptor chains and the transport.
+INIT_REQ = fuse(INIT, 0, init_in(), unique=1)
+SEEDS["raw_init"] = seed(
+    raw(1, [desc(0, RAW_GPA, len(INIT_REQ), 1, 1), desc(1, REP_GPA, 80, 2, 0)], [0], data=INIT_REQ),
+    raw(1, [desc(0, RAW_GPA, 20, 1, 1), desc(1, RAW_GPA + 20, len(INIT_REQ) - 20, 1, 2),
+            desc(2, REP_GPA, 40, 3, 3), desc(3, REP_GPA + 40, 40, 2, 0)], [0], data=INIT_REQ),
+    header=0)
+SEEDS["raw_bad"] = seed(
+    raw(1, [desc(0, RAW_GPA, 40, 1, 0)], [0]),                      # a loop
+    raw(1, [desc(0, RAW_GPA, 40, 4, 0)], [0]),                      # indirect
+    raw(1, [desc(0, 1 << 40, 40, 0, 0)], [0]),                      # outside memory
+    raw(1, [desc(0, (1 << 20) - 8, 16, 0, 0)], [0]),                # straddles the end
+    raw(1, [desc(0, REP_GPA, 16, 3, 1), desc(1, RAW_GPA, 40, 0, 0)], [0]),  # read after write
+    raw(1, [desc(0, RAW_GPA, 40, 1, 300)], [0]),                    # next out of range
+    raw(1, [], [300]),                                              # head out of range
+    raw(1, [desc(0, RAW_GPA, 40, 0, 0)], [0], skew=1000),           # avail index jump
+    raw(0x85, [desc(0, RAW_GPA, 40, 0, 0)], [0]),                   # notify a bad queue
+    raw(0, [desc(0, RAW_GPA, 0, 2, 0)], [0]))
+SEEDS["raw_indirect_table"] = seed(
+    raw(1, [desc(0, RAW_GPA + 4096, 32, 4, 0)], [0],
+        data=INIT_REQ + bytes(4096 - len(INIT_REQ)) + u64(RAW_GPA) + u32(len(INIT_REQ)) + u16(1) + u16(1) +
+        u64(REP_GPA) + u32(80) + u16(2) + u16(0)),
+    lookup("rw"))
+SEEDS["mmio_reset"] = seed(
+    lookup("rw"), mmio(0x70, 0), lookup("rw"), reset(True), lookup("rw"),
+    mmio(0x30, 1), mmio(0x44, 0), mmio(0x44, 1), mmio(0x50, 7), mmio(0x100, 0, write=False),
+    mmio(0x124, 0, write=False), mmio(0x50, 1, width=8), reset(False), lookup("rw"),
+    header=H_INIT | H_RESET_AT_END)
+
+
+def to_hex(b):
+    h = b.hex()
+    return "\n".join(h[i:i + 64] for i in range(0, len(h), 64)) + "\n"
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "--bin":
+        outdir = argv[2]
+        os.makedirs(outdir, exist_ok=True)
+        for path in argv[3:]:
+            with open(path) as f:
+                data = bytes.fromhex(f.read())
+            base = os.path.splitext(os.path.basename(path))[0]
+            with open(os.path.join(outdir, base), "wb") as f:
+                f.write(data)
+        return 0
+    os.makedirs(OUT, exist_ok=True)
+    for old in os.listdir(OUT):
+        if old.endswith(".hex") and old[:-4] not in SEEDS:
+            os.remove(os.path.join(OUT, old))
+    for nm, data in sorted(SEEDS.items()):
+        with open(os.path.join(OUT, nm + ".hex"), "w") as f:
+            f.write(to_hex(data))
+    print(f"make_seeds: {len(SEEDS)} seeds in {os.path.relpath(OUT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
