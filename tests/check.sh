@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, end-to-end tests, then both again
-# built with AddressSanitizer and UndefinedBehaviorSanitizer. Prints each
+# built with AddressSanitizer and UndefinedBehaviorSanitizer, then the
+# virtio-fs fuzzer for FUZZ_SECONDS (make check-fuzz). Prints each
 # suite's summary and, last, one line for everything: "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -34,6 +35,7 @@ run_suite unit check-unit
 run_suite e2e check-e2e
 run_suite asan-unit HOSTBUILD=build/asan SANITIZE=1 check-unit
 run_suite asan-e2e HOSTBUILD=build/asan SANITIZE=1 check-e2e
+run_suite fuzz check-fuzz
 echo
 echo "=== summary"
 printf '%s\n' "${summary[@]}"
