@@ -1880,6 +1880,7 @@ int fuse_server_add_file(struct fuse_server *s, const char *entry, const char *r
 			    rel_dir);
 	} else {
 		struct stat st;
+		memset(&st, 0, sizeof(st));
 		int rc = resolve_dir(fs_node_at(s, e->slot)->fd, rel_dir, &st, err);
 		if (rc)
 			return rc;

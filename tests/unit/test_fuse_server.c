@@ -151,7 +151,7 @@ static struct msg msg_new(uint32_t opcode, uint64_t nodeid)
 
 static void msg_add(struct msg *m, const void *p, size_t n)
 {
-	if (m->len + n <= MSG_MAX) {
+	if (n && m->len + n <= MSG_MAX) {
 		memcpy(m->buf + m->len, p, n);
 		m->len += n;
 	}
@@ -200,6 +200,7 @@ static struct rep send_ex(struct fuse_server *s, struct msg *m, uint32_t hlen, s
                           size_t replycap)
 {
 	struct fuse_in_header h;
+	memset(&h, 0, sizeof(h));
 	if (m->len >= sizeof(h)) {
 		memcpy(&h, m->buf, sizeof(h));
 		h.len = hlen ? hlen : (uint32_t)m->len;
@@ -237,7 +238,8 @@ static struct rep send_ex(struct fuse_server *s, struct msg *m, uint32_t hlen, s
 	if (r.n >= sizeof(r.h)) {
 		memcpy(&r.h, g_repbuf, sizeof(r.h));
 		CHECK(r.h.len == r.n);
-		CHECK(r.h.unique == h.unique);
+		CHECK(m->len < sizeof(h) || r.h.unique == h.unique);
+		CHECK(r.h.error <= 0 && r.h.error > -512);
 		r.d = g_repbuf + sizeof(r.h);
 		r.dlen = r.n - (uint32_t)sizeof(r.h);
 	}
@@ -246,7 +248,7 @@ static struct rep send_ex(struct fuse_server *s, struct msg *m, uint32_t hlen, s
 
 static struct rep send(struct fuse_server *s, struct msg *m)
 {
-	return send_ex(s, m, 0, 0, MSG_MAX / 2);
+	return send_ex(s, m, 0, 0, 8192);
 }
 
 /* ---- operations ---- */
@@ -416,8 +418,8 @@ static int do_mkdir(struct fuse_server *s, uint64_t parent, const char *name, ui
 	return r.h.error;
 }
 
-__attribute__((unused)) static int do_mknod(struct fuse_server *s, uint64_t parent,
-                                            const char *name, uint32_t mode, uint32_t rdev)
+static int do_mknod(struct fuse_server *s, uint64_t parent, const char *name, uint32_t mode,
+                    uint32_t rdev)
 {
 	struct msg m = msg_new(FUSE_MKNOD, parent);
 	struct fuse_mknod_in in = {.mode = mode, .rdev = rdev};
@@ -451,8 +453,8 @@ static int do_rename(struct fuse_server *s, uint64_t olddir, const char *oldname
 	return send(s, &m).h.error;
 }
 
-__attribute__((unused)) static int do_link(struct fuse_server *s, uint64_t old, uint64_t newdir,
-                                           const char *name, struct fuse_entry_out *e)
+static int do_link(struct fuse_server *s, uint64_t old, uint64_t newdir, const char *name,
+                   struct fuse_entry_out *e)
 {
 	struct msg m = msg_new(FUSE_LINK, newdir);
 	struct fuse_link_in in = {.oldnodeid = old};
@@ -464,8 +466,7 @@ __attribute__((unused)) static int do_link(struct fuse_server *s, uint64_t old, 
 	return r.h.error;
 }
 
-__attribute__((unused)) static int do_symlink(struct fuse_server *s, uint64_t parent,
-                                              const char *name, const char *target)
+static int do_symlink(struct fuse_server *s, uint64_t parent, const char *name, const char *target)
 {
 	struct msg m = msg_new(FUSE_SYMLINK, parent);
 	msg_str(&m, name);
@@ -473,8 +474,8 @@ __attribute__((unused)) static int do_symlink(struct fuse_server *s, uint64_t pa
 	return send(s, &m).h.error;
 }
 
-__attribute__((unused)) static int do_setattr(struct fuse_server *s, uint64_t node,
-                                              const struct fuse_setattr_in *in, struct fuse_attr *a)
+static int do_setattr(struct fuse_server *s, uint64_t node, const struct fuse_setattr_in *in,
+                      struct fuse_attr *a)
 {
 	struct msg m = msg_new(FUSE_SETATTR, node);
 	msg_add(&m, in, sizeof(*in));
@@ -540,7 +541,7 @@ static int do_list(struct fuse_server *s, uint64_t node, bool plus, uint32_t siz
 	return rc ? rc : reqs;
 }
 
-__attribute__((unused)) static bool has_name(const char *list, const char *name)
+static bool has_name(const char *list, const char *name)
 {
 	char pat[NAME_MAX + 3];
 	snprintf(pat, sizeof(pat), "/%s/", name);
@@ -886,6 +887,1271 @@ static void test_readdir_resume(void)
 	teardown(s);
 }
 
+static void test_setattr(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	host_write("share/f", "0123456789abcdef");
+	host_write("share/other", "o");
+	uint64_t sh = share_node(s);
+	uint64_t f = node_of(s, sh, "f");
+	struct fuse_setattr_in in;
+	struct fuse_attr a;
+	struct stat st;
+	/* chmod with set-user-ID / set-group-ID: never on the host. */
+	memset(&in, 0, sizeof(in));
+	in.valid = FATTR_MODE;
+	in.mode = S_IFREG | 04755;
+	CHECK(do_setattr(s, f, &in, &a) == 0);
+	CHECK(host_stat("share/f", &st) == 0 && (st.st_mode & 07777) == 0755);
+	CHECK(a.mode == (S_IFREG | 0755));
+	in.mode = 06711;
+	CHECK(do_setattr(s, f, &in, &a) == 0);
+	CHECK(host_stat("share/f", &st) == 0 && (st.st_mode & 07777) == 0711);
+	/* FATTR_KILL_SUIDGID drops bits set on the host. */
+	char p[256];
+	path_of(p, sizeof(p), "share/f");
+	CHECK(chmod(p, 04755) == 0);
+	memset(&in, 0, sizeof(in));
+	in.valid = FATTR_KILL_SUIDGID;
+	CHECK(do_setattr(s, f, &in, &a) == 0);
+	CHECK(host_stat("share/f", &st) == 0 && (st.st_mode & 07777) == 0755);
+	/* chown to ourselves works as any user. */
+	memset(&in, 0, sizeof(in));
+	in.valid = FATTR_UID | FATTR_GID;
+	in.uid = getuid();
+	in.gid = getgid();
+	CHECK(do_setattr(s, f, &in, &a) == 0 && a.uid == getuid());
+	/* Truncate without and with a file handle. */
+	memset(&in, 0, sizeof(in));
+	in.valid = FATTR_SIZE;
+	in.size = 3;
+	CHECK(do_setattr(s, f, &in, &a) == 0 && a.size == 3);
+	CHECK(host_stat("share/f", &st) == 0 && st.st_size == 3);
+	uint64_t fh;
+	CHECK(do_open(s, FUSE_OPEN, f, O_RDWR, &fh, NULL) == 0);
+	in.valid = FATTR_SIZE | FATTR_FH;
+	in.fh = fh;
+	in.size = 10;
+	CHECK(do_setattr(s, f, &in, &a) == 0 && a.size == 10);
+	CHECK(host_stat("share/f", &st) == 0 && st.st_size == 10);
+	/* A handle of another file, a forged handle. */
+	uint64_t o = node_of(s, sh, "other");
+	CHECK(do_setattr(s, o, &in, NULL) == -EBADF);
+	in.fh = fh ^ (1ull << 40);
+	CHECK(do_setattr(s, f, &in, NULL) == -EBADF);
+	CHECK(do_release(s, FUSE_RELEASE, f, fh) == 0);
+	in.size = 1ull << 63;
+	in.valid = FATTR_SIZE;
+	CHECK(do_setattr(s, f, &in, NULL) == -EFBIG);
+	CHECK(do_setattr(s, sh, &in, NULL) == -EISDIR);
+	/* Times. */
+	memset(&in, 0, sizeof(in));
+	in.valid = FATTR_ATIME | FATTR_MTIME;
+	in.atime = 1000000000;
+	in.atimensec = 5;
+	in.mtime = 1200000000;
+	in.mtimensec = 7;
+	CHECK(do_setattr(s, f, &in, &a) == 0);
+	CHECK(host_stat("share/f", &st) == 0 && st.st_mtim.tv_sec == 1200000000);
+	CHECK(st.st_mtim.tv_nsec == 7 && st.st_atim.tv_sec == 1000000000);
+	CHECK(a.mtime == 1200000000 && a.mtimensec == 7);
+	in.valid = FATTR_MTIME_NOW;
+	CHECK(do_setattr(s, f, &in, &a) == 0);
+	CHECK(host_stat("share/f", &st) == 0 && st.st_mtim.tv_sec > 1600000000);
+	in.valid = FATTR_MTIME;
+	in.mtimensec = 1000000000;
+	CHECK(do_setattr(s, f, &in, NULL) == -EINVAL);
+	/* The root and vdirs: EPERM; nothing to change: fine. */
+	in.valid = FATTR_MODE;
+	CHECK(do_setattr(s, FUSE_ROOT_ID, &in, NULL) == -EPERM);
+	CHECK(do_setattr(s, node_of(s, FUSE_ROOT_ID, "etc"), &in, NULL) == -EPERM);
+	in.valid = 0;
+	CHECK(do_setattr(s, FUSE_ROOT_ID, &in, &a) == 0 && a.mode == (S_IFDIR | 0555));
+	/* chmod of a symlink: EOPNOTSUPP (Linux has no symlink modes). */
+	path_of(p, sizeof(p), "share/sl");
+	CHECK(symlink("f", p) == 0);
+	in.valid = FATTR_MODE;
+	in.mode = 0600;
+	CHECK(do_setattr(s, node_of(s, sh, "sl"), &in, NULL) == -EOPNOTSUPP);
+	in.valid = FATTR_SIZE;
+	CHECK(do_setattr(s, node_of(s, sh, "sl"), &in, NULL) == -EINVAL);
+	teardown(s);
+}
+
+static void test_setuid_and_mknod(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	mode_t old = umask(077); /* the host's umask does not change guest modes */
+	uint64_t sh = share_node(s);
+	struct stat st;
+	CHECK(do_mknod(s, sh, "reg", S_IFREG | 06755, 0) == 0);
+	CHECK(host_stat("share/reg", &st) == 0 && st.st_mode == (S_IFREG | 0755));
+	CHECK(do_mknod(s, sh, "fifo", S_IFIFO | 0644, 0) == 0);
+	CHECK(host_stat("share/fifo", &st) == 0 && st.st_mode == (S_IFIFO | 0644));
+	CHECK(do_mknod(s, sh, "sock", S_IFSOCK | 0600, 0) == 0);
+	CHECK(host_stat("share/sock", &st) == 0 && st.st_mode == (S_IFSOCK | 0600));
+	CHECK(do_mknod(s, sh, "chr", S_IFCHR | 0666, makedev(1, 3)) == -EPERM);
+	CHECK(do_mknod(s, sh, "blk", S_IFBLK | 0666, makedev(8, 0)) == -EPERM);
+	CHECK(do_mknod(s, sh, "dir", S_IFDIR | 0755, 0) == -EINVAL);
+	CHECK(!host_exists("share/chr") && !host_exists("share/blk") && !host_exists("share/dir"));
+	struct fuse_entry_out e;
+	uint64_t fh;
+	CHECK(do_create(s, sh, "suid", O_WRONLY, S_IFREG | 04755, &e, &fh) == 0);
+	CHECK(host_stat("share/suid", &st) == 0 && st.st_mode == (S_IFREG | 0755));
+	CHECK(e.attr.mode == (S_IFREG | 0755));
+	CHECK(do_release(s, FUSE_RELEASE, e.nodeid, fh) == 0);
+	CHECK(do_create(s, sh, "plain", O_WRONLY, S_IFREG | 0666, &e, &fh) == 0);
+	CHECK(host_stat("share/plain", &st) == 0 && st.st_mode == (S_IFREG | 0666));
+	CHECK(do_release(s, FUSE_RELEASE, e.nodeid, fh) == 0);
+	CHECK(do_mkdir(s, sh, "sgid", S_IFDIR | 02775, &e) == 0);
+	CHECK(host_stat("share/sgid", &st) == 0 && st.st_mode == (S_IFDIR | 0775));
+	CHECK(do_mkdir(s, sh, "sticky", S_IFDIR | 01777, &e) == 0);
+	CHECK(host_stat("share/sticky", &st) == 0 && st.st_mode == (S_IFDIR | 01777));
+	umask(old);
+	teardown(s);
+}
+
+static void test_symlink_and_link(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	host_write("share/file", "data");
+	host_mkdir("share/dir");
+	uint64_t sh = share_node(s);
+	/* SYMLINK stores the text; READLINK returns it. */
+	CHECK(do_symlink(s, sh, "sl", "../../outside/marker") == 0);
+	char p[256], buf[PATH_MAX];
+	path_of(p, sizeof(p), "share/sl");
+	ssize_t n = readlink(p, buf, sizeof(buf));
+	CHECK(n == 20 && !memcmp(buf, "../../outside/marker", 20));
+	struct msg m = msg_new(FUSE_READLINK, node_of(s, sh, "sl"));
+	struct rep r = send(s, &m);
+	CHECK(r.h.error == 0 && r.dlen == 20 && !memcmp(r.d, "../../outside/marker", 20));
+	m = msg_new(FUSE_READLINK, node_of(s, sh, "file"));
+	CHECK(send(s, &m).h.error == -EINVAL);
+	CHECK(do_symlink(s, sh, "sl", "x") == -EEXIST);
+	/* LINK: the same node, nlink 2 on the host. */
+	uint64_t f = node_of(s, sh, "file");
+	uint64_t d = node_of(s, sh, "dir");
+	struct fuse_entry_out e;
+	CHECK(do_link(s, f, d, "hard", &e) == 0);
+	CHECK(e.nodeid == f && e.attr.nlink == 2);
+	struct stat st1, st2;
+	CHECK(host_stat("share/file", &st1) == 0 && host_stat("share/dir/hard", &st2) == 0);
+	CHECK(st1.st_ino == st2.st_ino && st1.st_nlink == 2);
+	/* A link of a symlink links the symlink itself. */
+	CHECK(do_link(s, node_of(s, sh, "sl"), sh, "sl2", NULL) == 0);
+	CHECK(host_stat("share/sl2", &st1) == 0 && S_ISLNK(st1.st_mode));
+	/* Directories, ids we never issued, other shares, the root. */
+	CHECK(do_link(s, d, sh, "dirlink", NULL) == -EPERM);
+	CHECK(do_link(s, 0x123456789ull, sh, "x", NULL) == -ESTALE);
+	CHECK(do_link(s, node_of(s, node_of(s, FUSE_ROOT_ID, "ro"), "file"), sh, "x", NULL) ==
+	      -EXDEV);
+	CHECK(do_link(s, f, node_of(s, FUSE_ROOT_ID, "ro"), "x", NULL) == -EROFS);
+	CHECK(do_link(s, f, FUSE_ROOT_ID, "x", NULL) == -EPERM);
+	CHECK(do_link(s, FUSE_ROOT_ID, sh, "x", NULL) == -EXDEV);
+	CHECK(!host_exists("share/x") && !host_exists("ro/x"));
+	teardown(s);
+}
+
+static void test_large_file(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	uint64_t sh = share_node(s);
+	struct fuse_entry_out e;
+	uint64_t fh;
+	CHECK(do_create(s, sh, "big", O_RDWR, S_IFREG | 0644, &e, &fh) == 0);
+	uint64_t at = 5ull << 30;
+	CHECK(do_write(s, e.nodeid, fh, at, "END", 3) == 3);
+	struct fuse_attr a;
+	CHECK(do_getattr(s, e.nodeid, &a) == 0 && a.size == at + 3);
+	struct stat st;
+	CHECK(host_stat("share/big", &st) == 0 && (uint64_t)st.st_size == at + 3);
+	char buf[16] = {1};
+	CHECK(do_read(s, e.nodeid, fh, at - 2, buf, 16) == 5);
+	CHECK(!memcmp(buf, "\0\0END", 5));
+	CHECK(do_read(s, e.nodeid, fh, 4ull << 30, buf, 4) == 4 && !memcmp(buf, "\0\0\0\0", 4));
+	/* SEEK_DATA / SEEK_HOLE. */
+	struct msg m = msg_new(FUSE_LSEEK, e.nodeid);
+	struct fuse_lseek_in li = {.fh = fh, .offset = 0, .whence = SEEK_DATA};
+	msg_add(&m, &li, sizeof(li));
+	struct rep r = send(s, &m);
+	CHECK(r.h.error == 0 && r.dlen == sizeof(struct fuse_lseek_out));
+	struct fuse_lseek_out lo;
+	memcpy(&lo, r.d, sizeof(lo));
+	CHECK(lo.offset <= at);
+	m = msg_new(FUSE_LSEEK, e.nodeid);
+	li.offset = at;
+	li.whence = SEEK_HOLE;
+	msg_add(&m, &li, sizeof(li));
+	r = send(s, &m);
+	memcpy(&lo, r.d, sizeof(lo));
+	CHECK(r.h.error == 0 && lo.offset >= at + 3);
+	m = msg_new(FUSE_LSEEK, e.nodeid);
+	li.whence = 77;
+	msg_add(&m, &li, sizeof(li));
+	CHECK(send(s, &m).h.error == -EINVAL);
+	/* Offsets and sizes at the limits. */
+	CHECK(do_write(s, e.nodeid, fh, INT64_MAX - 1, "abc", 3) == -EFBIG);
+	CHECK(do_write(s, e.nodeid, fh, 1ull << 63, "abc", 3) == -EFBIG);
+	CHECK(do_write(s, e.nodeid, fh, UINT64_MAX, "abc", 3) == -EFBIG);
+	CHECK(do_read(s, e.nodeid, fh, 1ull << 63, buf, 4) == -EINVAL);
+	CHECK(do_read(s, e.nodeid, fh, INT64_MAX, buf, 4) == 0);
+	/* READ asking more than the reply holds: clipped to it. */
+	CHECK(do_read_cap(s, e.nodeid, fh, at, buf, UINT32_MAX, 16 + 2) == 2);
+	/* WRITE claiming more data than it carries. */
+	m = msg_new(FUSE_WRITE, e.nodeid);
+	struct fuse_write_in wi = {.fh = fh, .offset = 0, .size = 100};
+	msg_add(&m, &wi, sizeof(wi));
+	msg_add(&m, "abc", 3);
+	CHECK(send(s, &m).h.error == -EINVAL);
+	/* FALLOCATE. */
+	m = msg_new(FUSE_FALLOCATE, e.nodeid);
+	struct fuse_fallocate_in fa = {.fh = fh, .offset = INT64_MAX, .length = 10};
+	msg_add(&m, &fa, sizeof(fa));
+	CHECK(send(s, &m).h.error == -EINVAL);
+	m = msg_new(FUSE_FALLOCATE, e.nodeid);
+	fa.offset = 0;
+	fa.length = 4096;
+	msg_add(&m, &fa, sizeof(fa));
+	r = send(s, &m);
+	CHECK(r.h.error == 0 || r.h.error == -EOPNOTSUPP);
+	CHECK(do_release(s, FUSE_RELEASE, e.nodeid, fh) == 0);
+	CHECK(host_stat("share/big", &st) == 0 && (uint64_t)st.st_size == at + 3);
+	teardown(s);
+}
+
+/* Every change to a read-only share: EROFS, the host untouched. */
+static void test_readonly(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	host_mkdir("ro/dir");
+	struct stat before, after, dbefore, dafter;
+	CHECK(host_stat("ro/file", &before) == 0 && host_stat("ro", &dbefore) == 0);
+	uint64_t ro = node_of(s, FUSE_ROOT_ID, "ro");
+	uint64_t f = node_of(s, ro, "file");
+	uint64_t d = node_of(s, ro, "dir");
+	CHECK(ro && f && d);
+	struct fuse_setattr_in in = {.valid = FATTR_MODE, .mode = 0777};
+	CHECK(do_setattr(s, f, &in, NULL) == -EROFS);
+	in.valid = FATTR_SIZE;
+	CHECK(do_setattr(s, f, &in, NULL) == -EROFS);
+	in.valid = FATTR_MTIME_NOW;
+	CHECK(do_setattr(s, f, &in, NULL) == -EROFS);
+	in.valid = FATTR_UID;
+	CHECK(do_setattr(s, f, &in, NULL) == -EROFS);
+	CHECK(do_mknod(s, ro, "n", S_IFREG | 0644, 0) == -EROFS);
+	CHECK(do_mkdir(s, ro, "n", 0755, NULL) == -EROFS);
+	CHECK(do_name_op(s, FUSE_UNLINK, ro, "file") == -EROFS);
+	CHECK(do_name_op(s, FUSE_RMDIR, ro, "dir") == -EROFS);
+	CHECK(do_rename(s, ro, "file", ro, "n", -1) == -EROFS);
+	CHECK(do_rename(s, ro, "file", ro, "n", RENAME_NOREPLACE) == -EROFS);
+	CHECK(do_link(s, f, ro, "n", NULL) == -EROFS);
+	CHECK(do_symlink(s, ro, "n", "file") == -EROFS);
+	CHECK(do_create(s, ro, "n", O_WRONLY, S_IFREG | 0644, NULL, NULL) == -EROFS);
+	CHECK(do_create(s, ro, "file", O_RDONLY, S_IFREG | 0644, NULL, NULL) == -EROFS);
+	uint64_t fh;
+	CHECK(do_open(s, FUSE_OPEN, f, O_WRONLY, &fh, NULL) == -EROFS);
+	CHECK(do_open(s, FUSE_OPEN, f, O_RDWR, &fh, NULL) == -EROFS);
+	CHECK(do_open(s, FUSE_OPEN, f, O_RDONLY | O_TRUNC, &fh, NULL) == -EROFS);
+	/* Reading works; writing through a read handle, fallocate: EROFS. */
+	CHECK(do_open(s, FUSE_OPEN, f, O_RDONLY, &fh, NULL) == 0);
+	char buf[32];
+	CHECK(do_read(s, f, fh, 0, buf, 32) == 9 && !memcmp(buf, "read only", 9));
+	CHECK(do_write(s, f, fh, 0, "X", 1) == -EROFS);
+	struct msg m = msg_new(FUSE_FALLOCATE, f);
+	struct fuse_fallocate_in fa = {.fh = fh, .length = 100};
+	msg_add(&m, &fa, sizeof(fa));
+	CHECK(send(s, &m).h.error == -EROFS);
+	m = msg_new(FUSE_SETXATTR, f);
+	struct fuse_setxattr_in xi = {.size = 1};
+	msg_add(&m, &xi, sizeof(xi));
+	msg_str(&m, "user.x");
+	msg_add(&m, "v", 1);
+	CHECK(send(s, &m).h.error == -ENOSYS);
+	m = msg_new(FUSE_REMOVEXATTR, f);
+	msg_str(&m, "user.x");
+	CHECK(send(s, &m).h.error == -ENOSYS);
+	CHECK(do_release(s, FUSE_RELEASE, f, fh) == 0);
+	/* Moving a file of the writable share in: EXDEV before anything. */
+	host_write("share/w", "w");
+	CHECK(do_rename(s, share_node(s), "w", ro, "w", -1) == -EROFS);
+	CHECK(host_stat("ro/file", &after) == 0 && host_stat("ro", &dafter) == 0);
+	CHECK(after.st_mode == before.st_mode && after.st_size == before.st_size);
+	CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+	      after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+	CHECK(dafter.st_mtim.tv_nsec == dbefore.st_mtim.tv_nsec && dafter.st_nlink == 3);
+	CHECK(host_read("ro/file", buf, sizeof(buf)) == 9 && host_exists("ro/dir"));
+	CHECK(!host_exists("ro/n") && !host_exists("ro/w"));
+	teardown(s);
+}
+
+/* A request with a raw name (any bytes, n of them) after args. */
+static int raw_name_op(struct fuse_server *s, uint32_t op, uint64_t node, const void *args,
+                       size_t alen, const void *name, size_t n)
+{
+	struct msg m = msg_new(op, node);
+	msg_add(&m, args, alen);
+	msg_add(&m, name, n);
+	return send(s, &m).h.error;
+}
+
+static void test_escapes(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	host_mkdir("share/sub");
+	uint64_t sh = share_node(s);
+	uint64_t sub = node_of(s, sh, "sub");
+	char longname[NAME_MAX + 2];
+	memset(longname, 'a', sizeof(longname));
+	longname[NAME_MAX + 1] = '\0';
+	static const struct {
+		const char *name;
+		size_t n;
+		int err;
+	} bad[] = {
+	    {"..", 3, -EINVAL},   {".", 2, -EINVAL},   {"a/b", 4, -EINVAL},
+	    {"/", 2, -EINVAL},    {"", 1, -EINVAL},    {"..\0x", 5, -EINVAL},
+	    {"a\0b", 4, -EINVAL}, {"abc", 3, -EINVAL}, {"../outside", 11, -EINVAL},
+	    {"x\0", 3, -EINVAL},  {"", 0, -EINVAL},
+	};
+	struct fuse_mknod_in mk = {.mode = S_IFREG | 0644};
+	struct fuse_mkdir_in md = {.mode = 0755};
+	struct fuse_create_in cr = {.flags = O_WRONLY | O_CREAT, .mode = S_IFREG | 0644};
+	struct fuse_link_in li = {.oldnodeid = node_of(s, FUSE_ROOT_ID, "share")};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *nm = bad[i].name;
+		size_t n = bad[i].n;
+		int want = bad[i].err;
+		uint64_t parents[] = {sub, sh, FUSE_ROOT_ID};
+		for (size_t k = 0; k < 3; k++) {
+			uint64_t pn = parents[k];
+			CHECK_MSG(raw_name_op(s, FUSE_LOOKUP, pn, NULL, 0, nm, n) == want, "%zu",
+			          i);
+			CHECK(raw_name_op(s, FUSE_UNLINK, pn, NULL, 0, nm, n) == want);
+			CHECK(raw_name_op(s, FUSE_RMDIR, pn, NULL, 0, nm, n) == want);
+			CHECK(raw_name_op(s, FUSE_MKNOD, pn, &mk, sizeof(mk), nm, n) == want);
+			CHECK(raw_name_op(s, FUSE_MKDIR, pn, &md, sizeof(md), nm, n) == want);
+			CHECK(raw_name_op(s, FUSE_CREATE, pn, &cr, sizeof(cr), nm, n) == want);
+			CHECK(raw_name_op(s, FUSE_LINK, pn, &li, sizeof(li), nm, n) == want);
+		}
+		/* As either name of a rename, as a symlink's name. */
+		struct msg m = msg_new(FUSE_RENAME, sh);
+		struct fuse_rename_in rn = {.newdir = sub};
+		msg_add(&m, &rn, sizeof(rn));
+		msg_add(&m, nm, n);
+		msg_str(&m, "ok");
+		CHECK(send(s, &m).h.error < 0);
+		m = msg_new(FUSE_RENAME, sh);
+		msg_add(&m, &rn, sizeof(rn));
+		msg_str(&m, "sub");
+		msg_add(&m, nm, n);
+		CHECK(send(s, &m).h.error < 0);
+		m = msg_new(FUSE_SYMLINK, sh);
+		msg_add(&m, nm, n);
+		msg_str(&m, "target");
+		CHECK(send(s, &m).h.error < 0);
+	}
+	/* Overlong: ENAMETOOLONG; NAME_MAX exactly: looked up. */
+	CHECK(do_lookup(s, sh, longname, NULL) == -ENAMETOOLONG);
+	CHECK(do_mkdir(s, sh, longname, 0755, NULL) == -ENAMETOOLONG);
+	longname[NAME_MAX] = '\0';
+	CHECK(do_lookup(s, sh, longname, NULL) == -ENOENT);
+	/* A symlink target longer than PATH_MAX. */
+	static char target[PATH_MAX + 10];
+	memset(target, 'b', sizeof(target) - 1);
+	CHECK(do_symlink(s, sh, "t", target) == -ENAMETOOLONG);
+	/* Nothing was created anywhere. */
+	CHECK(!host_exists("share/ok") && !host_exists("share/a") && !host_exists("share/x"));
+	CHECK(!host_exists("share/t") && !host_exists("outside/x"));
+	char buf[16];
+	CHECK(host_read("outside/marker", buf, sizeof(buf)) == 6);
+	CHECK(host_exists("share/sub"));
+	teardown(s);
+}
+
+static void test_symlink_outside(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	char p[256], t[256];
+	path_of(t, sizeof(t), "outside/marker");
+	path_of(p, sizeof(p), "share/abs");
+	CHECK(symlink(t, p) == 0);
+	path_of(p, sizeof(p), "share/rel");
+	CHECK(symlink("../outside/marker", p) == 0);
+	path_of(p, sizeof(p), "share/dlink");
+	CHECK(symlink("../outside", p) == 0);
+	uint64_t sh = share_node(s);
+	const char *links[] = {"abs", "rel"};
+	for (int i = 0; i < 2; i++) {
+		struct fuse_entry_out e;
+		CHECK(do_lookup(s, sh, links[i], &e) == 0);
+		CHECK((e.attr.mode & S_IFMT) == S_IFLNK);
+		uint64_t fh;
+		CHECK(do_open(s, FUSE_OPEN, e.nodeid, O_RDONLY, &fh, NULL) == -ELOOP);
+		CHECK(do_open(s, FUSE_OPEN, e.nodeid, O_WRONLY | O_TRUNC, &fh, NULL) == -ELOOP);
+		CHECK(do_open(s, FUSE_OPENDIR, e.nodeid, O_RDONLY, &fh, NULL) == -ENOTDIR);
+		CHECK(do_create(s, sh, links[i], O_WRONLY | O_TRUNC, S_IFREG | 0644, NULL, NULL) ==
+		      -ELOOP);
+		struct fuse_setattr_in in = {.valid = FATTR_SIZE, .size = 0};
+		CHECK(do_setattr(s, e.nodeid, &in, NULL) == -EINVAL);
+		struct msg m = msg_new(FUSE_READLINK, e.nodeid);
+		struct rep r = send(s, &m);
+		const char *want = i == 0 ? t : "../outside/marker";
+		CHECK(r.h.error == 0 && r.dlen == strlen(want) && !memcmp(r.d, want, r.dlen));
+	}
+	uint64_t dl = node_of(s, sh, "dlink");
+	CHECK(dl != 0);
+	CHECK(do_lookup(s, dl, "marker", NULL) == -ENOTDIR);
+	CHECK(do_create(s, dl, "x", O_WRONLY, S_IFREG | 0644, NULL, NULL) == -ENOTDIR);
+	CHECK(do_mkdir(s, dl, "x", 0755, NULL) == -ENOTDIR);
+	CHECK(do_name_op(s, FUSE_UNLINK, dl, "marker") == -ENOTDIR);
+	/* The marker is untouched. */
+	char buf[16];
+	struct stat st;
+	CHECK(host_read("outside/marker", buf, sizeof(buf)) == 6 && !memcmp(buf, "SECRET", 6));
+	CHECK(host_stat("outside/marker", &st) == 0 && st.st_nlink == 1 && st.st_size == 6);
+	CHECK(!host_exists("outside/x"));
+	teardown(s);
+}
+
+struct race {
+	volatile int stop;
+	int moves;
+};
+
+static void *race_thread(void *arg)
+{
+	struct race *rc = arg;
+	char in[256], out[256];
+	path_of(in, sizeof(in), "share/sub");
+	path_of(out, sizeof(out), "outside/sub");
+	while (!rc->stop) {
+		if (rename(in, out) == 0 && rename(out, in) == 0)
+			rc->moves++;
+	}
+	return NULL;
+}
+
+static void test_rename_race(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	host_mkdir("share/sub");
+	host_write("share/sub/inner", "inner");
+	uint64_t sh = share_node(s);
+	struct race rc = {0};
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, race_thread, &rc) == 0);
+	static char list[4096];
+	int seen = 0;
+	for (int i = 0; i < 3000; i++) {
+		struct fuse_entry_out e;
+		if (do_lookup(s, sh, "sub", &e))
+			continue;
+		seen++;
+		CHECK(do_lookup(s, e.nodeid, "..", NULL) == -EINVAL);
+		CHECK(do_lookup(s, e.nodeid, "marker", NULL) == -ENOENT);
+		struct fuse_entry_out f;
+		if (do_lookup(s, e.nodeid, "inner", &f) == 0) {
+			uint64_t fh;
+			if (do_open(s, FUSE_OPEN, f.nodeid, O_RDONLY, &fh, NULL) == 0) {
+				char buf[16] = {0};
+				CHECK(do_read(s, f.nodeid, fh, 0, buf, 16) == 5);
+				CHECK(!memcmp(buf, "inner", 5));
+				do_release(s, FUSE_RELEASE, f.nodeid, fh);
+			}
+			do_forget(s, f.nodeid, 1);
+		}
+		if (i % 16 == 0 &&
+		    do_list(s, e.nodeid, true, 4096, list, sizeof(list), NULL, 0, NULL) > 0)
+			CHECK(!has_name(list, "marker"));
+		do_forget(s, e.nodeid, 1);
+	}
+	rc.stop = 1;
+	pthread_join(t, NULL);
+	CHECK(seen > 0);
+	char buf[16];
+	CHECK(host_read("outside/marker", buf, sizeof(buf)) == 6);
+	teardown(s);
+}
+
+static void test_device_nodes(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	uint64_t sh = share_node(s);
+	char p[256];
+	path_of(p, sizeof(p), "share/fifo");
+	CHECK(mkfifo(p, 0666) == 0);
+	uint64_t fifo = node_of(s, sh, "fifo");
+	uint64_t fh;
+	/* A fifo is never opened on the host (that would block). */
+	CHECK(do_open(s, FUSE_OPEN, fifo, O_RDONLY, &fh, NULL) == -EACCES);
+	CHECK(do_open(s, FUSE_OPEN, fifo, O_WRONLY, &fh, NULL) == -EACCES);
+	CHECK(do_create(s, sh, "fifo", O_RDWR, S_IFREG | 0644, NULL, NULL) == -EACCES);
+	CHECK(do_open(s, FUSE_OPENDIR, fifo, O_RDONLY, &fh, NULL) == -ENOTDIR);
+	if (geteuid() == 0) {
+		path_of(p, sizeof(p), "share/null");
+		CHECK(mknod(p, S_IFCHR | 0666, makedev(1, 3)) == 0);
+		struct fuse_entry_out e;
+		CHECK(do_lookup(s, sh, "null", &e) == 0);
+		CHECK((e.attr.mode & S_IFMT) == S_IFCHR);
+		CHECK(e.attr.rdev == ((1u << 8) | 3u));
+		CHECK(do_open(s, FUSE_OPEN, e.nodeid, O_RDONLY, &fh, NULL) == -EACCES);
+		CHECK(do_open(s, FUSE_OPEN, e.nodeid, O_RDWR, &fh, NULL) == -EACCES);
+		CHECK(do_create(s, sh, "null", O_WRONLY, S_IFREG | 0644, NULL, NULL) == -EACCES);
+		struct fuse_setattr_in in = {.valid = FATTR_SIZE};
+		CHECK(do_setattr(s, e.nodeid, &in, NULL) == -EINVAL);
+		struct stat st;
+		CHECK(host_stat("share/null", &st) == 0 && S_ISCHR(st.st_mode));
+	}
+	teardown(s);
+}
+
+static void test_forged_ids(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	host_write("share/f", "f");
+	uint64_t sh = share_node(s);
+	uint64_t f = node_of(s, sh, "f");
+	const uint64_t forged[] = {
+	    0,     2,          3,          0xffffffffull,        (1ull << 32) | 1, f ^ (1ull << 32),
+	    f + 1, f + 100000, UINT64_MAX, (uint64_t)(uint32_t)f};
+	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		CHECK_MSG(do_getattr(s, forged[i], NULL) == -ESTALE, "%llx",
+		          (unsigned long long)forged[i]);
+		CHECK(do_lookup(s, forged[i], "f", NULL) == -ESTALE);
+		uint64_t fh;
+		CHECK(do_open(s, FUSE_OPEN, forged[i], O_RDONLY, &fh, NULL) == -ESTALE);
+		CHECK(do_mkdir(s, forged[i], "d", 0755, NULL) == -ESTALE);
+		do_forget(s, forged[i], 1);
+	}
+	/* Forgetting too much clamps; the node is gone, the id stale. */
+	uint64_t g = node_of(s, sh, "f");
+	CHECK(g == f);
+	do_forget(s, f, UINT64_MAX);
+	CHECK(do_getattr(s, f, NULL) == -ESTALE);
+	do_forget(s, f, 1);
+	/* The root and the share roots survive any FORGET. */
+	do_forget(s, FUSE_ROOT_ID, UINT64_MAX);
+	do_forget(s, sh, UINT64_MAX);
+	CHECK(do_getattr(s, FUSE_ROOT_ID, NULL) == 0 && do_getattr(s, sh, NULL) == 0);
+	/* BATCH_FORGET: a count beyond the entries present. */
+	f = node_of(s, sh, "f");
+	struct msg m = msg_new(FUSE_BATCH_FORGET, 0);
+	struct fuse_batch_forget_in bi = {.count = 1000};
+	msg_add(&m, &bi, sizeof(bi));
+	struct fuse_forget_one one = {.nodeid = f, .nlookup = 1};
+	msg_add(&m, &one, sizeof(one));
+	one.nodeid = 0xdeadbeefcafeull;
+	msg_add(&m, &one, sizeof(one));
+	msg_add(&m, "xyz", 3);
+	struct rep r = send(s, &m);
+	CHECK(r.n == 0);
+	CHECK(do_getattr(s, f, NULL) == -ESTALE);
+	/* File handles. */
+	f = node_of(s, sh, "f");
+	uint64_t fh;
+	CHECK(do_open(s, FUSE_OPEN, f, O_RDONLY, &fh, NULL) == 0);
+	const uint64_t badfh[] = {0,          1,         fh + 1, fh ^ (1ull << 32), (uint32_t)fh,
+	                          UINT64_MAX, fh + 70000};
+	char buf[4];
+	for (size_t i = 0; i < sizeof(badfh) / sizeof(badfh[0]); i++) {
+		CHECK(do_read(s, f, badfh[i], 0, buf, 4) == -EBADF);
+		CHECK(do_write(s, f, badfh[i], 0, "x", 1) == -EBADF);
+		CHECK(do_release(s, FUSE_RELEASE, f, badfh[i]) == -EBADF);
+		CHECK(do_release(s, FUSE_RELEASEDIR, f, badfh[i]) == -EBADF);
+	}
+	CHECK(do_read(s, f, fh, 0, buf, 4) == 1);
+	CHECK(do_release(s, FUSE_RELEASE, f, fh) == 0);
+	uint64_t fh2;
+	CHECK(do_open(s, FUSE_OPEN, f, O_RDONLY, &fh2, NULL) == 0);
+	CHECK(fh2 != fh); /* the slot is reused with a new generation */
+	CHECK(do_read(s, f, fh, 0, buf, 4) == -EBADF);
+	CHECK(do_release(s, FUSE_RELEASE, f, fh2) == 0);
+	teardown(s);
+}
+
+static void test_unknown_and_enosys(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	uint64_t sh = share_node(s);
+	const uint32_t ops[] = {0,
+	                        7,
+	                        19,
+	                        FUSE_SETXATTR,
+	                        FUSE_GETXATTR,
+	                        FUSE_LISTXATTR,
+	                        FUSE_REMOVEXATTR,
+	                        FUSE_GETLK,
+	                        FUSE_SETLK,
+	                        FUSE_SETLKW,
+	                        FUSE_ACCESS,
+	                        FUSE_BMAP,
+	                        FUSE_IOCTL,
+	                        FUSE_POLL,
+	                        FUSE_NOTIFY_REPLY,
+	                        FUSE_COPY_FILE_RANGE,
+	                        FUSE_SETUPMAPPING,
+	                        FUSE_REMOVEMAPPING,
+	                        FUSE_TMPFILE,
+	                        52,
+	                        100,
+	                        CUSE_INIT,
+	                        0x7fffffff,
+	                        UINT32_MAX};
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		struct msg m = msg_new(ops[i], sh);
+		uint8_t zeros[128] = {0};
+		msg_add(&m, zeros, sizeof(zeros));
+		CHECK_MSG(send(s, &m).h.error == -ENOSYS, "opcode %u", ops[i]);
+		m = msg_new(ops[i], sh);
+		CHECK(send(s, &m).h.error == -ENOSYS);
+	}
+	/* INTERRUPT: no reply. STATFS, SYNCFS, FSYNCDIR. */
+	struct msg m = msg_new(FUSE_INTERRUPT, 0);
+	struct fuse_interrupt_in ii = {.unique = 5};
+	msg_add(&m, &ii, sizeof(ii));
+	CHECK(send(s, &m).n == 0);
+	m = msg_new(FUSE_STATFS, sh);
+	struct rep r = send(s, &m);
+	CHECK(r.h.error == 0 && r.dlen == sizeof(struct fuse_statfs_out));
+	struct fuse_statfs_out so;
+	memcpy(&so, r.d, sizeof(so));
+	CHECK(so.st.namelen > 0 && so.st.bsize > 0);
+	m = msg_new(FUSE_STATFS, FUSE_ROOT_ID);
+	CHECK(send(s, &m).h.error == 0);
+	m = msg_new(FUSE_SYNCFS, sh);
+	struct fuse_syncfs_in sy = {0};
+	msg_add(&m, &sy, sizeof(sy));
+	CHECK(send(s, &m).h.error == 0);
+	uint64_t fh;
+	CHECK(do_open(s, FUSE_OPENDIR, sh, O_RDONLY, &fh, NULL) == 0);
+	m = msg_new(FUSE_FSYNCDIR, sh);
+	struct fuse_fsync_in fi = {.fh = fh};
+	msg_add(&m, &fi, sizeof(fi));
+	CHECK(send(s, &m).h.error == 0);
+	m = msg_new(FUSE_FSYNC, sh);
+	msg_add(&m, &fi, sizeof(fi));
+	CHECK(send(s, &m).h.error == -EBADF);
+	CHECK(do_release(s, FUSE_RELEASEDIR, sh, fh) == 0);
+	teardown(s);
+}
+
+/* A valid request of each opcode, then every shorter length of it. */
+static size_t full_request(struct fuse_server *s, uint32_t op, uint64_t sh, uint64_t file,
+                           uint64_t fh, uint64_t dfh, uint8_t *out)
+{
+	struct msg m = msg_new(op, sh);
+	uint64_t zero[16] = {0};
+	switch (op) {
+	case FUSE_LOOKUP:
+	case FUSE_UNLINK:
+	case FUSE_RMDIR: msg_str(&m, "zz"); break;
+	case FUSE_FORGET: {
+		struct fuse_forget_in in = {.nlookup = 1};
+		msg_add(&m, &in, sizeof(in));
+		break;
+	}
+	case FUSE_GETATTR: msg_add(&m, zero, sizeof(struct fuse_getattr_in)); break;
+	case FUSE_SETATTR: msg_add(&m, zero, sizeof(struct fuse_setattr_in)); break;
+	case FUSE_SYMLINK:
+		msg_str(&m, "zz");
+		msg_str(&m, "target");
+		break;
+	case FUSE_MKNOD: {
+		struct fuse_mknod_in in = {.mode = S_IFREG | 0644};
+		msg_add(&m, &in, sizeof(in));
+		msg_str(&m, "zz");
+		break;
+	}
+	case FUSE_MKDIR: {
+		struct fuse_mkdir_in in = {.mode = 0755};
+		msg_add(&m, &in, sizeof(in));
+		msg_str(&m, "zz");
+		break;
+	}
+	case FUSE_RENAME: {
+		struct fuse_rename_in in = {.newdir = sh};
+		msg_add(&m, &in, sizeof(in));
+		msg_str(&m, "f");
+		msg_str(&m, "zz");
+		break;
+	}
+	case FUSE_RENAME2: {
+		struct fuse_rename2_in in = {.newdir = sh};
+		msg_add(&m, &in, sizeof(in));
+		msg_str(&m, "f");
+		msg_str(&m, "zz");
+		break;
+	}
+	case FUSE_LINK: {
+		struct fuse_link_in in = {.oldnodeid = file};
+		msg_add(&m, &in, sizeof(in));
+		msg_str(&m, "zz");
+		break;
+	}
+	case FUSE_OPEN:
+	case FUSE_OPENDIR: {
+		struct fuse_open_in in = {.flags = O_RDONLY};
+		msg_add(&m, &in, sizeof(in));
+		break;
+	}
+	case FUSE_READ:
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS: {
+		struct fuse_read_in in = {.fh = op == FUSE_READ ? fh : dfh, .size = 4096};
+		msg_add(&m, &in, sizeof(in));
+		break;
+	}
+	case FUSE_WRITE: {
+		struct fuse_write_in in = {.fh = fh, .size = 4};
+		msg_add(&m, &in, sizeof(in));
+		msg_add(&m, "data", 4);
+		break;
+	}
+	case FUSE_RELEASE:
+	case FUSE_RELEASEDIR: {
+		struct fuse_release_in in = {.fh = op == FUSE_RELEASE ? fh : dfh};
+		msg_add(&m, &in, sizeof(in));
+		break;
+	}
+	case FUSE_FSYNC:
+	case FUSE_FSYNCDIR: {
+		struct fuse_fsync_in in = {.fh = op == FUSE_FSYNC ? fh : dfh};
+		msg_add(&m, &in, sizeof(in));
+		break;
+	}
+	case FUSE_FLUSH: {
+		struct fuse_flush_in in = {.fh = fh};
+		msg_add(&m, &in, sizeof(in));
+		break;
+	}
+	case FUSE_INIT: {
+		struct fuse_init_in in = {.major = 7, .minor = 36};
+		msg_add(&m, &in, sizeof(in));
+		break;
+	}
+	case FUSE_CREATE: {
+		struct fuse_create_in in = {.flags = O_WRONLY | O_CREAT, .mode = S_IFREG | 0644};
+		msg_add(&m, &in, sizeof(in));
+		msg_str(&m, "zz");
+		break;
+	}
+	case FUSE_BATCH_FORGET: {
+		struct fuse_batch_forget_in in = {.count = 1};
+		struct fuse_forget_one one = {.nodeid = file, .nlookup = 1};
+		msg_add(&m, &in, sizeof(in));
+		msg_add(&m, &one, sizeof(one));
+		break;
+	}
+	case FUSE_FALLOCATE: {
+		struct fuse_fallocate_in in = {.fh = fh, .length = 10};
+		msg_add(&m, &in, sizeof(in));
+		break;
+	}
+	case FUSE_LSEEK: {
+		struct fuse_lseek_in in = {.fh = fh, .whence = SEEK_SET};
+		msg_add(&m, &in, sizeof(in));
+		break;
+	}
+	case FUSE_INTERRUPT:
+	case FUSE_SYNCFS: msg_add(&m, zero, 8); break;
+	case FUSE_READLINK:
+	case FUSE_STATFS:
+	case FUSE_DESTROY: break;
+	default: msg_add(&m, zero, 64); break;
+	}
+	(void)s;
+	size_t n = m.len < 4096 ? m.len : 4096;
+	memcpy(out, m.buf, n);
+	return n;
+}
+
+static void test_truncated_requests(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	host_write("share/f", "0123456789");
+	uint64_t sh = share_node(s);
+	uint64_t file = node_of(s, sh, "f");
+	uint64_t fh, dfh;
+	CHECK(do_open(s, FUSE_OPEN, file, O_RDWR, &fh, NULL) == 0);
+	CHECK(do_open(s, FUSE_OPENDIR, sh, O_RDONLY, &dfh, NULL) == 0);
+	static uint8_t full[4096];
+	for (uint32_t op = 1; op <= 53; op++) {
+		size_t n = full_request(s, op, sh, file, fh, dfh, full);
+		bool noreply = op == FUSE_FORGET || op == FUSE_BATCH_FORGET || op == FUSE_INTERRUPT;
+		for (size_t len = 0; len < n; len++) {
+			for (int variant = 0; variant < 3; variant++) {
+				struct msg m = msg_new(op, sh);
+				memcpy(m.buf, full, len);
+				m.len = len;
+				struct fuse_in_header h;
+				size_t extra = 0;
+				uint32_t hlen = (uint32_t)len;
+				if (variant == 1) { /* len says short, more bytes follow */
+					extra = n - len;
+				} else if (variant == 2) { /* len says full, bytes are short */
+					hlen = (uint32_t)n;
+				}
+				if (len >= sizeof(h) && variant) {
+					memcpy(&h, m.buf, sizeof(h));
+					h.len = hlen;
+					memcpy(m.buf, &h, sizeof(h));
+				}
+				struct rep r;
+				if (len >= sizeof(h))
+					r = send_ex(s, &m, hlen, extra, 4096);
+				else
+					r = send_ex(s, &m, 0, extra, 4096);
+				if (len < sizeof(h) && extra == 0) {
+					CHECK(r.n == sizeof(struct fuse_out_header) &&
+					      r.h.error == -EINVAL);
+				} else if (noreply && len >= sizeof(h)) {
+					CHECK(r.n == 0);
+				} else if (len >= sizeof(h) || variant != 1) {
+					CHECK_MSG(r.n == sizeof(struct fuse_out_header) &&
+					              r.h.error < 0,
+					          "op %u len %zu variant %d: n %u error %d", op,
+					          len, variant, r.n, r.h.error);
+				}
+			}
+		}
+	}
+	/* Nothing was created, the file is unchanged, handles still work. */
+	CHECK(!host_exists("share/zz"));
+	char buf[16];
+	CHECK(host_read("share/f", buf, sizeof(buf)) == 10 && !memcmp(buf, "0123456789", 10));
+	CHECK(do_read(s, file, fh, 0, buf, 4) == 4);
+	CHECK(do_release(s, FUSE_RELEASE, file, fh) == 0);
+	CHECK(do_release(s, FUSE_RELEASEDIR, sh, dfh) == 0);
+	CHECK(do_getattr(s, file, NULL) == 0);
+	teardown(s);
+}
+
+static void test_reply_space(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	host_write("share/f", "0123456789");
+	uint64_t sh = share_node(s);
+	/* LOOKUP with room for less than an entry: ERANGE, not counted. */
+	struct msg m = msg_new(FUSE_LOOKUP, sh);
+	msg_str(&m, "f");
+	struct rep r = send_ex(s, &m, 0, 0, 16 + 100);
+	CHECK(r.h.error == -ERANGE && r.n == 16);
+	/* No room for a header: nothing written, nothing done. */
+	m = msg_new(FUSE_LOOKUP, sh);
+	msg_str(&m, "f");
+	CHECK(send_ex(s, &m, 0, 0, 15).n == 0);
+	m = msg_new(FUSE_LOOKUP, sh);
+	msg_str(&m, "f");
+	CHECK(send_ex(s, &m, 0, 0, 0).n == 0);
+	m = msg_new(FUSE_MKDIR, sh);
+	struct fuse_mkdir_in md = {.mode = 0755};
+	msg_add(&m, &md, sizeof(md));
+	msg_str(&m, "d");
+	CHECK(send_ex(s, &m, 0, 0, 10).n == 0);
+	CHECK(!host_exists("share/d"));
+	/* One lookup: one FORGET frees it (the ERANGE one was not counted). */
+	uint64_t f = node_of(s, sh, "f");
+	do_forget(s, f, 1);
+	CHECK(do_getattr(s, f, NULL) == -ESTALE);
+	/* A request shorter than a header. */
+	m = msg_new(FUSE_LOOKUP, sh);
+	m.len = 10;
+	r = send_ex(s, &m, 0, 0, 64);
+	CHECK(r.n == 16 && r.h.error == -EINVAL);
+	/* len larger than the buffers. */
+	m = msg_new(FUSE_LOOKUP, sh);
+	msg_str(&m, "f");
+	r = send_ex(s, &m, 1000, 0, 4096);
+	CHECK(r.h.error == -EINVAL);
+	/* READ into a reply split everywhere (g_split): header split too. */
+	int old = g_split;
+	g_split = 1;
+	f = node_of(s, sh, "f");
+	uint64_t fh;
+	CHECK(do_open(s, FUSE_OPEN, f, O_RDONLY, &fh, NULL) == 0);
+	char buf[16] = {0};
+	CHECK(do_read(s, f, fh, 2, buf, 8) == 8 && !memcmp(buf, "23456789", 8));
+	CHECK(do_read_cap(s, f, fh, 0, buf, 10, 16 + 3) == 3 && !memcmp(buf, "012", 3));
+	CHECK(do_release(s, FUSE_RELEASE, f, fh) == 0);
+	g_split = old;
+	teardown(s);
+}
+
+/* ---- callback files ---- */
+
+struct cbfile {
+	char data[256];
+	uint64_t size;
+	uint64_t last_off;
+	int reads, writes, truncs;
+	uint64_t trunc_to;
+	bool iov_ok;
+	long force; /* return this from read/write when non-zero */
+};
+
+/* Whether iov[] lies inside the current request's buffers (the reply's
+ * for reads, the request's for writes). */
+static bool iov_in_chain(const struct iovec *iov, int cnt, bool writable)
+{
+	unsigned first = writable ? g_chain.nread : 0;
+	unsigned n = writable ? g_chain.nwrite : g_chain.nread;
+	for (int i = 0; i < cnt; i++) {
+		bool in = false;
+		for (unsigned k = first; k < first + n; k++) {
+			uint8_t *b = g_chain.buf[k].data;
+			uint8_t *p = iov[i].iov_base;
+			if (p >= b && p + iov[i].iov_len <= b + g_chain.buf[k].len)
+				in = true;
+		}
+		if (!in)
+			return false;
+	}
+	return true;
+}
+
+static uint64_t cb_size(void *ud)
+{
+	return ((struct cbfile *)ud)->size;
+}
+
+static long cb_read(void *ud, uint64_t off, const struct iovec *iov, int cnt)
+{
+	struct cbfile *f = ud;
+	f->reads++;
+	f->last_off = off;
+	f->iov_ok = iov_in_chain(iov, cnt, true);
+	if (f->force)
+		return f->force;
+	long done = 0;
+	for (int i = 0; i < cnt && off < f->size; i++) {
+		size_t n = iov[i].iov_len;
+		if (n > f->size - off)
+			n = f->size - off;
+		memcpy(iov[i].iov_base, f->data + off, n);
+		off += n;
+		done += (long)n;
+	}
+	return done;
+}
+
+static long cb_write(void *ud, uint64_t off, const struct iovec *iov, int cnt)
+{
+	struct cbfile *f = ud;
+	f->writes++;
+	f->last_off = off;
+	f->iov_ok = iov_in_chain(iov, cnt, false);
+	if (f->force)
+		return f->force;
+	long done = 0;
+	for (int i = 0; i < cnt; i++) {
+		size_t n = iov[i].iov_len;
+		if (off + n > sizeof(f->data))
+			return done ? done : -ENOSPC;
+		memcpy(f->data + off, iov[i].iov_base, n);
+		off += n;
+		done += (long)n;
+		if (off > f->size)
+			f->size = off;
+	}
+	return done;
+}
+
+static int cb_truncate(void *ud, uint64_t size)
+{
+	struct cbfile *f = ud;
+	f->truncs++;
+	f->trunc_to = size;
+	if (size > sizeof(f->data))
+		return -EFBIG;
+	f->size = size;
+	return 0;
+}
+
+static void test_callback_vdir(void)
+{
+	struct fuse_server *s = setup();
+	CHECK(s);
+	if (!s)
+		return;
+	struct cbfile cf = {.size = 11};
+	memcpy(cf.data, "hello world", 11);
+	struct cbfile ro = {.size = 5};
+	memcpy(ro.data, "ro ro", 5);
+	vmproc_file_ops all = {
+	    .size = cb_size, .read = cb_read, .write = cb_write, .truncate = cb_truncate};
+	vmproc_file_ops rdonly = {.size = cb_size, .read = cb_read};
+	vmproc_file_ops wronly = {.write = cb_write};
+	struct vmp_error err = {0};
+	CHECK(fuse_server_add_file(s, "etc", "", "hello", 07777, &all, &cf, &err) == 0);
+	CHECK(fuse_server_add_file(s, "etc", NULL, "ro", 0666, &rdonly, &ro, &err) == 0);
+	CHECK(fuse_server_add_file(s, "etc", "", "wo", 0666, &wronly, &ro, &err) == 0);
+	CHECK(fuse_server_add_file(s, "etc", "", "hello", 0644, &all, &cf, &err) == -EEXIST);
+	CHECK(fuse_server_add_file(s, "etc", "sub", "x", 0644, &all, &cf, &err) == -EINVAL);
+	CHECK(fuse_server_add_file(s, "nope", "", "x", 0644, &all, &cf, &err) == -ENOENT);
+	CHECK(fuse_server_add_file(s, "etc", "", "a/b", 0644, &all, &cf, &err) == -EINVAL);
+	CHECK(fuse_server_add_file(s, "etc", "", "..", 0644, &all, &cf, &err) == -EINVAL);
+	CHECK(fuse_server_add_file(s, "etc", "", "x", 0644, NULL, &cf, &err) == -EINVAL);
+	CHECK(do_init(s, 36, 0, NULL) == 0);
+	uint64_t etc = node_of(s, FUSE_ROOT_ID, "etc");
+	struct fuse_attr a;
+	CHECK(do_getattr(s, etc, &a) == 0 && a.mode == (S_IFDIR | 0755) && a.uid == 0);
+	struct fuse_entry_out e;
+	CHECK(do_lookup(s, etc, "hello", &e) == 0);
+	CHECK(e.attr.mode == (S_IFREG | 0777) && e.attr.size == 11);
+	CHECK(e.entry_valid == 0 && e.attr_valid == 0);
+	uint64_t ro_node = node_of(s, etc, "ro");
+	uint64_t wo_node = node_of(s, etc, "wo");
+	CHECK(do_getattr(s, ro_node, &a) == 0 && a.mode == (S_IFREG | 0444) && a.size == 5);
+	CHECK(do_getattr(s, wo_node, &a) == 0 && a.mode == (S_IFREG | 0222) && a.size == 0);
+	/* OPEN: access modes against the callbacks present. */
+	uint64_t fh;
+	uint32_t oflags = 0;
+	CHECK(do_open(s, FUSE_OPEN, ro_node, O_WRONLY, &fh, NULL) == -EACCES);
+	CHECK(do_open(s, FUSE_OPEN, ro_node, O_RDWR, &fh, NULL) == -EACCES);
+	CHECK(do_open(s, FUSE_OPEN, wo_node, O_RDONLY, &fh, NULL) == -EACCES);
+	CHECK(do_open(s, FUSE_OPEN, wo_node, O_WRONLY | O_TRUNC, &fh, NULL) == 0); /* no truncate */
+	CHECK(do_release(s, FUSE_RELEASE, wo_node, fh) == 0);
+	CHECK(do_open(s, FUSE_OPEN, e.nodeid, O_RDWR, &fh, &oflags) == 0);
+	CHECK(oflags & FOPEN_DIRECT_IO);
+	/* READ: offsets passed, iov into the reply buffers. */
+	char buf[64] = {0};
+	CHECK(do_read(s, e.nodeid, fh, 6, buf, 64) == 5 && !memcmp(buf, "world", 5));
+	CHECK(cf.reads == 1 && cf.last_off == 6 && cf.iov_ok);
+	g_split = 1;
+	CHECK(do_read(s, e.nodeid, fh, 0, buf, 64) == 11 && !memcmp(buf, "hello world", 11));
+	CHECK(cf.reads == 2 && cf.last_off == 0 && cf.iov_ok);
+	/* WRITE: offset, iov into the request buffers. */
+	CHECK(do_write(s, e.nodeid, fh, 6, "WORLD!", 6) == 6);
+	CHECK(cf.writes == 1 && cf.last_off == 6 && cf.iov_ok);
+	g_split = 0;
+	CHECK(cf.size == 12 && !memcmp(cf.data, "hello WORLD!", 12));
+	CHECK(do_getattr(s, e.nodeid, &a) == 0 && a.size == 12);
+	/* Return values clamped; errors passed. */
+	cf.force = 1000;
+	CHECK(do_read(s, e.nodeid, fh, 0, buf, 4) == 4);
+	CHECK(do_write(s, e.nodeid, fh, 0, "ab", 2) == 2);
+	cf.force = -EIO;
+	CHECK(do_read(s, e.nodeid, fh, 0, buf, 4) == -EIO);
+	cf.force = -100000;
+	CHECK(do_write(s, e.nodeid, fh, 0, "ab", 2) == -EIO);
+	cf.force = 0;
+	/* Truncation: SETATTR size, O_TRUNC. */
+	struct fuse_setattr_in in = {.valid = FATTR_SIZE | FATTR_FH, .fh = fh, .size = 5};
+	CHECK(do_setattr(s, e.nodeid, &in, &a) == 0 && a.size == 5);
+	CHECK(cf.truncs == 1 && cf.trunc_to == 5);
+	in.size = 1000;
+	CHECK(do_setattr(s, e.nodeid, &in, NULL) == -EFBIG);
+	CHECK(do_release(s, FUSE_RELEASE, e.nodeid, fh) == 0);
+	CHECK(do_open(s, FUSE_OPEN, e.nodeid, O_WRONLY | O_TRUNC, &fh, NULL) == 0);
+	CHECK(cf.truncs == 3 && cf.trunc_to == 0 && cf.size == 0);
+	CHECK(do_read(s, e.nodeid, fh, 0, buf, 4) == -EBADF); /* write-only handle */
+	CHECK(do_release(s, FUSE_RELEASE, e.nodeid, fh) == 0);
+	in.valid = FATTR_SIZE;
+	CHECK(do_setattr(s, ro_node, &in, NULL) == -EINVAL); /* no truncate callback */
+	in.valid = FATTR_MODE;
+	CHECK(do_setattr(s, e.nodeid, &in, NULL) == -EPERM);
+	in.valid = FATTR_MTIME_NOW;
+	CHECK(do_setattr(s, e.nodeid, &in, NULL) == 0);
+	/* The vdir refuses changes. */
+	CHECK(do_create(s, etc, "new", O_WRONLY, S_IFREG | 0644, NULL, NULL) == -EPERM);
+	CHECK(do_mkdir(s, etc, "new", 0755, NULL) == -EPERM);
+	CHECK(do_mknod(s, etc, "new", S_IFREG | 0644, 0) == -EPERM);
+	CHECK(do_symlink(s, etc, "new", "x") == -EPERM);
+	CHECK(do_name_op(s, FUSE_UNLINK, etc, "hello") == -EPERM);
+	CHECK(do_rename(s, etc, "hello", etc, "x", -1) == -EPERM);
+	CHECK(do_link(s, e.nodeid, etc, "x", NULL) == -EPERM);
+	CHECK(do_create(s, FUSE_ROOT_ID, "new", O_WRONLY, S_IFREG | 0644, NULL, NULL) == -EPERM);
+	CHECK(do_name_op(s, FUSE_RMDIR, FUSE_ROOT_ID, "etc") == -EPERM);
+	CHECK(do_lookup(s, etc, "missing", NULL) == -ENOENT);
+	CHECK(do_lookup(s, e.nodeid, "x", NULL) == -ENOTDIR);
+	/* LSEEK on a callback file. */
+	CHECK(do_open(s, FUSE_OPEN, ro_node, O_RDONLY, &fh, NULL) == 0);
+	struct msg m = msg_new(FUSE_LSEEK, ro_node);
+	struct fuse_lseek_in li = {.fh = fh, .offset = 2, .whence = SEEK_HOLE};
+	msg_add(&m, &li, sizeof(li));
+	struct rep r = send(s, &m);
+	struct fuse_lseek_out lo;
+	memcpy(&lo, r.d, sizeof(lo));
+	CHECK(r.h.error == 0 && lo.offset == 5);
+	CHECK(do_release(s, FUSE_RELEASE, ro_node, fh) == 0);
+	/* READDIR of the vdir, in small replies too. */
+	static char list[4096];
+	CHECK(do_list(s, etc, false, 4096, list, sizeof(list), NULL, 0, NULL) >= 1);
+	CHECK(!strcmp(list, "./../hello/ro/wo/"));
+	struct fuse_entry_out ents[8];
+	int nents = 0;
+	CHECK(do_list(s, etc, true, 180, list, sizeof(list), ents, 8, &nents) >= 5);
+	CHECK(!strcmp(list, "./../hello/ro/wo/"));
+	CHECK(nents == 3 && ents[0].nodeid == e.nodeid && ents[0].attr_valid == 0);
+	teardown(s);
+}
+
+static void test_callback_shadow(void)
+{
+	struct fuse_server *s = setup();
+	CHECK(s);
+	if (!s)
+		return;
+	host_write("share/conf", "HOST");
+	host_mkdir("share/a");
+	host_mkdir("share/a/b");
+	host_write("share/a/b/conf", "HOST2");
+	for (int i = 0; i < 40; i++) {
+		char rel[64];
+		snprintf(rel, sizeof(rel), "share/a/b/f%02d", i);
+		host_write(rel, "x");
+	}
+	char p[256];
+	path_of(p, sizeof(p), "share/a/lnk");
+	CHECK(symlink("b", p) == 0);
+	struct cbfile c1 = {.size = 3}, c2 = {.size = 4};
+	memcpy(c1.data, "cb1", 3);
+	memcpy(c2.data, "cb22", 4);
+	vmproc_file_ops ops = {
+	    .size = cb_size, .read = cb_read, .write = cb_write, .truncate = cb_truncate};
+	struct vmp_error err = {0};
+	CHECK(fuse_server_add_file(s, "share", "", "conf", 0644, &ops, &c1, &err) == 0);
+	CHECK(fuse_server_add_file(s, "share", "a/b", "conf", 0600, &ops, &c2, &err) == 0);
+	CHECK(fuse_server_add_file(s, "share", "a//b/", "new", 0600, &ops, &c2, &err) == 0);
+	CHECK(fuse_server_add_file(s, "share", "a/lnk", "x", 0600, &ops, &c2, &err) < 0);
+	CHECK(fuse_server_add_file(s, "share", "../outside", "x", 0600, &ops, &c2, &err) ==
+	      -EINVAL);
+	CHECK(fuse_server_add_file(s, "share", "nope", "x", 0600, &ops, &c2, &err) == -ENOENT);
+	CHECK(do_init(s, 36, 0, NULL) == 0);
+	uint64_t sh = share_node(s);
+	struct fuse_entry_out e;
+	CHECK(do_lookup(s, sh, "conf", &e) == 0);
+	CHECK(e.attr.mode == (S_IFREG | 0644) && e.attr.size == 3 && e.entry_valid == 0);
+	uint64_t fh;
+	CHECK(do_open(s, FUSE_OPEN, e.nodeid, O_RDWR, &fh, NULL) == 0);
+	char buf[16] = {0};
+	CHECK(do_read(s, e.nodeid, fh, 0, buf, 16) == 3 && !memcmp(buf, "cb1", 3));
+	CHECK(do_write(s, e.nodeid, fh, 1, "ZZ", 2) == 2 && !memcmp(c1.data, "cZZ", 3));
+	CHECK(do_release(s, FUSE_RELEASE, e.nodeid, fh) == 0);
+	uint64_t b = node_of(s, node_of(s, sh, "a"), "b");
+	CHECK(do_lookup(s, b, "conf", &e) == 0 && e.attr.size == 4);
+	CHECK(do_lookup(s, b, "new", &e) == 0 && e.attr.mode == (S_IFREG | 0600));
+	CHECK(do_lookup(s, b, "f07", &e) == 0 && e.attr.size == 1 && e.entry_valid == 1);
+	/* The host files stay, and cannot be reached or replaced. */
+	CHECK(do_name_op(s, FUSE_UNLINK, sh, "conf") == -EPERM);
+	host_write("share/other", "o");
+	CHECK(do_rename(s, sh, "other", sh, "conf", -1) == -EPERM);
+	CHECK(do_rename(s, sh, "conf", sh, "moved", -1) == -EPERM);
+	CHECK(do_rename(s, sh, "other", b, "new", RENAME_EXCHANGE) == -EPERM);
+	CHECK(do_create(s, sh, "conf", O_WRONLY, S_IFREG | 0644, NULL, NULL) == -EEXIST);
+	CHECK(do_mkdir(s, b, "conf", 0755, NULL) == -EEXIST);
+	CHECK(do_symlink(s, b, "new", "x") == -EEXIST);
+	CHECK(do_link(s, node_of(s, sh, "other"), sh, "conf", NULL) == -EEXIST);
+	CHECK(host_read("share/conf", buf, sizeof(buf)) == 4 && !memcmp(buf, "HOST", 4));
+	CHECK(!host_exists("share/a/b/new") && host_exists("share/other"));
+	/* READDIR(PLUS): each name once, the callback files first; resumed. */
+	static char list[8192];
+	CHECK(do_list(s, sh, false, 4096, list, sizeof(list), NULL, 0, NULL) >= 1);
+	CHECK(count_name(list, "conf") == 1 && count_name(list, "a") == 1);
+	CHECK(!strncmp(list, "conf/", 5));
+	for (int plus = 0; plus < 2; plus++) {
+		struct fuse_entry_out ents[64];
+		int nents = 0;
+		int reqs =
+		    do_list(s, b, plus, plus ? 200 : 48, list, sizeof(list), ents, 64, &nents);
+		CHECK(reqs > 10);
+		CHECK(count_name(list, "conf") == 1 && count_name(list, "new") == 1);
+		CHECK(!strncmp(list, "conf/new/", 9));
+		for (int i = 0; i < 40; i++) {
+			char name[8];
+			snprintf(name, sizeof(name), "f%02d", i);
+			CHECK_MSG(count_name(list, name) == 1, "%s plus %d", name, plus);
+		}
+		if (plus) {
+			CHECK(nents == 42);
+			CHECK(ents[0].attr.size == 4 && ents[0].entry_valid == 0);
+		}
+	}
+	/* Forgetting a callback file never frees it. */
+	CHECK(do_lookup(s, sh, "conf", &e) == 0);
+	do_forget(s, e.nodeid, UINT64_MAX);
+	CHECK(do_getattr(s, e.nodeid, NULL) == 0);
+	teardown(s);
+}
+
+static void test_reset_and_setup_errors(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	host_write("share/f", "f");
+	uint64_t sh = share_node(s);
+	uint64_t f = node_of(s, sh, "f");
+	uint64_t fh;
+	CHECK(do_open(s, FUSE_OPEN, f, O_RDONLY, &fh, NULL) == 0);
+	fuse_server_reset(s);
+	CHECK(!fuse_server_session_active(s));
+	CHECK(do_getattr(s, f, NULL) == -EIO);
+	CHECK(do_init(s, 36, 0, NULL) == 0);
+	CHECK(do_getattr(s, f, NULL) == -ESTALE);
+	char buf[4];
+	CHECK(do_read(s, f, fh, 0, buf, 1) == -EBADF);
+	CHECK(share_node(s) == sh);
+	CHECK(node_of(s, sh, "f") != 0);
+	/* Setup errors. */
+	struct vmp_error err = {0};
+	char p[256];
+	path_of(p, sizeof(p), "share/f");
+	CHECK(fuse_server_add_dir(s, "x", p, false, &err) == -ENOTDIR && err.msg[0]);
+	path_of(p, sizeof(p), "nope");
+	CHECK(fuse_server_add_dir(s, "y", p, false, &err) == -ENOENT);
+	path_of(p, sizeof(p), "share");
+	CHECK(fuse_server_add_dir(s, "share", p, false, &err) == -EEXIST);
+	CHECK(fuse_server_add_dir(s, "a/b", p, false, &err) == -EINVAL);
+	CHECK(fuse_server_add_dir(s, "..", p, false, &err) == -EINVAL);
+	CHECK(fuse_server_add_dir(s, "", p, false, &err) == -EINVAL);
+	CHECK(fuse_server_add_vdir(s, "etc", &err) == -EEXIST);
+	CHECK(fuse_server_add_vdir(s, ".", &err) == -EINVAL);
+	fuse_server_free(NULL);
+	teardown(s);
+}
+
 static void test_split_buffers(void)
 {
 	g_split = 1;
@@ -896,4 +2162,9 @@ static void test_split_buffers(void)
 }
 
 TEST_LIST(T(test_init), T(test_lookup_types), T(test_create_write_read), T(test_dirs_unlink_rename),
-          T(test_readdir_resume), T(test_split_buffers))
+          T(test_readdir_resume), T(test_setattr), T(test_setuid_and_mknod),
+          T(test_symlink_and_link), T(test_large_file), T(test_readonly), T(test_escapes),
+          T(test_symlink_outside), T(test_rename_race), T(test_device_nodes), T(test_forged_ids),
+          T(test_unknown_and_enosys), T(test_truncated_requests), T(test_reply_space),
+          T(test_callback_vdir), T(test_callback_shadow), T(test_reset_and_setup_errors),
+          T(test_split_buffers))
