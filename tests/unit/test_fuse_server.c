@@ -2152,6 +2152,31 @@ static void test_reset_and_setup_errors(void)
 	teardown(s);
 }
 
+/* Open handles are capped (1 << 16): ENFILE beyond; freed slots reused. */
+static void test_handle_limit(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	static uint64_t fhs[1u << 16];
+	unsigned n = 0;
+	int rc = 0;
+	while (n < (1u << 16)) {
+		rc = do_open(s, FUSE_OPENDIR, FUSE_ROOT_ID, O_RDONLY, &fhs[n], NULL);
+		if (rc)
+			break;
+		n++;
+	}
+	CHECK(rc == -ENFILE && n == (1u << 16) - 1);
+	CHECK(do_release(s, FUSE_RELEASEDIR, FUSE_ROOT_ID, fhs[100]) == 0);
+	uint64_t fh;
+	CHECK(do_open(s, FUSE_OPENDIR, FUSE_ROOT_ID, O_RDONLY, &fh, NULL) == 0);
+	CHECK(fh != fhs[100] && (uint32_t)fh == (uint32_t)fhs[100]);
+	CHECK(do_open(s, FUSE_OPENDIR, FUSE_ROOT_ID, O_RDONLY, &fh, NULL) == -ENFILE);
+	teardown(s);
+}
+
 static void test_split_buffers(void)
 {
 	g_split = 1;
@@ -2167,4 +2192,4 @@ TEST_LIST(T(test_init), T(test_lookup_types), T(test_create_write_read), T(test_
           T(test_symlink_outside), T(test_rename_race), T(test_device_nodes), T(test_forged_ids),
           T(test_unknown_and_enosys), T(test_truncated_requests), T(test_reply_space),
           T(test_callback_vdir), T(test_callback_shadow), T(test_reset_and_setup_errors),
-          T(test_split_buffers))
+          T(test_handle_limit), T(test_split_buffers))
