@@ -77,8 +77,11 @@
  *
  *   2 MMIO: one register access.
  *     u8 type (2); u16 offset; u32 value; u8 mode: bit 0 write, bits 1-2
- *     width (4, 1, 2, 8 bytes). If the transport is no longer in the state
- *     the harness set up, it is reset and set up again.
+ *     width (4, 1, 2, 8 bytes). Several MMIO records in a row may
+ *     reconfigure the transport (queue sizes and ring addresses); the
+ *     next REQUEST first sets it up again if it is no longer as the
+ *     harness left it. An access that fails must leave a message; the
+ *     device is then reset and set up again.
  *
  *   3 RESET: u8 type (3); u8 flags: bit 0 send FUSE_INIT afterwards.
  *     Resets the device (status 0: the server drops its session) and sets
@@ -783,6 +786,8 @@ static void rec_request(struct input *in)
 {
 	uint8_t flags = get8(in);
 	struct chain_spec cs = {.q = (flags & 4) ? 0 : 1};
+	if (!transport_intact())
+		driver_setup(); /* MMIO or RAW records changed it */
 	cs.nread = get8(in) % MAX_READ + 1u;
 	uint16_t piece[MAX_READ];
 	for (unsigned i = 0; i + 1 < cs.nread; i++)
@@ -878,8 +883,8 @@ static void rec_mmio(struct input *in)
 	if (rc < 0 && !g_err.msg[0])
 		fail("MMIO access failed (%d) without a message", rc);
 	vmp_error_clear(&g_err);
-	if (!transport_intact())
-		driver_setup();
+	if (rc < 0)
+		driver_setup(); /* the VM would stop: start over */
 }
 
 static void rec_reset(struct input *in)

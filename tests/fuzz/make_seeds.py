@@ -335,6 +335,15 @@ SEEDS["mmio_reset"] = seed(
     mmio(0x124, 0, write=False), mmio(0x50, 1, width=8), reset(False), lookup("rw"),
     header=H_INIT | H_RESET_AT_END)
 
+SEEDS["mmio_queue_setup"] = seed(
+    mmio(0x30, 1), mmio(0x44, 0), mmio(0x38, 3), mmio(0x44, 1),           # size 3
+    mmio(0x30, 1), mmio(0x44, 0), mmio(0x38, 16), mmio(0x80, 8), mmio(0x44, 1),  # misaligned
+    mmio(0x30, 1), mmio(0x44, 0), mmio(0x84, 1), mmio(0x44, 1),           # outside memory
+    mmio(0x30, 0), mmio(0x44, 0), mmio(0x38, 8), mmio(0x80, RAW_GPA), mmio(0x90, RAW_GPA + 0x100),
+    mmio(0xa0, RAW_GPA + 0x200), mmio(0x44, 1),                           # queue 0 in RAW_GPA
+    raw(0, [desc(0, RAW_GPA + 0x1000, 40, 0, 0)], [0]),
+    lookup("rw"))
+
 
 def to_hex(b):
     h = b.hex()

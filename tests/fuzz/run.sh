@@ -31,6 +31,9 @@ echo "$name: fuzzing for ${seconds}s, corpus $work/corpus, log $log"
 "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	-artifact_prefix="$work/artifacts/" "$work/corpus" >"$log" 2>&1
 rc=$?
+# A crashed target leaves its private host tree behind (it prints where).
+tree=$(sed -n 's/^[a-z_]*: host tree in \(.*vmproc-fuzz-[A-Za-z0-9]*\)$/\1/p' "$log" | head -1)
+[ -n "$tree" ] && [ -d "$tree" ] && rm -rf -- "$tree"
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
 rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
