@@ -93,6 +93,6 @@ int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN], struct 
 uint64_t snapshot_hash(uint64_t seed, const void *data, uint64_t len);
 
 /* Where the format stands; a file of another version is stale. */
-#define SNAPSHOT_FORMAT_VERSION 1
+#define SNAPSHOT_FORMAT_VERSION 2
 
 #endif

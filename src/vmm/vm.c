@@ -468,8 +468,9 @@ static int add_disk(struct vmproc_vm *vm, const char *path, bool read_only, stru
 }
 
 /* Device order is guest ABI: virtio0 the console (hvc0), virtio1 the
- * command channel if any (/dev/vport1p*, see vmproc_abi.h), then the
- * system image (vda), then the caller's disks (vdb...). */
+ * command channel if any (/dev/vport1p*, see vmproc_abi.h) and virtio2
+ * its virtio-fs device, then the system image (vda), then the caller's
+ * disks (vdb...). */
 static int setup_devices(struct vmproc_vm *vm, struct vmp_error *err)
 {
 	vm->console = virtio_console_new(console_output, vm);
@@ -480,6 +481,10 @@ static int setup_devices(struct vmproc_vm *vm, struct vmp_error *err)
 		rc = add_device(vm, virtio_ports_ops(vm->channel), vm->channel, err);
 		if (!rc)
 			virtio_ports_attach(vm->channel, &vm->dev[vm->ndev - 1].transport);
+		if (!rc)
+			rc = virtio_fs_new(&vm->fs, VMPROC_ABI_FS_TAG, vm->fs_server, err);
+		if (!rc)
+			rc = add_device(vm, virtio_fs_ops(), vm->fs, err);
 	}
 	if (!rc && vm->system_path)
 		rc = add_disk(vm, vm->system_path, true, err);
@@ -618,6 +623,8 @@ static void teardown(struct vmproc_vm *vm)
 		close(vm->dev[i].irqfd);
 	}
 	vm->ndev = 0;
+	virtio_fs_free(vm->fs);
+	vm->fs = NULL;
 	virtio_console_free(vm->console);
 	vm->console = NULL;
 	for (unsigned i = 0; i < vm->ndisks; i++)
@@ -697,6 +704,8 @@ void vm_capture(struct vmproc_vm *vm)
 	}
 	if (!rc && vm->ndev > SNAPSHOT_MAX_DEVICES)
 		rc = vmp_fail(&err, -E2BIG, "too many devices for a snapshot");
+	if (!rc && vm->fs)
+		rc = virtio_fs_check_capture(vm->fs, &err);
 	if (!rc)
 		rc = x86_vm_save(vm->vm_fd, &s->vm, &err);
 	for (unsigned i = 0; !rc && i < vm->nvcpus; i++)
@@ -726,6 +735,11 @@ void vm_capture(struct vmproc_vm *vm)
 void vm_set_channel(struct vmproc_vm *vm, struct virtio_ports *channel)
 {
 	vm->channel = channel;
+}
+
+void vm_set_fs(struct vmproc_vm *vm, struct fuse_server *server)
+{
+	vm->fs_server = server;
 }
 
 void vm_guest_error(struct vmproc_vm *vm, const char *fmt, ...)

@@ -18,6 +18,7 @@
 #include "util/error.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/fs.h"
 #include "virtio/mmio.h"
 #include "virtio/ports.h"
 #include "vmm/guest_mem.h"
@@ -77,7 +78,9 @@ struct vmproc_vm {
 	struct vm_device dev[VM_MAX_DEVICES];
 	unsigned ndev;
 	struct virtio_console *console;
-	struct virtio_ports *channel; /* the command channel; owned by the child */
+	struct virtio_ports *channel;  /* the command channel; owned by the child */
+	struct fuse_server *fs_server; /* behind fs; owned by the child */
+	struct virtio_fs *fs;          /* with the channel: host files */
 	struct virtio_blk *disks[CONFIG_MAX_DISKS + 1];
 	unsigned ndisks;
 	char *system_path; /* resolved; NULL: no system image */
@@ -135,6 +138,12 @@ void vm_symbolize(const struct vmproc_vm *vm, uint64_t addr, char *buf, size_t l
 /* Attaches the command channel (vmproc_abi.h) before vmproc_vm_start. The
  * device stays the caller's; the VM detaches it before its memory goes. */
 void vm_set_channel(struct vmproc_vm *vm, struct virtio_ports *channel);
+/* The FUSE server behind the virtio-fs device that every VM with a
+ * command channel has (vmproc_abi.h). NULL: the device is there (the
+ * guest ABI and the snapshot shape do not depend on the command) but
+ * answers nothing; a template VM's guest never mounts it. The server
+ * stays the caller's and must outlive the VM. Before vmproc_vm_start. */
+void vm_set_fs(struct vmproc_vm *vm, struct fuse_server *server);
 /* For device backends blocking on the vCPU thread (a slow reader of the
  * program's output): whether the VM is being stopped or timed out, so
  * the wait must end. vCPU thread only. */
