@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "api/command.h"
+#include "api/files.h"
 #include "api/template.h"
 #include "snapshot/snapshot.h"
 #include "vmm/vm.h"
@@ -67,6 +68,7 @@ struct in_stream {
 struct vmproc_child {
 	struct vmproc_vm *vm;
 	struct virtio_ports *ports;
+	struct fuse_server *fs; /* host files, NULL if none */
 	bool tty;
 	bool from_snapshot;
 	char *program; /* for messages */
@@ -180,9 +182,12 @@ static int put_command(struct vmproc_child *c, const vmproc_cmd *cmd)
 		rc = put_u32(c, VMPROC_MSG_GID, cmd->gid);
 	if (!rc && cmd->tty)
 		rc = put_size(c, VMPROC_MSG_TTY, cmd->rows, cmd->cols);
-	if (!rc)
-		rc = put_msg(c, VMPROC_MSG_RUN, NULL, 0);
 	return rc;
+}
+
+static int put_cb(void *ctx, uint32_t type, const void *payload, size_t len)
+{
+	return put_msg(ctx, type, payload, len);
 }
 
 /* --- what the guest writes (vCPU thread, transport locked) ---------- */
@@ -569,6 +574,7 @@ static void child_release(struct vmproc_child *c)
 {
 	vmproc_vm_free(c->vm);
 	virtio_ports_free(c->ports);
+	fuse_server_free(c->fs);
 	if (c->in.fd >= 0)
 		close(c->in.fd);
 	for (int i = 0; i < 2; i++) {
@@ -684,6 +690,12 @@ static int spawn(vmproc_cmd *cmd, const vmproc_config *cfg, struct snapshot *sna
 		rc = setup_output(c, i, &stdio[i], err);
 	if (!rc && (rc = put_command(c, cmd)))
 		vmp_fail_errno(err, rc, "cannot encode the command");
+	/* Host files: the shares are opened now, and init mounts them
+	 * before RUN. */
+	if (!rc)
+		rc = cmd_files_build(cmd, &c->fs, put_cb, c, err);
+	if (!rc && (rc = put_msg(c, VMPROC_MSG_RUN, NULL, 0)))
+		vmp_fail_errno(err, rc, "cannot encode the command");
 	if (!rc) {
 		static const char *const names[] = VMPROC_ABI_PORT_NAMES;
 		/* stdin's host side is open unless there is nothing to read. */
@@ -699,6 +711,7 @@ static int spawn(vmproc_cmd *cmd, const vmproc_config *cfg, struct snapshot *sna
 	vmproc_config_free(defaults);
 	if (!rc) {
 		vm_set_channel(c->vm, c->ports);
+		vm_set_fs(c->vm, c->fs);
 		if (snap) {
 			vm_set_restore(c->vm, snap);
 			c->from_snapshot = true;

@@ -113,6 +113,7 @@ void vmproc_cmd_free(vmproc_cmd *cmd)
 	free(cmd->cwd);
 	for (int i = 0; i < 3; i++)
 		stdio_release(&cmd->stdio[i]);
+	cmd_files_release(cmd);
 	free(cmd);
 }
 

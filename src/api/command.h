@@ -31,6 +31,19 @@ struct cmd_stdio {
 	void *userdata;
 };
 
+/* Host files (vmproc_cmd_share, _root, _file); see files.c. */
+struct cmd_share {
+	char *host;
+	char *guest; /* normalised: absolute, no trailing '/', no "." or ".." */
+	unsigned flags;
+};
+struct cmd_file {
+	char *guest; /* normalised as above, never "/" */
+	unsigned mode;
+	vmproc_file_ops ops;
+	void *userdata;
+};
+
 struct vmproc_cmd {
 	char *program;
 	char *arg0;  /* NULL: program */
@@ -44,8 +57,17 @@ struct vmproc_cmd {
 	unsigned rows, cols;
 	struct cmd_stdio stdio[3];
 	vmproc_snapshot_mode snapshot;
+	struct cmd_share *shares;
+	size_t nshares;
+	char *root; /* NULL: the guest's own root */
+	unsigned root_flags;
+	struct cmd_file *files;
+	size_t nfiles;
 	struct vmp_error err;
 };
+
+/* Frees the host-file settings of cmd (files.c). */
+void cmd_files_release(vmproc_cmd *cmd);
 
 /* What makes each spawn's VM its own (vmproc_abi.h, TIME and SEED): the
  * payloads of the two messages, which every command sends before RUN. A
