@@ -422,10 +422,8 @@ int init_cmd_add(struct init_cmd *cmd, const struct init_msg *msg)
 		memcpy(cmd->seed, msg->data, msg->len);
 		cmd->seed_len = msg->len;
 		return INIT_CMD_MORE;
-	case VMPROC_MSG_ROOT:
-		return cmd_root(cmd, msg);
-	case VMPROC_MSG_MOUNT:
-		return cmd_mount(cmd, msg);
+	case VMPROC_MSG_ROOT: return cmd_root(cmd, msg);
+	case VMPROC_MSG_MOUNT: return cmd_mount(cmd, msg);
 	case VMPROC_MSG_RUN:
 		if (msg->len != 0)
 			return -EINVAL;

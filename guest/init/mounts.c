@@ -89,8 +89,8 @@ static int populate_root(const char *root, bool can_create)
 
 		if (i == 0)
 			err = bind("/dev", path, false, true);
-		else if (i == 1 && mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		                         NULL) < 0)
+		else if (i == 1 &&
+		         mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 			err = fail("mount proc on", path, errno);
 		else if (i == 2)
 			err = bind("/sys", path, false, false);

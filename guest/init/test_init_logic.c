@@ -703,7 +703,8 @@ static void test_cmd_root_and_mounts(void)
 	unsigned char b[256];
 	size_t at = put_str(wire, 0, VMPROC_MSG_ARG, "true");
 
-	at = put_msg(wire, at, VMPROC_MSG_ROOT, b, fs_payload(b, VMPROC_ROOT_F_OVERLAY, "root", NULL));
+	at = put_msg(wire, at, VMPROC_MSG_ROOT, b,
+	             fs_payload(b, VMPROC_ROOT_F_OVERLAY, "root", NULL));
 	at = put_msg(wire, at, VMPROC_MSG_MOUNT, b,
 	             fs_payload(b, VMPROC_MOUNT_F_READONLY, "s0", "/mnt/a b"));
 	at = put_msg(wire, at, VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "d1", "/data"));
