@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -308,6 +309,16 @@ static void run_usage(FILE *f)
 	      "  -t, --tty             run the program on a terminal in the guest, sized\n"
 	      "                        like vmproc's (24x80 if it has none); with -i and\n"
 	      "                        a terminal on stdin, keys go to it raw, Ctrl-C too\n"
+	      "  -v, --volume HOST:GUEST[:ro]\n"
+	      "                        share host directory HOST at GUEST in the guest\n"
+	      "                        (virtio-fs, served by vmproc itself); :ro makes it\n"
+	      "                        read-only, enforced on the host; repeatable\n"
+	      "  --root DIR[:overlay|:ro|:rw]\n"
+	      "                        run the program with host directory DIR as its /\n"
+	      "                        (e.g. a debootstrap tree). overlay (the default):\n"
+	      "                        the guest may change it, in guest memory, and DIR\n"
+	      "                        is never modified; ro: read-only; rw: changes go\n"
+	      "                        to DIR\n"
 	      "  --memory MIB          guest memory in MiB (default 128)\n"
 	      "  --cpus N              number of vCPUs (default 1)\n"
 	      "  --timeout SECONDS     stop the VM after this long (default: none)\n"
@@ -342,6 +353,9 @@ static void run_usage(FILE *f)
 struct run_opts {
 	const char **env; /* -e values, already checked; as many as argc */
 	unsigned nenv;
+	const char **volumes; /* -v values, checked in build_cmd; as many as argc */
+	unsigned nvolumes;
+	const char *root; /* --root value */
 	const char *workdir;
 	unsigned long uid, gid;
 	int has_user;
@@ -388,7 +402,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		O_TRACE,
 		O_PROFILE,
 		O_SNAPSHOT,
-		O_NO_SNAPSHOT
+		O_NO_SNAPSHOT,
+		O_ROOT
 	};
 	static const struct option opts[] = {
 	    {"env", required_argument, NULL, 'e'},
@@ -397,6 +412,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	    {"interactive", no_argument, NULL, 'i'},
 	    {"no-stdin", no_argument, NULL, 'n'},
 	    {"tty", no_argument, NULL, 't'},
+	    {"volume", required_argument, NULL, 'v'},
+	    {"root", required_argument, NULL, O_ROOT},
 	    {"memory", required_argument, NULL, O_MEMORY},
 	    {"cpus", required_argument, NULL, O_CPUS},
 	    {"timeout", required_argument, NULL, O_TIMEOUT},
@@ -411,7 +428,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "+e:w:u:inth", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+e:w:u:v:inth", opts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
 			if (!valid_env(optarg)) {
@@ -422,6 +439,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			o->env[o->nenv++] = optarg;
 			break;
 		case 'w': o->workdir = optarg; break;
+		case 'v': o->volumes[o->nvolumes++] = optarg; break;
+		case O_ROOT: o->root = optarg; break;
 		case 'u':
 			if (parse_user(optarg, o)) {
 				fprintf(stderr,
@@ -520,6 +539,68 @@ static int stream_stdin(const struct run_opts *o)
 	return o->interactive || !isatty(STDIN_FILENO);
 }
 
+/* Whether s ends with ":suffix"; if so, its length without it. */
+static int has_suffix(const char *s, const char *suffix, size_t *len)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	if (n <= k + 1 || s[n - k - 1] != ':' || strcmp(s + n - k, suffix))
+		return 0;
+	*len = n - k - 1;
+	return 1;
+}
+
+/* -v HOST:GUEST[:ro|:rw]: GUEST is what follows the last ':' (it starts
+ * with '/'), so HOST may itself contain colons. */
+static int add_volume(vmproc_cmd *cmd, const char *v)
+{
+	size_t len = strlen(v);
+	unsigned flags = 0;
+	if (has_suffix(v, "ro", &len))
+		flags = VMPROC_SHARE_READONLY;
+	else
+		has_suffix(v, "rw", &len);
+	char *spec = strndup(v, len);
+	if (!spec)
+		return -ENOMEM;
+	char *colon = strrchr(spec, ':');
+	int rc;
+	if (!colon || colon == spec || colon[1] != '/') {
+		fprintf(stderr,
+		        "vmproc: --volume wants HOST:GUEST[:ro] with an absolute GUEST, "
+		        "not '%s'\n",
+		        v);
+		rc = -EINVAL;
+	} else {
+		*colon = '\0';
+		rc = vmproc_cmd_share(cmd, spec, colon + 1, flags);
+		if (rc)
+			fprintf(stderr, "vmproc: %s\n", vmproc_cmd_error(cmd));
+	}
+	free(spec);
+	return rc;
+}
+
+/* --root DIR[:overlay|:ro|:rw] */
+static int add_root(vmproc_cmd *cmd, const char *v)
+{
+	size_t len = strlen(v);
+	unsigned flags = VMPROC_ROOT_OVERLAY;
+	if (has_suffix(v, "ro", &len))
+		flags = VMPROC_ROOT_READONLY;
+	else if (has_suffix(v, "rw", &len))
+		flags = 0;
+	else
+		has_suffix(v, "overlay", &len);
+	char *dir = strndup(v, len);
+	if (!dir)
+		return -ENOMEM;
+	int rc = vmproc_cmd_root(cmd, dir, flags);
+	if (rc)
+		fprintf(stderr, "vmproc: %s\n", vmproc_cmd_error(cmd));
+	free(dir);
+	return rc;
+}
+
 /* The command: program, arguments and every option that shapes it. */
 static int build_cmd(vmproc_cmd *cmd, const struct run_opts *o, int argc, char **argv)
 {
@@ -530,6 +611,11 @@ static int build_cmd(vmproc_cmd *cmd, const struct run_opts *o, int argc, char *
 		rc = vmproc_cmd_env_string(cmd, o->env[i]);
 	if (!rc && o->workdir)
 		rc = vmproc_cmd_cwd(cmd, o->workdir);
+	if (!rc && o->root && (rc = add_root(cmd, o->root)))
+		return rc;
+	for (unsigned i = 0; !rc && i < o->nvolumes; i++)
+		if ((rc = add_volume(cmd, o->volumes[i])))
+			return rc;
 	if (!rc)
 		rc = vmproc_cmd_snapshot(cmd, o->snapshot);
 	if (!rc && o->has_user)
@@ -703,6 +789,18 @@ static int run_child(vmproc_cmd *cmd, const vmproc_config *cfg, const struct run
 	return status;
 }
 
+/* The virtio-fs server holds one host fd per guest-visible file of a
+ * share: take all the descriptors the hard limit allows, as virtiofsd
+ * does. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = {0};
@@ -710,8 +808,10 @@ static int cmd_run(int argc, char **argv)
 	vmproc_cmd *cmd = NULL;
 	int status = EXIT_VMPROC_USAGE;
 	o.env = calloc((size_t)argc, sizeof(*o.env));
-	if (!o.env || parse_run(argc, argv, &o))
+	o.volumes = calloc((size_t)argc, sizeof(*o.volumes));
+	if (!o.env || !o.volumes || parse_run(argc, argv, &o))
 		goto out;
+	raise_fd_limit();
 	int rc = vmproc_config_new(&cfg);
 	if (!rc)
 		rc = vmproc_cmd_new(&cmd, argv[optind]);
@@ -730,6 +830,7 @@ out:
 	vmproc_cmd_free(cmd);
 	vmproc_config_free(cfg);
 	free(o.env);
+	free(o.volumes);
 	return status;
 }
 

@@ -70,6 +70,18 @@ tty_cmd='stty rows 33 cols 101; '"$vmproc"' run --timeout '"$LIMIT"' -t -i /bin/
 run_case tty "$tmp/typed" script -qec "$tty_cmd" /dev/null &
 # --timeout ends a guest that is not done in time (here: still booting).
 run_case timeout /dev/null "$vmproc" run --timeout 2 /bin/sleep 100 &
+# -v: a read-write and a read-only share; --root: a host tree as /.
+mkdir -p "$tmp/rw" "$tmp/ro:colon" "$tmp/root/bin" "$tmp/root/etc"
+echo 'from the host' >"$tmp/ro:colon/f"
+cp /bin/busybox "$tmp/root/bin/busybox" && ln -s busybox "$tmp/root/bin/sh" &&
+	ln -s busybox "$tmp/root/bin/cat"
+echo 'root tree' >"$tmp/root/etc/hostname"
+# shellcheck disable=SC2016 # expanded by the guest's shell
+run_case volumes /dev/null "$vmproc" run --timeout "$LIMIT" -v "$tmp/rw:/mnt/rw" \
+	-v "$tmp/ro:colon:/mnt/ro:ro" /bin/sh -c \
+	'cat /mnt/ro/f; echo guest > /mnt/rw/g; echo no > /mnt/ro/h || echo refused' &
+run_case root /dev/null "$vmproc" run --timeout "$LIMIT" --root "$tmp/root:ro" \
+	/bin/sh -c 'cat /etc/hostname; echo x > /etc/hostname || echo refused' &
 wait
 
 # --- checks -----------------------------------------------------------------
@@ -120,6 +132,23 @@ check run_help_exit_codes "exit codes missing from vmproc run --help" \
 version=$("$vmproc" --version 2>&1)
 check version "vmproc --version: $version" \
 	grep -qE '^vmproc [0-9]+\.[0-9]+\.[0-9]+$' <<<"$version"
+
+check run_volumes "exit $(rc volumes), stdout '$(out volumes)', stderr $(head -c 300 "$tmp/volumes.err")" \
+	[ "$(rc volumes):$(out volumes | tr '\n' '|')" = "0:from the host|refused|" ]
+check run_volume_written "the guest's file is not on the host" \
+	grep -qx guest "$tmp/rw/g"
+check run_volume_read_only "the read-only share took a file" \
+	[ ! -e "$tmp/ro:colon/h" ]
+check run_root_read_only "exit $(rc root), stdout '$(out root)', stderr $(head -c 300 "$tmp/root.err")" \
+	[ "$(rc root):$(out root | tr '\n' '|')" = "0:root tree|refused|" ]
+"$vmproc" run -v nonsense /bin/true >/dev/null 2>"$tmp/badvol.err"
+badvol_rc=$?
+check run_volume_usage_125 "-v nonsense exited $badvol_rc: $(cat "$tmp/badvol.err")" \
+	[ "$badvol_rc" = 125 ]
+"$vmproc" run -v "$tmp/no-such-dir:/x" /bin/true >/dev/null 2>"$tmp/novol.err"
+novol_rc=$?
+check run_volume_missing_125 "a missing share exited $novol_rc: $(cat "$tmp/novol.err")" \
+	[ "$novol_rc:$(grep -c 'no-such-dir' "$tmp/novol.err")" = "125:1" ]
 
 # vmproc snapshot, on an empty cache of our own.
 snapdir=$tmp/snapshots
