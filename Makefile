@@ -79,7 +79,7 @@ $(HOSTBUILD)/examples/%: examples/%.c $(HOSTBUILD)/libvmproc.so include/vmproc.h
 $(HOSTBUILD)/tests/%: tests/unit/%.c tests/harness.h $(HOSTBUILD)/libvmproc.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(HOSTBUILD)/libvmproc.a $(LDLIBS)
-$(HOSTBUILD)/tests/%: tests/e2e/%.c tests/harness.h $(HOSTBUILD)/libvmproc.a
+$(HOSTBUILD)/tests/%: tests/e2e/%.c tests/harness.h tests/e2e/scenarios.h $(HOSTBUILD)/libvmproc.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(HOSTBUILD)/libvmproc.a $(LDLIBS)
 
@@ -107,6 +107,29 @@ check-e2e: guest kernel $(E2E_TESTS) $(HOSTBUILD)/vmproc
 check-asan: guest kernel
 	$(MAKE) HOSTBUILD=$(BUILD)/asan SANITIZE=1 check-unit
 	$(MAKE) HOSTBUILD=$(BUILD)/asan SANITIZE=1 check-e2e
+
+# libFuzzer target for virtio-fs and its FUSE server (tests/fuzz/): the
+# library sources it needs, compiled into it with clang and the sanitizers;
+# seeds converted from the text ones in tests/fuzz/corpus/fuse/*.hex.
+# `make check-fuzz FUZZ_SECONDS=N` fuzzes for N seconds (tests/fuzz/run.sh).
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
+	-Isrc -Iguest/include -Itests -Wall -Wextra
+FUZZ_SRCS := $(wildcard src/util/*.c src/virtio/*.c src/fuse/*.c) src/vmm/guest_mem.c
+FUZZ_HEX := $(wildcard tests/fuzz/corpus/fuse/*.hex)
+FUZZ_RUN_ARGS = $(BUILD)/fuzz/fuzz_virtiofs $(BUILD)/fuzz/seeds $(FUZZ_SECONDS) $(BUILD)/fuzz/work
+.PHONY: check-fuzz
+$(BUILD)/fuzz/fuzz_virtiofs: tests/fuzz/fuzz_virtiofs.c tests/unit/mmio_driver.h $(FUZZ_SRCS) \
+		$(wildcard src/*/*.h) include/vmproc.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_virtiofs.c $(FUZZ_SRCS) -lpthread
+$(BUILD)/fuzz/seeds.stamp: $(FUZZ_HEX) tests/fuzz/make_seeds.py
+	rm -rf $(BUILD)/fuzz/seeds
+	python3 tests/fuzz/make_seeds.py --bin $(BUILD)/fuzz/seeds $(FUZZ_HEX)
+	touch $@
+check-fuzz: $(BUILD)/fuzz/fuzz_virtiofs $(BUILD)/fuzz/seeds.stamp
+	tests/run.sh fuzz "tests/fuzz/run.sh $(FUZZ_RUN_ARGS)"
 
 # The whole suite with one summary line at the end (tests/check.sh).
 check: all

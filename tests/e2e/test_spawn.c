@@ -21,105 +21,11 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "scenarios.h"
 #include "vmproc.h"
 
-#define AT_ONCE    8
-#define TIMEOUT_MS (15 * 60 * 1000) /* a safety net only: boots may be slow */
-#define WAIT_MS    (10 * 60 * 1000)
-
-struct scenario {
-	const char *name;
-	void (*fn)(struct scenario *s);
-	int failed;
-	char why[1024];
-};
-
-/* Records the first failure of a scenario (scenarios run concurrently, so
- * they cannot use the harness's global CHECK). */
-static void sfail(struct scenario *s, const char *file, int line, const char *cond, const char *fmt,
-                  ...) __attribute__((format(printf, 5, 6)));
-static void sfail(struct scenario *s, const char *file, int line, const char *cond, const char *fmt,
-                  ...)
-{
-	if (s->failed++)
-		return;
-	int n = snprintf(s->why, sizeof(s->why), "%s:%d: %s: ", file, line, cond);
-	va_list ap;
-	va_start(ap, fmt);
-	if (n > 0 && (size_t)n < sizeof(s->why))
-		vsnprintf(s->why + n, sizeof(s->why) - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-#define SCHECK(s, cond, ...)                                                                       \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			sfail((s), __FILE__, __LINE__, #cond, __VA_ARGS__);                        \
-	} while (0)
-
-static vmproc_config *config(uint64_t timeout_ms)
-{
-	vmproc_config *cfg = NULL;
-	if (vmproc_config_new(&cfg) || vmproc_config_set_timeout_ms(cfg, timeout_ms)) {
-		vmproc_config_free(cfg);
-		return NULL;
-	}
-	return cfg;
-}
-
-static vmproc_cmd *command(const char *program, ...)
-{
-	vmproc_cmd *cmd;
-	if (vmproc_cmd_new(&cmd, program))
-		return NULL;
-	va_list ap;
-	va_start(ap, program);
-	for (const char *a; (a = va_arg(ap, const char *));)
-		vmproc_cmd_arg(cmd, a);
-	va_end(ap);
-	return cmd;
-}
-
-static const char *status_text(int rc, const vmproc_status *st, vmproc_child *c, char *buf,
-                               size_t len)
-{
-	snprintf(buf, len, "rc %d exited %d code %d signal %d exec_errno %d failure %s: %s", rc,
-	         st->exited, st->code, st->signal, st->exec_errno, vmproc_failure_name(st->failure),
-	         c ? vmproc_child_error(c) : "");
-	return buf;
-}
-
-/* vmproc_output, and the captured streams as strings. */
-struct ran {
-	int rc;
-	vmproc_status st;
-	vmproc_child *child;
-	const char *out, *err;
-	size_t out_len, err_len;
-	char text[1024];
-};
-
-static void run_output(struct scenario *s, vmproc_cmd *cmd, struct ran *r)
-{
-	memset(r, 0, sizeof(*r));
-	vmproc_config *cfg = config(TIMEOUT_MS);
-	SCHECK(s, cmd && cfg, "setup");
-	r->rc = cmd && cfg ? vmproc_output(cmd, cfg, &r->st, &r->child) : -EINVAL;
-	vmproc_config_free(cfg);
-	SCHECK(s, r->child, "spawn failed: %s", cmd ? vmproc_cmd_error(cmd) : "");
-	r->out = vmproc_child_output(r->child, VMPROC_STDOUT, &r->out_len);
-	r->err = vmproc_child_output(r->child, VMPROC_STDERR, &r->err_len);
-	if (!r->out)
-		r->out = "";
-	if (!r->err)
-		r->err = "";
-	status_text(r->rc, &r->st, r->child, r->text, sizeof(r->text));
-}
-
-static void ran_free(struct ran *r, vmproc_cmd *cmd)
-{
-	vmproc_child_free(r->child);
-	vmproc_cmd_free(cmd);
-}
+#define AT_ONCE 8
+#define WAIT_MS (10 * 60 * 1000)
 
 /* Reads fd until needle was seen (or EOF/timeout). Appends to buf. */
 static bool read_until(int fd, char *buf, size_t cap, size_t *len, const char *needle)
@@ -605,95 +511,19 @@ static struct scenario scenarios[] = {
 };
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
-static pthread_mutex_t round_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t round_cond = PTHREAD_COND_INITIALIZER;
-static int running, most_running;
-static bool round_done;
-static int fds_before, fds_after, threads_before, threads_after;
 static const char *filter;
+static struct scenario_round round_ = {.list = scenarios, .n = NSCENARIOS, .at_once = AT_ONCE};
 
-static void *scenario_thread(void *arg)
-{
-	struct scenario *s = arg;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	s->fn(s);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	/* Progress on stderr: the PASS/FAIL lines come after the round. */
-	fprintf(stderr, "# %s: %s after %.1f s\n", s->name, s->failed ? "failed" : "done",
-	        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-	pthread_mutex_lock(&round_lock);
-	running--;
-	pthread_cond_broadcast(&round_cond);
-	pthread_mutex_unlock(&round_lock);
-	return NULL;
-}
-
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-static int settled(const char *path, int expected)
-{
-	int n = count_dir(path);
-	for (int i = 0; i < 300 && n != expected; i++) {
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-		n = count_dir(path);
-	}
-	return n;
-}
-
-/* Runs every scenario (matching the filter), AT_ONCE at a time. */
 static void run_round(void)
 {
-	if (round_done)
-		return;
-	round_done = true;
-	fds_before = count_dir("/proc/self/fd");
-	threads_before = count_dir("/proc/self/task");
-	pthread_t t[NSCENARIOS];
-	bool started[NSCENARIOS] = {false};
-	for (size_t i = 0; i < NSCENARIOS; i++) {
-		if (filter && !strstr(scenarios[i].name, filter))
-			continue;
-		pthread_mutex_lock(&round_lock);
-		while (running >= AT_ONCE)
-			pthread_cond_wait(&round_cond, &round_lock);
-		running++;
-		if (running > most_running)
-			most_running = running;
-		pthread_mutex_unlock(&round_lock);
-		started[i] = pthread_create(&t[i], NULL, scenario_thread, &scenarios[i]) == 0;
-		if (!started[i]) {
-			scenarios[i].failed = 1;
-			snprintf(scenarios[i].why, sizeof(scenarios[i].why), "no thread");
-			pthread_mutex_lock(&round_lock);
-			running--;
-			pthread_mutex_unlock(&round_lock);
-		}
-	}
-	for (size_t i = 0; i < NSCENARIOS; i++)
-		if (started[i])
-			pthread_join(t[i], NULL);
-	fds_after = settled("/proc/self/fd", fds_before);
-	threads_after = settled("/proc/self/task", threads_before);
+	scenario_round_run(&round_, filter);
 }
 
 static void report(const char *name)
 {
 	run_round();
-	for (size_t i = 0; i < NSCENARIOS; i++)
-		if (strcmp(scenarios[i].name, name) == 0)
-			CHECK_MSG(!scenarios[i].failed, "%s", scenarios[i].why);
+	const struct scenario *sc = scenario_find(&round_, name);
+	CHECK_MSG(sc && !sc->failed, "%s", sc ? sc->why : "no such scenario");
 }
 
 #define SCENARIO_TEST(name)                                                                        \
@@ -724,16 +554,18 @@ SCENARIO_TEST(own_clock_and_randomness)
 static void eight_at_once(void)
 {
 	run_round();
-	CHECK_MSG(filter || most_running == AT_ONCE, "at most %d at once", most_running);
+	CHECK_MSG(filter || round_.most_running == AT_ONCE, "at most %d at once",
+	          round_.most_running);
 }
 
 /* Nothing leaked: every fd and thread of every child is gone. */
 static void no_fd_or_thread_leaks(void)
 {
 	run_round();
-	CHECK_MSG(fds_after == fds_before, "fds %d -> %d", fds_before, fds_after);
-	CHECK_MSG(threads_after == threads_before, "threads %d -> %d", threads_before,
-	          threads_after);
+	CHECK_MSG(round_.fds_after == round_.fds_before, "fds %d -> %d", round_.fds_before,
+	          round_.fds_after);
+	CHECK_MSG(round_.threads_after == round_.threads_before, "threads %d -> %d",
+	          round_.threads_before, round_.threads_after);
 }
 
 int main(int argc, char **argv)
