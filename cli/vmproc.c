@@ -543,7 +543,7 @@ static int stream_stdin(const struct run_opts *o)
 static int has_suffix(const char *s, const char *suffix, size_t *len)
 {
 	size_t n = strlen(s), k = strlen(suffix);
-	if (n <= k + 1 || s[n - k - 1] != ':' || strcmp(s + n - k, suffix))
+	if (n <= k + 1 || s[n - k - 1] != ':' || strcmp(s + n - k, suffix) != 0)
 		return 0;
 	*len = n - k - 1;
 	return 1;

@@ -188,8 +188,9 @@ static int put_mount(cmd_put_fn put, void *ctx, const char *entry, const char *g
 		return -ENOMEM;
 	put_le32(p, flags);
 	put_le32(p + 4, (uint32_t)elen);
-	memcpy(p + 8, entry, elen);
-	memcpy(p + 8 + elen, guest, glen);
+	/* Lengths, not terminators, delimit the strings on the wire. */
+	memcpy(p + 8, entry, elen);        // NOLINT(bugprone-not-null-terminated-result)
+	memcpy(p + 8 + elen, guest, glen); // NOLINT(bugprone-not-null-terminated-result)
 	int rc = put(ctx, VMPROC_MSG_MOUNT, p, len);
 	free(p);
 	return rc;

@@ -29,7 +29,8 @@ int virtio_fs_new(struct virtio_fs **out, const char *tag, struct fuse_server *s
 	struct virtio_fs *fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return vmp_fail(err, -ENOMEM, "out of memory");
-	memcpy(fs->config.tag, tag, n);
+	/* The tag is NUL-padded, not NUL-terminated, when 36 bytes long. */
+	memcpy(fs->config.tag, tag, n); // NOLINT(bugprone-not-null-terminated-result)
 	fs->config.num_request_queues = 1;
 	fs->server = server;
 	*out = fs;
