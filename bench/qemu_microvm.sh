@@ -179,3 +179,54 @@ median() { # values (ms) on stdin, one a line
 		else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+
+# --- virtio-fs: QEMU's vhost-user-fs-device served by virtiofsd -------------
+# Used by virtiofs.sh. Besides the variables above: MEM_MIB (as for
+# qemu_cmdline) and virtiofsd (the daemon's path).
+
+# Appends to qemu_extra_args a vhost-user-fs device with tag TAG on the
+# vhost-user socket SOCKET, and what it needs on microvm:
+# - guest RAM that virtiofsd can map: a shared memfd backend of MEM_MIB
+#   (as -m). A second -machine option merges into qemu_cmdline's -M.
+# - virtio 1.0 transports: microvm's virtio-mmio is legacy (version 1) by
+#   default, which libvhost-user refuses ("virtio legacy devices aren't
+#   supported by libvhost-user"): virtiofsd then exits and the guest's
+#   mount waits forever. The global applies to every virtio-mmio
+#   transport, the console's too.
+# shellcheck disable=SC2054 # the commas are QEMU option syntax
+qemu_add_virtiofs() { # SOCKET TAG
+	qemu_extra_args+=(
+		-object "memory-backend-memfd,id=vfsmem,size=${MEM_MIB}M,share=on"
+		-machine memory-backend=vfsmem
+		-global virtio-mmio.force-legacy=false
+		-chardev "socket,id=vfs,path=$1"
+		-device "vhost-user-fs-device,chardev=vfs,tag=$2"
+	)
+}
+
+# Starts $virtiofsd serving DIR on SOCKET (more virtiofsd options after
+# LOG), its output to LOG, and waits until it listens. Sets vfsd_pid (also
+# in pids). With its default sandbox (namespaces) virtiofsd forks; the
+# child dies with the parent (PR_SET_PDEATHSIG), so vfsd_pid is enough.
+virtiofsd_start() { # DIR SOCKET LOG [OPTIONS...]
+	local dir=$1 sock=$2 log=$3 i
+	shift 3
+	rm -f -- "$sock"
+	"$virtiofsd" --socket-path="$sock" -o source="$dir" "$@" </dev/null >"$log" 2>&1 &
+	vfsd_pid=$!
+	pids+=("$vfsd_pid")
+	for ((i = 0; i < 200; i++)); do
+		[ -S "$sock" ] && return 0
+		kill -0 "$vfsd_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	fail_run "virtiofsd did not start listening on $sock" /dev/null "$log"
+}
+
+# Stops the virtiofsd of virtiofsd_start (it also exits by itself when
+# QEMU closes the socket).
+virtiofsd_stop() {
+	kill -- "$vfsd_pid" 2>/dev/null || true
+	wait "$vfsd_pid" 2>/dev/null || true
+	forget "$vfsd_pid"
+}
