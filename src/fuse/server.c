@@ -1099,6 +1099,29 @@ fail:
 	return rc;
 }
 
+/* preadv or pwritev of the whole iovec at off, going on after short
+ * transfers: the bytes moved, or -errno if none were. */
+static long host_io(int fd, struct iovec *iov, int cnt, uint64_t off, bool write)
+{
+	uint64_t done = 0;
+	while (cnt > 0) {
+		ssize_t n = write ? pwritev(fd, iov, cnt, (off_t)(off + done))
+		                  : preadv(fd, iov, cnt, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (done)
+				break;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (uint64_t)n;
+		cnt = iov_skip(&iov, cnt, (size_t)n);
+	}
+	return (long)done;
+}
+
 static long op_read(struct req *r)
 {
 	struct fuse_server *s = r->s;
@@ -1127,22 +1150,7 @@ static long op_read(struct req *r)
 			return clamp_err(n);
 		return n > (long)got ? (long)got : n;
 	}
-	uint64_t done = 0;
-	while (cnt > 0) {
-		ssize_t n = preadv(h->fd, iov, cnt, (off_t)(in.offset + done));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (done)
-				break;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		done += (uint64_t)n;
-		cnt = iov_skip(&iov, cnt, (size_t)n);
-	}
-	return (long)done;
+	return host_io(h->fd, iov, cnt, in.offset, false);
 }
 
 static long op_write(struct req *r)
@@ -1173,22 +1181,10 @@ static long op_write(struct req *r)
 		o->size = n > (long)got ? (uint32_t)got : (uint32_t)n;
 		return sizeof(*o);
 	}
-	uint64_t done = 0;
-	while (cnt > 0) {
-		ssize_t n = pwritev(h->fd, iov, cnt, (off_t)(in.offset + done));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (done)
-				break;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		done += (uint64_t)n;
-		cnt = iov_skip(&iov, cnt, (size_t)n);
-	}
-	o->size = (uint32_t)done;
+	long n = host_io(h->fd, iov, cnt, in.offset, true);
+	if (n < 0)
+		return n;
+	o->size = (uint32_t)n;
 	return sizeof(*o);
 }
 
