@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "harness.h"
 #include "vmproc.h"
 
 #define TIMEOUT_MS (15 * 60 * 1000) /* a safety net only: boots may be slow */
@@ -225,5 +226,22 @@ static const struct scenario *scenario_find(const struct scenario_round *r, cons
 			return &r->list[i];
 	return NULL;
 }
+
+/* Runs the round if it has not run, then records scenario name's outcome
+ * with the harness (CHECK_MSG): a TEST function's body. */
+static void scenario_check(struct scenario_round *r, const char *filter, const char *name)
+{
+	scenario_round_run(r, filter);
+	const struct scenario *sc = scenario_find(r, name);
+	CHECK_MSG(sc && !sc->failed, "%s", sc ? sc->why : "no such scenario");
+}
+
+/* The TEST function name_test for scenario name, in a file that defines
+ * its round as round_ and its name filter as filter. */
+#define SCENARIO_TEST(name)                                                                        \
+	static void name##_test(void)                                                              \
+	{                                                                                          \
+		scenario_check(&round_, filter, #name);                                            \
+	}
 
 #endif

@@ -519,18 +519,6 @@ static void run_round(void)
 	scenario_round_run(&round_, filter);
 }
 
-static void report(const char *name)
-{
-	run_round();
-	const struct scenario *sc = scenario_find(&round_, name);
-	CHECK_MSG(sc && !sc->failed, "%s", sc ? sc->why : "no such scenario");
-}
-
-#define SCENARIO_TEST(name)                                                                        \
-	static void name##_test(void)                                                              \
-	{                                                                                          \
-		report(#name);                                                                     \
-	}
 SCENARIO_TEST(args_streams_exit_code)
 SCENARIO_TEST(environment_is_exact)
 SCENARIO_TEST(cwd_and_ids)

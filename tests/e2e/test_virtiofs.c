@@ -511,18 +511,6 @@ static int setup(void)
 	return rc ? -1 : 0;
 }
 
-static void report(const char *name)
-{
-	scenario_round_run(&round_, filter);
-	const struct scenario *sc = scenario_find(&round_, name);
-	CHECK_MSG(sc && !sc->failed, "%s", sc ? sc->why : "no such scenario");
-}
-
-#define SCENARIO_TEST(name)                                                                        \
-	static void name##_test(void)                                                              \
-	{                                                                                          \
-		report(#name);                                                                     \
-	}
 SCENARIO_TEST(share_read_write)
 SCENARIO_TEST(read_only_enforced_by_host)
 SCENARIO_TEST(every_operation)
