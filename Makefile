@@ -26,7 +26,7 @@ endif
 SONAME := libvmproc.so.0
 SOVERSION := 0.1.0
 
-LIB_SRCS := $(wildcard src/util/*.c src/vmm/*.c src/x86/*.c src/virtio/*.c src/fuse/*.c src/snapshot/*.c \
+LIB_SRCS := $(wildcard src/util/*.c src/mem/*.c src/vmm/*.c src/x86/*.c src/virtio/*.c src/fuse/*.c src/snapshot/*.c \
 	src/api/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(HOSTBUILD)/obj/%.o)
 CLI_OBJS := $(patsubst %.c,$(HOSTBUILD)/obj/%.o,$(wildcard cli/*.c))
@@ -116,7 +116,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
 	-Isrc -Iguest/include -Itests -Wall -Wextra
-FUZZ_SRCS := $(wildcard src/util/*.c src/virtio/*.c src/fuse/*.c) src/vmm/guest_mem.c
+FUZZ_SRCS := $(wildcard src/util/*.c src/virtio/*.c src/fuse/*.c) src/mem/guest_mem.c
 FUZZ_HEX := $(wildcard tests/fuzz/corpus/fuse/*.hex)
 FUZZ_RUN_ARGS = $(BUILD)/fuzz/fuzz_virtiofs $(BUILD)/fuzz/seeds $(FUZZ_SECONDS) $(BUILD)/fuzz/work
 .PHONY: check-fuzz

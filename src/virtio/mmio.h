@@ -12,7 +12,7 @@
 
 #include "util/error.h"
 #include "virtio/virtqueue.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 #define VIRTIO_MMIO_MAX_QUEUES 16
 

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "util/error.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 #define VIRTQ_MAX_SIZE 256
 

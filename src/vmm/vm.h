@@ -21,7 +21,7 @@
 #include "virtio/fs.h"
 #include "virtio/mmio.h"
 #include "virtio/ports.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 #include "vmm/profile.h"
 #include "vmm/trace.h"
 

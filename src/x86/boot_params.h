@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "util/error.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 struct boot_params_input {
 	const struct guest_mem *mem; /* RAM regions for the e820 map */

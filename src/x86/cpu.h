@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "util/error.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 /* Writes the GDT and page tables into guest memory (shared by all vCPUs). */
 int x86_write_boot_tables(struct guest_mem *mem, struct vmp_error *err);

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "util/error.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 struct elf_kernel {
 	uint64_t entry;   /* physical entry address (startup_64) */

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "util/error.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 #define MPTABLE_IOAPIC_PINS 24
 /* APIC ids 0..ncpus-1 for the CPUs, ncpus for the I/O APIC: 8-bit ids,

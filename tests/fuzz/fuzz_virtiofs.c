@@ -115,7 +115,7 @@
 #include "virtio/fs.h"
 #include "virtio/mmio.h"
 #include "virtio/virtqueue.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "harness.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 #include "x86/boot_params.h"
 
 #define MiB (1ull << 20)

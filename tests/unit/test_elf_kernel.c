@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 #include "x86/elf_kernel.h"
 
 #define MiB        (1ull << 20)

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "harness.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)

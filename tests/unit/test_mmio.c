@@ -11,7 +11,7 @@
 #include "mmio_driver.h"
 #include "virtio/mmio.h"
 #include "virtio/virtqueue.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 /* Register offsets (virtio 1.x, 4.2.2). */
 

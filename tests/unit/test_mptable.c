@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "harness.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 #include "x86/mptable.h"
 
 #define MEM_SIZE  (2u << 20)

@@ -16,7 +16,7 @@
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio/virtqueue.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 /* virtio-blk (virtio 1.x, 5.2). */
 #define BLK_F_SIZE_MAX (1ull << 1)

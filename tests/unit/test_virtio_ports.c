@@ -19,7 +19,7 @@
 #include "virtio/mmio.h"
 #include "virtio/ports.h"
 #include "virtio/virtqueue.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 /* virtio-console (virtio 1.x, 5.3). */
 #define DEVICE_ID_CONSOLE     3

@@ -8,7 +8,7 @@
 
 #include "harness.h"
 #include "virtio/virtqueue.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 #define MEM_SIZE  (4u << 20)
 #define DESC_GPA  0x1000ull

@@ -1,7 +1,7 @@
 /* Guest physical memory: the host mappings behind guest RAM and the one
  * checked accessor through which every guest-controlled address passes. */
-#ifndef VMP_VMM_GUEST_MEM_H
-#define VMP_VMM_GUEST_MEM_H
+#ifndef VMP_MEM_GUEST_MEM_H
+#define VMP_MEM_GUEST_MEM_H
 
 #include <stdbool.h>
 #include <stdint.h>
