@@ -29,6 +29,7 @@
 #include "api/command.h"
 #include "api/files.h"
 #include "api/template.h"
+#include "api/vm.h"
 #include "snapshot/snapshot.h"
 #include "vmm/vm.h"
 #include "vmproc_abi.h"
@@ -66,7 +67,8 @@ struct in_stream {
 };
 
 struct vmproc_child {
-	struct vmproc_vm *vm;
+	struct vm *vm;
+	struct vmproc_vm handle; /* vmproc_child_vm: borrows vm */
 	struct virtio_ports *ports;
 	struct fuse_server *fs; /* host files, NULL if none */
 	bool tty;
@@ -454,7 +456,7 @@ static void *io_main(void *arg)
 			continue;
 		struct pollfd pfd[3] = {
 		    {.fd = c->wake_fd, .events = POLLIN},
-		    {.fd = vmproc_vm_fd(c->vm), .events = POLLIN},
+		    {.fd = vm_ended_fd(c->vm), .events = POLLIN},
 		    {.fd = -1, .events = POLLIN},
 		};
 		if (want_stdin_fd(c))
@@ -572,7 +574,7 @@ static int setup_output(struct vmproc_child *c, int stream, const struct cmd_std
 
 static void child_release(struct vmproc_child *c)
 {
-	vmproc_vm_free(c->vm);
+	vm_free(c->vm);
 	virtio_ports_free(c->ports);
 	fuse_server_free(c->fs);
 	if (c->in.fd >= 0)
@@ -635,7 +637,7 @@ static int start_io_thread(struct vmproc_child *c)
 
 /* The snapshot a spawn starts from, per the command's mode: NULL (and
  * 0) for a cold boot. AUTO falls back to a cold boot on any failure. */
-static int pick_snapshot(const vmproc_cmd *cmd, const vmproc_config *cfg, struct snapshot **out,
+static int pick_snapshot(const vmproc_cmd *cmd, const struct vm_config *cfg, struct snapshot **out,
                          struct vmp_error *err)
 {
 	*out = NULL;
@@ -656,29 +658,24 @@ static int pick_snapshot(const vmproc_cmd *cmd, const vmproc_config *cfg, struct
 	return 0;
 }
 
-static int spawn(vmproc_cmd *cmd, const vmproc_config *cfg, struct snapshot *snap,
+static int spawn(vmproc_cmd *cmd, const struct vm_config *cfg, struct snapshot *snap,
                  const struct cmd_stdio stdio[3], vmproc_child **out)
 {
 	struct vmp_error *err = &cmd->err;
-	vmproc_config *defaults = NULL;
-	if (!cfg) {
-		int rc = vmproc_config_new(&defaults);
-		if (rc)
-			return vmp_fail(err, rc, "out of memory");
-		cfg = defaults;
-	}
+	struct vm_config defaults;
+	vm_config_init(&defaults);
+	if (!cfg)
+		cfg = &defaults;
 	struct snapshot *picked = NULL;
 	if (!snap) {
 		int rc = pick_snapshot(cmd, cfg, &picked, err);
 		if (rc) {
-			vmproc_config_free(defaults);
 			return rc;
 		}
 		snap = picked;
 	}
 	struct vmproc_child *c = child_alloc();
 	if (!c) {
-		vmproc_config_free(defaults);
 		snapshot_unref(picked);
 		return vmp_fail(err, -ENOMEM, "out of memory");
 	}
@@ -706,9 +703,9 @@ static int spawn(vmproc_cmd *cmd, const vmproc_config *cfg, struct snapshot *sna
 		if (rc)
 			vmp_fail_errno(err, rc, "cannot create the command channel");
 	}
-	if (!rc && (rc = vmproc_vm_new(&c->vm, cfg)))
+	if (!rc && (rc = vm_new(&c->vm, cfg)))
 		vmp_fail_errno(err, rc, "cannot create the VM");
-	vmproc_config_free(defaults);
+	c->handle = (struct vmproc_vm){.vm = c->vm, .borrowed = true};
 	if (!rc) {
 		vm_set_channel(c->vm, c->ports);
 		vm_set_fs(c->vm, c->fs);
@@ -716,13 +713,13 @@ static int spawn(vmproc_cmd *cmd, const vmproc_config *cfg, struct snapshot *sna
 			vm_set_restore(c->vm, snap);
 			c->from_snapshot = true;
 		}
-		if ((rc = vmproc_vm_start(c->vm)))
-			vmp_fail(err, rc, "%s", vmproc_vm_error(c->vm));
+		if ((rc = vm_start(c->vm)))
+			vmp_fail(err, rc, "%s", vm_error(c->vm));
 	}
 	snapshot_unref(picked);
 	if (!rc && (rc = start_io_thread(c))) {
-		vmproc_vm_stop(c->vm);
-		vmproc_vm_wait(c->vm, NULL);
+		vm_stop(c->vm);
+		vm_wait(c->vm, NULL);
 		vmp_fail_errno(err, rc, "cannot create the I/O thread");
 	}
 	if (rc) {
@@ -739,7 +736,7 @@ int vmproc_spawn(vmproc_cmd *cmd, const vmproc_config *cfg, vmproc_child **out)
 		return -EINVAL;
 	*out = NULL;
 	vmp_error_clear(&cmd->err);
-	return spawn(cmd, cfg, NULL, cmd->stdio, out);
+	return spawn(cmd, cfg ? &cfg->vm : NULL, NULL, cmd->stdio, out);
 }
 
 int vmproc_spawn_template(vmproc_cmd *cmd, vmproc_template *t, const vmproc_config *cfg,
@@ -749,13 +746,13 @@ int vmproc_spawn_template(vmproc_cmd *cmd, vmproc_template *t, const vmproc_conf
 		return -EINVAL;
 	*out = NULL;
 	vmp_error_clear(&cmd->err);
-	if (cfg && !template_config_matches(t, cfg))
+	if (cfg && !template_config_matches(t, &cfg->vm))
 		return vmp_fail(&cmd->err, -EINVAL,
 		                "the configuration describes another VM than the template's");
 	struct snapshot *s = template_snapshot(t);
 	if (!s)
 		return vmp_fail(&cmd->err, -ENOENT, "the template holds no snapshot yet");
-	int rc = spawn(cmd, cfg ? cfg : template_config(t), s, cmd->stdio, out);
+	int rc = spawn(cmd, cfg ? &cfg->vm : template_config(t), s, cmd->stdio, out);
 	snapshot_unref(s);
 	return rc;
 }
@@ -798,9 +795,9 @@ static void finish(struct vmproc_child *c, int vm_rc)
 		snprintf(c->err, sizeof(c->err), "cannot execute %s in the guest: %s", c->program,
 		         strerror(exec_errno));
 	} else if (vm_rc) {
-		st->failure = vmproc_vm_failure(c->vm);
+		st->failure = vm_failure(c->vm);
 		c->result = vm_rc;
-		snprintf(c->err, sizeof(c->err), "%s", vmproc_vm_error(c->vm));
+		snprintf(c->err, sizeof(c->err), "%s", vm_error(c->vm));
 	} else {
 		st->failure = VMPROC_FAILURE_GUEST_ERROR;
 		c->result = -EPROTO;
@@ -822,7 +819,7 @@ int vmproc_child_wait(vmproc_child *c, vmproc_status *st)
 {
 	if (!c)
 		return -EINVAL;
-	int vm_rc = vmproc_vm_wait(c->vm, NULL);
+	int vm_rc = vm_wait(c->vm, NULL);
 	pthread_mutex_lock(&c->finish_lock);
 	if (!c->finished)
 		finish(c, vm_rc);
@@ -835,7 +832,7 @@ int vmproc_child_try_wait(vmproc_child *c, vmproc_status *st)
 {
 	if (!c)
 		return -EINVAL;
-	int vm_rc = vmproc_vm_try_wait(c->vm, NULL);
+	int vm_rc = vm_try_wait(c->vm, NULL);
 	if (vm_rc == -EAGAIN)
 		return -EAGAIN;
 	pthread_mutex_lock(&c->finish_lock);
@@ -848,12 +845,12 @@ int vmproc_child_try_wait(vmproc_child *c, vmproc_status *st)
 
 int vmproc_child_fd(const vmproc_child *c)
 {
-	return c ? vmproc_vm_fd(c->vm) : -EINVAL;
+	return c ? vm_ended_fd(c->vm) : -EINVAL;
 }
 
 static bool ended(struct vmproc_child *c)
 {
-	return vmproc_vm_try_wait(c->vm, NULL) != -EAGAIN;
+	return vm_try_wait(c->vm, NULL) != -EAGAIN;
 }
 
 int vmproc_child_kill(vmproc_child *c, int sig)
@@ -871,7 +868,7 @@ int vmproc_child_kill(vmproc_child *c, int sig)
 
 int vmproc_child_stop(vmproc_child *c)
 {
-	return c ? vmproc_vm_stop(c->vm) : -EINVAL;
+	return c ? vm_stop(c->vm) : -EINVAL;
 }
 
 int vmproc_child_resize(vmproc_child *c, unsigned rows, unsigned cols)
@@ -930,14 +927,14 @@ const char *vmproc_child_error(const vmproc_child *c)
 
 const vmproc_vm *vmproc_child_vm(const vmproc_child *c)
 {
-	return c ? c->vm : NULL;
+	return c && c->vm ? &c->handle : NULL;
 }
 
 void vmproc_child_free(vmproc_child *c)
 {
 	if (!c)
 		return;
-	vmproc_vm_stop(c->vm);
+	vm_stop(c->vm);
 	vmproc_child_wait(c, NULL);
 	child_release(c);
 }
@@ -954,7 +951,7 @@ int vmproc_output(vmproc_cmd *cmd, const vmproc_config *cfg, vmproc_status *st,
 	for (int i = 1; i < 3; i++)
 		if (stdio[i].mode == STDIO_DEFAULT)
 			stdio[i].mode = STDIO_CAPTURE;
-	int rc = spawn(cmd, cfg, NULL, stdio, out_child);
+	int rc = spawn(cmd, cfg ? &cfg->vm : NULL, NULL, stdio, out_child);
 	if (rc)
 		return rc;
 	return vmproc_child_wait(*out_child, st);

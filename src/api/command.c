@@ -9,7 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "x86/cpuid.h"
+#include "vmm/host.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -81,8 +81,8 @@ int vmproc_cmd_new(vmproc_cmd **out, const char *program)
 		rc = env_put_copy(cmd, DEFAULT_PATH);
 	if (!rc)
 		rc = env_put_copy(cmd, "HOME=/root");
-	if (!rc && cpuid_host_emulates_kernel())
-		rc = env_put_copy(cmd, "GLIBC_TUNABLES=" CPUID_GLIBC_TUNABLES);
+	if (!rc && vm_host_guest_env())
+		rc = env_put_copy(cmd, vm_host_guest_env());
 	if (rc) {
 		vmproc_cmd_free(cmd);
 		return rc;

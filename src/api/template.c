@@ -15,12 +15,12 @@
 
 #include "api/command.h"
 #include "virtio/ports.h"
+#include "vmm/host.h"
 #include "vmm/vm.h"
 #include "vmproc_abi.h"
-#include "x86/cpuid.h"
 
 struct vmproc_template {
-	struct vmproc_config cfg;
+	struct vm_config cfg;
 	pthread_mutex_t lock; /* snap */
 	struct snapshot *snap;
 	struct vmp_error err;
@@ -43,66 +43,30 @@ static void describe_file(FILE *f, const char *what, const char *path)
 	}
 }
 
-/* The host's CPU as KVM offers it to guests: a snapshot taken on
- * another CPU must not be restored here. */
-static int describe_cpu(FILE *f, unsigned cfg_cpus, struct vmp_error *err)
-{
-	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kvm < 0)
-		return vmp_fail_errno(err, -errno, "cannot open /dev/kvm");
-	struct kvm_cpuid2 *c = NULL;
-	int rc = cpuid_get_supported(kvm, &c, err);
-	close(kvm);
-	if (rc)
-		return rc;
-	/* As vCPU 0 sees it: KVM reports some fields of the host CPU the
-	 * calling thread happens to run on (APIC ids), which must not make
-	 * the key differ from one process to the next. */
-	bool emulated = cpuid_host_emulates_kernel();
-	cpuid_filter(c, 0, cfg_cpus, emulated);
-	for (uint32_t i = 0; i < c->nent; i++)
-		if (c->entries[i].function == 0x8000001e)
-			c->entries[i].eax = c->entries[i].ebx = 0; /* extended APIC id, core id */
-	fprintf(f, "cpu %u %016llx\n", c->nent,
-	        (unsigned long long)snapshot_hash(3, c->entries, c->nent * sizeof(c->entries[0])));
-	free(c);
-	fprintf(f, "emulated %d\n", emulated);
-	return 0;
-}
-
-int template_key(const struct vmproc_config *cfg, uint8_t key[SNAPSHOT_KEY_LEN],
-                 struct vmp_error *err)
+int template_key(const struct vm_config *cfg, uint8_t key[SNAPSHOT_KEY_LEN], struct vmp_error *err)
 {
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	if (!f)
 		return vmp_fail(err, -ENOMEM, "out of memory");
-	char *kernel = cfg->kernel_path ? strdup(cfg->kernel_path) : config_default_kernel();
-	char *initrd = cfg->initrd_path ? strdup(cfg->initrd_path) : config_default_initrd();
-	char *system = !cfg->system_path   ? config_default_system()
-	               : *cfg->system_path ? strdup(cfg->system_path)
-	                                   : NULL;
-	int rc = kernel && initrd && (system || (cfg->system_path && !*cfg->system_path))
-	             ? 0
-	             : vmp_fail(err, -ENOMEM, "out of memory");
+	struct vm_files files;
+	int rc = vm_config_resolve_files(cfg, &files, err);
 	if (!rc) {
 		fprintf(f, "vmproc %s snapshot format %d\n", VMPROC_VERSION_STRING,
 		        SNAPSHOT_FORMAT_VERSION);
-		describe_file(f, "kernel", kernel);
-		describe_file(f, "initrd", initrd);
-		describe_file(f, "system", system);
+		describe_file(f, "kernel", files.kernel);
+		describe_file(f, "initrd", files.initrd);
+		describe_file(f, "system", files.system);
 		for (unsigned i = 0; i < cfg->ndisks; i++) {
 			fprintf(f, "disk %u %s\n", i, cfg->disks[i].read_only ? "ro" : "rw");
 			describe_file(f, "disk", cfg->disks[i].path);
 		}
 		fprintf(f, "memory %u cpus %u\ncmdline %s\n", cfg->memory_mib,
 		        cfg->cpus ? cfg->cpus : 1, cfg->cmdline_extra ? cfg->cmdline_extra : "");
-		rc = describe_cpu(f, cfg->cpus ? cfg->cpus : 1, err);
+		rc = vm_host_describe(f, cfg->cpus ? cfg->cpus : 1, err);
 	}
-	free(kernel);
-	free(initrd);
-	free(system);
+	vm_files_release(&files);
 	if (fclose(f) != 0 && !rc)
 		rc = vmp_fail(err, -ENOMEM, "out of memory");
 	if (!rc)
@@ -114,7 +78,7 @@ int template_key(const struct vmproc_config *cfg, uint8_t key[SNAPSHOT_KEY_LEN],
 	return rc;
 }
 
-bool template_config_allows(const struct vmproc_config *cfg)
+bool template_config_allows(const struct vm_config *cfg)
 {
 	if (cfg->kernel_log)
 		return false;
@@ -124,32 +88,12 @@ bool template_config_allows(const struct vmproc_config *cfg)
 	return true;
 }
 
-static bool same_str(const char *a, const char *b)
+bool template_config_matches(const vmproc_template *t, const struct vm_config *cfg)
 {
-	return (!a && !b) || (a && b && !strcmp(a, b));
+	return vm_config_same_machine(&t->cfg, cfg);
 }
 
-static bool same_vm(const struct vmproc_config *a, const struct vmproc_config *b)
-{
-	if (!same_str(a->kernel_path, b->kernel_path) ||
-	    !same_str(a->initrd_path, b->initrd_path) ||
-	    !same_str(a->system_path, b->system_path) ||
-	    !same_str(a->cmdline_extra, b->cmdline_extra) || a->memory_mib != b->memory_mib ||
-	    (a->cpus ? a->cpus : 1) != (b->cpus ? b->cpus : 1) || a->ndisks != b->ndisks)
-		return false;
-	for (unsigned i = 0; i < a->ndisks; i++)
-		if (!same_str(a->disks[i].path, b->disks[i].path) ||
-		    a->disks[i].read_only != b->disks[i].read_only)
-			return false;
-	return true;
-}
-
-bool template_config_matches(const vmproc_template *t, const struct vmproc_config *cfg)
-{
-	return same_vm(&t->cfg, cfg);
-}
-
-const struct vmproc_config *template_config(const vmproc_template *t)
+const struct vm_config *template_config(const vmproc_template *t)
 {
 	return &t->cfg;
 }
@@ -171,7 +115,7 @@ static const struct virtio_ports_backend template_backend = {
     .event = no_event,
 };
 
-int template_boot(const struct vmproc_config *cfg, struct snapshot **out, struct vmp_error *err)
+int template_boot(const struct vm_config *cfg, struct snapshot **out, struct vmp_error *err)
 {
 	*out = NULL;
 	/* The same command channel a child has, so clones can take it over:
@@ -180,7 +124,7 @@ int template_boot(const struct vmproc_config *cfg, struct snapshot **out, struct
 	static const char *const names[] = VMPROC_ABI_PORT_NAMES;
 	const bool open[VMPROC_ABI_CHANNEL_PORTS] = {true, true, true, true};
 	struct virtio_ports *ports = NULL;
-	vmproc_vm *vm = NULL;
+	struct vm *vm = NULL;
 	int rc = virtio_ports_new(&ports, VMPROC_ABI_CHANNEL_PORTS, names, open, &template_backend,
 	                          NULL);
 	if (rc)
@@ -191,8 +135,8 @@ int template_boot(const struct vmproc_config *cfg, struct snapshot **out, struct
 	 * where the guest kernel is emulated). Ahead of the caller's words,
 	 * which may end in "--" and init arguments. */
 	static const char prewarm[] = "vmproc_prewarm=/bin/sh,/usr/bin/catsay";
-	struct vmproc_config boot;
-	if ((rc = config_copy(&boot, cfg))) {
+	struct vm_config boot;
+	if ((rc = vm_config_copy(&boot, cfg))) {
 		virtio_ports_free(ports);
 		return vmp_fail(err, rc, "out of memory");
 	}
@@ -203,8 +147,8 @@ int template_boot(const struct vmproc_config *cfg, struct snapshot **out, struct
 		         cfg->cmdline_extra ? cfg->cmdline_extra : "");
 	free(boot.cmdline_extra);
 	boot.cmdline_extra = words;
-	rc = words ? vmproc_vm_new(&vm, &boot) : -ENOMEM;
-	config_release(&boot);
+	rc = words ? vm_new(&vm, &boot) : -ENOMEM;
+	vm_config_release(&boot);
 	if (rc) {
 		virtio_ports_free(ports);
 		return vmp_fail_errno(err, rc, "cannot create the VM");
@@ -212,17 +156,17 @@ int template_boot(const struct vmproc_config *cfg, struct snapshot **out, struct
 	vm_set_channel(vm, ports);
 	vm_set_capture(vm);
 	int status = 0;
-	rc = vmproc_vm_start(vm);
+	rc = vm_start(vm);
 	if (!rc)
-		rc = vmproc_vm_wait(vm, &status);
+		rc = vm_wait(vm, &status);
 	struct snapshot *s = rc ? NULL : vm_take_snapshot(vm);
 	if (rc)
-		vmp_fail(err, rc, "booting the template VM: %s", vmproc_vm_error(vm));
+		vmp_fail(err, rc, "booting the template VM: %s", vm_error(vm));
 	else if (!s)
 		rc = vmp_fail(err, -EPROTO,
 		              "the template VM powered off (status %d) before its init was ready",
 		              status);
-	vmproc_vm_free(vm);
+	vm_free(vm);
 	virtio_ports_free(ports);
 	*out = s;
 	return rc;
@@ -301,7 +245,7 @@ static int lock_build(const char *path)
 	return fd;
 }
 
-static int load_or_build(const struct vmproc_config *cfg, const uint8_t key[SNAPSHOT_KEY_LEN],
+static int load_or_build(const struct vm_config *cfg, const uint8_t key[SNAPSHOT_KEY_LEN],
                          struct snapshot **out, struct vmp_error *err)
 {
 	char path[PATH_MAX], dir[PATH_MAX];
@@ -341,8 +285,7 @@ static int load_or_build(const struct vmproc_config *cfg, const uint8_t key[SNAP
 	return 0;
 }
 
-int template_from_cache(const struct vmproc_config *cfg, struct snapshot **out,
-                        struct vmp_error *err)
+int template_from_cache(const struct vm_config *cfg, struct snapshot **out, struct vmp_error *err)
 {
 	uint8_t key[SNAPSHOT_KEY_LEN];
 	int rc = template_key(cfg, key, err);
@@ -356,18 +299,12 @@ int vmproc_template_new(vmproc_template **out, const vmproc_config *cfg)
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	vmproc_config *defaults = NULL;
-	if (!cfg) {
-		int rc = vmproc_config_new(&defaults);
-		if (rc)
-			return rc;
-		cfg = defaults;
-	}
+	struct vm_config defaults;
+	vm_config_init(&defaults);
 	struct vmproc_template *t = calloc(1, sizeof(*t));
-	int rc = t ? config_copy(&t->cfg, cfg) : -ENOMEM;
-	vmproc_config_free(defaults);
+	int rc = t ? vm_config_copy(&t->cfg, cfg ? &cfg->vm : &defaults) : -ENOMEM;
 	if (!rc && (rc = -pthread_mutex_init(&t->lock, NULL)))
-		config_release(&t->cfg);
+		vm_config_release(&t->cfg);
 	if (rc) {
 		free(t);
 		return rc;
@@ -382,7 +319,7 @@ void vmproc_template_free(vmproc_template *t)
 		return;
 	snapshot_unref(t->snap);
 	pthread_mutex_destroy(&t->lock);
-	config_release(&t->cfg);
+	vm_config_release(&t->cfg);
 	free(t);
 }
 

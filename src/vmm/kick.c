@@ -9,7 +9,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "vmm/vm.h"
+#include "vmm/internal.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int install_error;

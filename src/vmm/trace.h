@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 enum trace_point {
-	TP_START,      /* vmproc_vm_start called */
+	TP_START,      /* vm_start called */
 	TP_KVM_OPEN,   /* /dev/kvm opened, capabilities checked */
 	TP_VM_CREATED, /* KVM VM, irqchip, PIT */
 	TP_MEMORY,     /* guest RAM mapped and registered */

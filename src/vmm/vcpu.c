@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/vm.h"
+#include "vmm/internal.h"
 #include "vmproc_abi.h"
 #include "x86/kvm_state.h"
 #include "x86/layout.h"
@@ -29,7 +29,7 @@ static const char panic_marker[] = "Kernel panic - not syncing: ";
 
 /* The VM ended by a guest reset. If the console shows a panic message,
  * that is the cause; otherwise the guest rebooted on its own. */
-static void guest_reset(struct vmproc_vm *vm)
+static void guest_reset(struct vm *vm)
 {
 	char tail[VM_CONSOLE_TAIL + 1];
 	pthread_mutex_lock(&vm->console_lock);
@@ -50,7 +50,7 @@ static void guest_reset(struct vmproc_vm *vm)
 	}
 }
 
-static enum loop port_write(struct vmproc_vm *vm, uint16_t port, const uint8_t *data, unsigned size)
+static enum loop port_write(struct vm *vm, uint16_t port, const uint8_t *data, unsigned size)
 {
 	switch (port) {
 	case VMPROC_ABI_EVENT_PORT:
@@ -96,7 +96,7 @@ static void port_read(uint16_t port, uint8_t *data, unsigned size)
 
 static enum loop handle_io(struct vm_vcpu *c)
 {
-	struct vmproc_vm *vm = c->vm;
+	struct vm *vm = c->vm;
 	struct kvm_run *r = c->run;
 	uint64_t bytes = (uint64_t)r->io.size * r->io.count;
 	if (r->io.size == 0 || r->io.size > 4 || r->io.data_offset > vm->run_size ||
@@ -119,7 +119,7 @@ static enum loop handle_io(struct vm_vcpu *c)
 
 static enum loop handle_mmio(struct vm_vcpu *c)
 {
-	struct vmproc_vm *vm = c->vm;
+	struct vm *vm = c->vm;
 	struct kvm_run *r = c->run;
 	uint64_t addr = r->mmio.phys_addr;
 	uint32_t len = r->mmio.len;
@@ -179,7 +179,7 @@ static enum loop handle_internal_error(struct vm_vcpu *c)
 
 static enum loop handle_system_event(struct vm_vcpu *c)
 {
-	struct vmproc_vm *vm = c->vm;
+	struct vm *vm = c->vm;
 	switch (c->run->system_event.type) {
 	case KVM_SYSTEM_EVENT_RESET: guest_reset(vm); break;
 	case KVM_SYSTEM_EVENT_CRASH:
@@ -267,7 +267,7 @@ static int kick_timer(timer_t *t, bool *armed, clockid_t clock, int flags, uint6
 /* The deadline kicks vCPU 0 only: its thread then ends the VM for all. */
 static int arm_timers(struct vm_vcpu *c)
 {
-	struct vmproc_vm *vm = c->vm;
+	struct vm *vm = c->vm;
 	int rc = 0;
 	if (c->id == 0 && vm->deadline_ns)
 		rc = kick_timer(&vm->timer, &vm->timer_armed, CLOCK_MONOTONIC, TIMER_ABSTIME,
@@ -294,7 +294,7 @@ static void consume_kicks(void)
 		;
 }
 
-bool vm_io_should_abort(struct vmproc_vm *vm)
+bool vm_io_should_abort(struct vm *vm)
 {
 	consume_kicks();
 	return atomic_load(&vm->ending) || atomic_load(&vm->stop_request) ||
@@ -307,7 +307,7 @@ void vm_io_sigmask(sigset_t *out)
 	sigdelset(out, kick_signal());
 }
 
-static bool should_stop(struct vmproc_vm *vm)
+static bool should_stop(struct vm *vm)
 {
 	if (atomic_load(&vm->ending))
 		return true;
@@ -338,7 +338,7 @@ static void sample(struct vm_vcpu *c)
 
 static void run_loop(struct vm_vcpu *c)
 {
-	struct vmproc_vm *vm = c->vm;
+	struct vm *vm = c->vm;
 	if (c->id == 0) {
 		trace_mark(&vm->trace, TP_FIRST_RUN);
 		/* A restored guest's init is ready from its first instruction. */
@@ -369,7 +369,7 @@ static void run_loop(struct vm_vcpu *c)
 /* One vCPU's life in its thread, up to the VM's end. */
 static void run_vcpu(struct vm_vcpu *c)
 {
-	struct vmproc_vm *vm = c->vm;
+	struct vm *vm = c->vm;
 	int rc = prepare_signals(c);
 	if (rc)
 		vm_fail(vm, VMPROC_FAILURE_VMM, rc, "cannot set up vCPU signals: %s",
@@ -404,7 +404,7 @@ static void *ap_thread_main(void *arg)
 
 void *vcpu_thread_main(void *arg)
 {
-	struct vmproc_vm *vm = arg;
+	struct vm *vm = arg;
 	/* The other vCPUs' threads start blocked in KVM_RUN until the guest
 	 * sends them INIT and SIPI. */
 	for (unsigned i = 1; i < vm->nvcpus; i++) {
