@@ -41,10 +41,10 @@ void vmp_error_set_errno(struct vmp_error *err, int code, const char *fmt, ...)
 	va_end(ap);
 }
 
-int vmp_error_context(struct vmp_error *err, const char *fmt, ...)
+void vmp_error_context(struct vmp_error *err, const char *fmt, ...)
 {
 	if (!err || err->code == 0)
-		return err ? err->code : 0;
+		return;
 	char prefix[VMP_ERROR_MAX];
 	va_list ap;
 	va_start(ap, fmt);
@@ -52,13 +52,12 @@ int vmp_error_context(struct vmp_error *err, const char *fmt, ...)
 	int n = vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	if (n <= 0)
-		return err->code;
+		return;
 	char both[2 * VMP_ERROR_MAX + 2];
 	int m = snprintf(both, sizeof(both), "%s: %s", prefix, err->msg);
 	size_t len = m < 0 ? 0 : (size_t)m < sizeof(err->msg) ? (size_t)m : sizeof(err->msg) - 1;
 	memcpy(err->msg, both, len);
 	err->msg[len] = '\0';
-	return err->code;
 }
 
 void vmp_error_clear(struct vmp_error *err)

@@ -40,9 +40,8 @@ void vmp_error_set_errno(struct vmp_error *err, int code, const char *fmt, ...)
 
 /* Puts the context of the failure ahead of its cause, so a message reads
  * from the outermost step inward: "restoring snapshot: vCPU 0: KVM_SET_
- * SREGS: Invalid argument". Only on a recorded failure; err may be NULL.
- * Evaluates to err's code, for `return vmp_error_context(err, "...")`. */
-int vmp_error_context(struct vmp_error *err, const char *fmt, ...)
+ * SREGS: Invalid argument". Only on a recorded failure; err may be NULL. */
+void vmp_error_context(struct vmp_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 void vmp_error_clear(struct vmp_error *err);

@@ -129,7 +129,9 @@ static int create_vcpu(struct vm *vm, struct vm_vcpu *c, const struct kvm_cpuid2
 		return vmp_fail_errno(err, rc, "KVM_SET_CPUID2");
 	if (vm->restore) {
 		rc = x86_vcpu_restore(c->fd, &vm->restore->vcpu[c->id], err);
-		return rc ? vmp_error_context(err, "vCPU %u", c->id) : 0;
+		if (rc)
+			vmp_error_context(err, "vCPU %u", c->id);
+		return rc;
 	}
 	if (c->id == 0)
 		return x86_setup_boot_vcpu(c->fd, entry, LAYOUT_ZERO_PAGE, err);

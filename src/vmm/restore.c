@@ -50,8 +50,12 @@ int vm_restore_setup(struct vm *vm, struct vmp_error *err)
 	int rc;
 	if ((rc = vm_devices_setup(vm, err)))
 		return rc;
-	if ((rc = check_restore_shape(vm, err)) || (rc = restore_state(vm, err)))
-		return vmp_error_context(err, "restoring snapshot");
+	if ((rc = check_restore_shape(vm, err)) == 0)
+		rc = restore_state(vm, err);
+	if (rc) {
+		vmp_error_context(err, "restoring snapshot");
+		return rc;
+	}
 	trace_mark(&vm->trace, TP_VCPU);
 	trace_mark(&vm->trace, TP_DEVICES);
 	return 0;
