@@ -191,20 +191,47 @@ static void output(struct vmproc_child *c, struct out_stream *o, const uint8_t *
 	}
 }
 
+/* A control message from the guest is complete: record what it says.
+ * Unknown types and sizes are ignored (a newer init may say more). */
+static void control_message(struct vmproc_child *c, const struct vmproc_msg_hdr *h,
+                            const uint8_t *payload)
+{
+	uint32_t v = 0;
+	if (h->len >= sizeof(v))
+		memcpy(&v, payload, sizeof(v));
+	pthread_mutex_lock(&c->lock);
+	if (h->type == VMPROC_MSG_EXITED && h->len == sizeof(v)) {
+		c->exited = true;
+		c->wstatus = v;
+	} else if (h->type == VMPROC_MSG_EXEC_FAILED && h->len == sizeof(v)) {
+		c->exec_errno = v > 0 && v < 4096 ? (int)v : EIO;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Bytes of the message being assembled in c->ctl_in: its header until
+ * that is in, then header and payload; 0 when the header announces more
+ * than any control message holds (the VM is then being stopped). */
+static size_t control_wanted(struct vmproc_child *c, struct vmproc_msg_hdr *h)
+{
+	const size_t hl = sizeof(*h);
+	if (c->ctl_in_len < hl)
+		return hl;
+	memcpy(h, c->ctl_in, hl);
+	return h->len > CTL_IN_MAX ? 0 : hl + h->len;
+}
+
+/* What the guest writes on the control port, in pieces of any size.
+ * Every pass takes at least one byte (ctl_in_len < want), so the loop
+ * ends with the guest's buffer whatever the guest wrote. */
 static void control_in(struct vmproc_child *c, const uint8_t *p, size_t len)
 {
+	struct vmproc_msg_hdr h;
 	while (len) {
-		size_t hl = sizeof(struct vmproc_msg_hdr);
-		size_t want = hl;
-		if (c->ctl_in_len >= hl) {
-			struct vmproc_msg_hdr h;
-			memcpy(&h, c->ctl_in, hl);
-			if (h.len > CTL_IN_MAX) {
-				vm_guest_error(c->vm, "guest sent a %u-byte control message",
-				               h.len);
-				return;
-			}
-			want = hl + h.len;
+		size_t want = control_wanted(c, &h);
+		if (!want) {
+			vm_guest_error(c->vm, "guest sent a %u-byte control message", h.len);
+			return;
 		}
 		size_t n = want - c->ctl_in_len;
 		if (n > len)
@@ -213,22 +240,17 @@ static void control_in(struct vmproc_child *c, const uint8_t *p, size_t len)
 		c->ctl_in_len += n;
 		p += n;
 		len -= n;
-		if (c->ctl_in_len < want || want == hl)
-			continue; /* header complete: now size the payload */
-		struct vmproc_msg_hdr h;
-		memcpy(&h, c->ctl_in, hl);
-		uint32_t v = 0;
-		if (h.len >= sizeof(v))
-			memcpy(&v, c->ctl_in + hl, sizeof(v));
-		c->ctl_in_len = 0;
-		pthread_mutex_lock(&c->lock);
-		if (h.type == VMPROC_MSG_EXITED && h.len == sizeof(v)) {
-			c->exited = true;
-			c->wstatus = v;
-		} else if (h.type == VMPROC_MSG_EXEC_FAILED && h.len == sizeof(v)) {
-			c->exec_errno = v > 0 && v < 4096 ? (int)v : EIO;
+		/* A header just in may complete its message at once (no
+		 * payload) or announce one that is too long. */
+		want = control_wanted(c, &h);
+		if (!want) {
+			vm_guest_error(c->vm, "guest sent a %u-byte control message", h.len);
+			return;
 		}
-		pthread_mutex_unlock(&c->lock);
+		if (c->ctl_in_len == want) {
+			control_message(c, &h, c->ctl_in + sizeof(h));
+			c->ctl_in_len = 0;
+		}
 	}
 }
 
