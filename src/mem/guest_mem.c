@@ -29,6 +29,14 @@ static int map_guest(struct guest_mem *m, uint64_t ram_size, int flags, int fd, 
 	if (p == MAP_FAILED)
 		return vmp_fail_errno(err, -errno, "cannot map %llu MiB of guest memory",
 		                      (unsigned long long)(ram_size >> 20));
+	/* Guest RAM is the guest's: a fork of the host process (the caller
+	 * starting a helper) must not copy it, and a core dump of the host
+	 * must not carry it (secrets of the guest, and gigabytes). */
+	if (madvise(p, ram_size, MADV_DONTFORK) < 0 || madvise(p, ram_size, MADV_DONTDUMP) < 0) {
+		int e = -errno;
+		munmap(p, ram_size);
+		return vmp_fail_errno(err, e, "cannot keep guest memory out of forks and core dumps");
+	}
 	m->mapping = p;
 	m->mapping_size = ram_size;
 	guest_mem_layout(m, p, ram_size);

@@ -3,7 +3,11 @@
  * through. No VM needed: small layouts use a calloc'd buffer, large ones
  * a MAP_NORESERVE mapping from guest_mem_init that is barely touched. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "mem/guest_mem.h"
@@ -156,5 +160,50 @@ static void init_failure_reports_error(void)
 	guest_mem_release(&m); /* harmless on a failed init */
 }
 
-TEST_LIST(T(layout_small_is_one_region), T(ptr_bounds_single_region), T(empty_mem_has_nothing),
-          T(layout_splits_around_mmio_hole), T(two_regions_bounds), T(init_failure_reports_error))
+/* The VmFlags line of the mapping starting at p, from /proc/self/smaps. */
+static int vm_flags_of(const void *p, char *flags, size_t len)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return -1;
+	char line[512];
+	bool in = false;
+	int rc = -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long start, end;
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
+			in = start == (unsigned long)(uintptr_t)p;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(flags, len, "%s", line + 8);
+			rc = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/* Guest RAM stays out of the host's forks (dc) and core dumps (dd). */
+static void kept_out_of_forks_and_core_dumps(void)
+{
+	struct guest_mem m;
+	struct vmp_error err = {0};
+	char flags[512];
+	CHECK(guest_mem_init(&m, 64 * MiB, &err) == 0);
+	CHECK(vm_flags_of(m.mapping, flags, sizeof(flags)) == 0);
+	CHECK_MSG(strstr(flags, " dc") && strstr(flags, " dd"), "VmFlags:%s", flags);
+	guest_mem_release(&m);
+
+	int fd = memfd_create("test", MFD_CLOEXEC);
+	CHECK(fd >= 0 && ftruncate(fd, (off_t)(16 * MiB)) == 0);
+	CHECK(guest_mem_init_fd(&m, 16 * MiB, fd, 0, false, &err) == 0);
+	CHECK(vm_flags_of(m.mapping, flags, sizeof(flags)) == 0);
+	CHECK_MSG(strstr(flags, " dc") && strstr(flags, " dd"), "VmFlags:%s", flags);
+	guest_mem_release(&m);
+	close(fd);
+}
+
+TEST_LIST(T(kept_out_of_forks_and_core_dumps), T(layout_small_is_one_region),
+          T(ptr_bounds_single_region), T(empty_mem_has_nothing), T(layout_splits_around_mmio_hole),
+          T(two_regions_bounds), T(init_failure_reports_error))
