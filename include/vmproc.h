@@ -54,7 +54,10 @@ typedef struct vmproc_config vmproc_config;
 /* Called with guest console output (kernel messages, and whatever the
  * guest writes to /dev/console). Runs on a library thread; it must not
  * call back into the VM that produced the output, and it should return
- * quickly: the guest waits while it runs. */
+ * quickly: the guest waits while it runs.
+ * data may point straight into guest memory, which another vCPU of the
+ * guest can change while the callback runs: copy what you parse first,
+ * then check the copy (see "Guest memory in callbacks" below). */
 typedef void (*vmproc_output_fn)(const void *data, size_t len, void *userdata);
 
 /* Creates a configuration with defaults: the built-in guest kernel,
@@ -208,7 +211,15 @@ typedef long (*vmproc_read_fn)(void *buf, size_t len, void *userdata);
 /* Receives standard output or error: return 0 to go on, or a negative
  * value to refuse further data (as a reader closing its pipe does: the
  * program then gets SIGPIPE). Called on a library thread, in the order
- * the program wrote; the program waits while it runs. */
+ * the program wrote; the program waits while it runs.
+ *
+ * Guest memory in callbacks: to spare a copy, data (like the iovecs of
+ * vmproc_file_ops and the console callback's data) points straight into
+ * the guest's buffers. The guest controls that memory and, with more
+ * than one vCPU, can change it while the callback runs. Treat it as
+ * untrusted input that may change under you: copy what you will parse or
+ * act on, and validate the copy, never the original. It is valid only
+ * until the callback returns. */
 typedef int (*vmproc_write_fn)(const void *data, size_t len, void *userdata);
 
 /* Creates a command that runs program, with argv[0] = program and no
@@ -326,12 +337,14 @@ typedef struct vmproc_file_ops {
 	/* The size stat reports (NULL: 0). */
 	uint64_t (*size)(void *userdata);
 	/* Fills the guest's buffers iov[0..iovcnt) (iov points straight into
-	 * guest memory, no intermediate copy) with the bytes at offset;
+	 * guest memory, no intermediate copy; see "Guest memory in
+	 * callbacks" above vmproc_write_fn) with the bytes at offset;
 	 * returns how many (0: end of file). NULL: the file is not readable
 	 * (EACCES). */
 	long (*read)(void *userdata, uint64_t offset, const struct iovec *iov, int iovcnt);
 	/* Takes the bytes the guest wrote at offset (iov points into guest
-	 * memory); returns how many were taken. NULL: not writable
+	 * memory that the guest may change meanwhile: copy, then validate);
+	 * returns how many were taken. NULL: not writable
 	 * (EACCES). */
 	long (*write)(void *userdata, uint64_t offset, const struct iovec *iov, int iovcnt);
 	/* Truncation (O_TRUNC, ftruncate) to size. NULL: -EINVAL, except
