@@ -278,6 +278,13 @@ VMPROC_API int vmproc_cmd_stdio_fd(vmproc_cmd *cmd, vmproc_stream s, int fd);
 VMPROC_API int vmproc_cmd_stdio_pipe(vmproc_cmd *cmd, vmproc_stream s);
 VMPROC_API int vmproc_cmd_stdin_buffer(vmproc_cmd *cmd, const void *data, size_t len);
 VMPROC_API int vmproc_cmd_stdio_capture(vmproc_cmd *cmd, vmproc_stream s);
+/* The most a captured stream keeps, in bytes, per stream (default
+ * VMPROC_CAPTURE_LIMIT_DEFAULT; SIZE_MAX: as much as memory allows).
+ * Output past it is not kept: the program gets SIGPIPE, and
+ * vmproc_child_output_cut tells the caller. A guest writing without end
+ * cannot grow the host's heap past this. */
+#define VMPROC_CAPTURE_LIMIT_DEFAULT ((size_t)64 << 20)
+VMPROC_API int vmproc_cmd_capture_limit(vmproc_cmd *cmd, size_t max_bytes);
 VMPROC_API int vmproc_cmd_stdin_callback(vmproc_cmd *cmd, vmproc_read_fn fn, void *userdata);
 VMPROC_API int vmproc_cmd_stdio_callback(vmproc_cmd *cmd, vmproc_stream s, vmproc_write_fn fn,
                                          void *userdata);
@@ -414,9 +421,15 @@ VMPROC_API int vmproc_child_pipe(vmproc_child *child, vmproc_stream s);
 /* Captured output of a stream set to capture mode, after the child has
  * ended (NULL before, or for another mode). *len gets its length. The
  * bytes are owned by the child (valid until vmproc_child_free) and
- * followed by a NUL not counted in *len. If memory ran out the capture
- * is truncated and the program got SIGPIPE. */
+ * followed by a NUL not counted in *len. A capture holds at most the
+ * command's capture limit (vmproc_cmd_capture_limit); past it, or if
+ * memory ran out, the capture is cut there and the program got SIGPIPE,
+ * as a writer whose reader left does. */
 VMPROC_API const char *vmproc_child_output(const vmproc_child *child, vmproc_stream s, size_t *len);
+/* Whether stream s's capture was cut (1) or is whole (0), once the child
+ * has ended (-EAGAIN before; -EINVAL for a bad argument). Any mode other
+ * than capture gives 0. */
+VMPROC_API int vmproc_child_output_cut(const vmproc_child *child, vmproc_stream s);
 /* Why the child failed, or "" if it did not. Valid until
  * vmproc_child_free. After vmproc_child_wait returned. */
 VMPROC_API const char *vmproc_child_error(const vmproc_child *child);

@@ -85,10 +85,11 @@ static int setup_stdin(struct vmproc_child *c, const struct cmd_stdio *s, struct
 }
 
 static int setup_output(struct vmproc_child *c, int stream, const struct cmd_stdio *s,
-                        struct vmp_error *err)
+                        size_t capture_limit, struct vmp_error *err)
 {
 	struct out_stream *o = &c->out[stream - 1];
 	o->mode = s->mode;
+	o->cap_limit = capture_limit;
 	int fd = s->fd;
 	if (o->mode == STDIO_DEFAULT) {
 		o->mode = STDIO_FD;
@@ -238,7 +239,7 @@ static int spawn(vmproc_cmd *cmd, const struct vm_config *cfg, struct snapshot *
 	if (!rc)
 		rc = setup_stdin(c, &stdio[0], err);
 	for (int i = 1; !rc && i < 3; i++)
-		rc = setup_output(c, i, &stdio[i], err);
+		rc = setup_output(c, i, &stdio[i], cmd->capture_limit, err);
 	if (!rc && (rc = child_put_command(c, cmd)))
 		vmp_fail_errno(err, rc, "cannot encode the command");
 	/* Host files: the shares are opened now, and init mounts them
@@ -473,6 +474,19 @@ const char *vmproc_child_output(const vmproc_child *c, vmproc_stream s, size_t *
 	if (len)
 		*len = o->cap_len;
 	return o->cap ? o->cap : "";
+}
+
+int vmproc_child_output_cut(const vmproc_child *c, vmproc_stream s)
+{
+	if (!c || (s != VMPROC_STDOUT && s != VMPROC_STDERR))
+		return -EINVAL;
+	struct vmproc_child *m = (struct vmproc_child *)c;
+	pthread_mutex_lock(&m->finish_lock);
+	bool done = c->finished;
+	pthread_mutex_unlock(&m->finish_lock);
+	if (!done)
+		return -EAGAIN;
+	return c->out[s - 1].cut ? 1 : 0;
 }
 
 const char *vmproc_child_error(const vmproc_child *c)

@@ -33,7 +33,9 @@ struct out_stream {
 	void *userdata;
 	char *cap; /* CAPTURE */
 	size_t cap_len, cap_size;
-	bool dead; /* the destination went away: output is dropped */
+	size_t cap_limit; /* the most kept; past it the stream is cut */
+	bool cut;         /* output went past cap_limit (or memory ran out) */
+	bool dead;        /* the destination went away: output is dropped */
 };
 
 struct in_stream {

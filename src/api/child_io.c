@@ -150,25 +150,47 @@ static int write_fd(struct vmproc_child *c, struct out_stream *o, const uint8_t 
 	return 0;
 }
 
+/* Room for size bytes in the capture buffer. */
+static int capture_reserve(struct out_stream *o, size_t size)
+{
+	if (size <= o->cap_size)
+		return 0;
+	size_t n = o->cap_size ? o->cap_size : 4096;
+	while (n < size) {
+		if (n > SIZE_MAX / 2)
+			return -1;
+		n *= 2;
+	}
+	char *b = realloc(o->cap, n);
+	if (!b)
+		return -1;
+	o->cap = b;
+	o->cap_size = n;
+	return 0;
+}
+
+/* Keeps what fits under the stream's limit. -1 once the output goes past
+ * it or memory runs out: the program then gets SIGPIPE, as a writer to a
+ * pipe whose reader quit does, and the caller sees the capture cut
+ * (vmproc_child_output_cut). */
 static int capture(struct out_stream *o, const uint8_t *p, size_t len)
 {
-	if (o->cap_len + len + 1 > o->cap_size) {
-		size_t size = o->cap_size ? o->cap_size : 4096;
-		while (size < o->cap_len + len + 1) {
-			if (size > SIZE_MAX / 2)
-				return -1;
-			size *= 2;
-		}
-		char *b = realloc(o->cap, size);
-		if (!b)
+	size_t room = o->cap_limit - o->cap_len; /* cap_len never passes cap_limit */
+	bool over = len > room;
+	if (over)
+		len = room;
+	if (len) {
+		if (capture_reserve(o, o->cap_len + len + 1) < 0) {
+			o->cut = true;
 			return -1;
-		o->cap = b;
-		o->cap_size = size;
+		}
+		memcpy(o->cap + o->cap_len, p, len);
+		o->cap_len += len;
+		o->cap[o->cap_len] = '\0';
 	}
-	memcpy(o->cap + o->cap_len, p, len);
-	o->cap_len += len;
-	o->cap[o->cap_len] = '\0';
-	return 0;
+	if (over)
+		o->cut = true;
+	return over ? -1 : 0;
 }
 
 static void output(struct vmproc_child *c, struct out_stream *o, const uint8_t *p, size_t len)

@@ -74,6 +74,7 @@ int vmproc_cmd_new(vmproc_cmd **out, const char *program)
 		return -ENOMEM;
 	for (int i = 0; i < 3; i++)
 		cmd->stdio[i].fd = -1;
+	cmd->capture_limit = VMPROC_CAPTURE_LIMIT_DEFAULT;
 	int rc = 0;
 	if (!(cmd->program = strdup(program)) || !(cmd->cwd = strdup("/")))
 		rc = -ENOMEM;
@@ -360,6 +361,14 @@ int vmproc_cmd_stdio_callback(vmproc_cmd *cmd, vmproc_stream s, vmproc_write_fn 
 	cmd->stdio[s].mode = STDIO_CALLBACK;
 	cmd->stdio[s].write_fn = fn;
 	cmd->stdio[s].userdata = userdata;
+	return 0;
+}
+
+int vmproc_cmd_capture_limit(vmproc_cmd *cmd, size_t max_bytes)
+{
+	if (begin(cmd))
+		return -EINVAL;
+	cmd->capture_limit = max_bytes;
 	return 0;
 }
 

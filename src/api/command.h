@@ -57,6 +57,7 @@ struct vmproc_cmd {
 	unsigned rows, cols;
 	struct cmd_stdio stdio[3];
 	vmproc_snapshot_mode snapshot;
+	size_t capture_limit; /* per captured stream */
 	struct cmd_share *shares;
 	size_t nshares;
 	char *root; /* NULL: the guest's own root */

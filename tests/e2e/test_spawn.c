@@ -382,6 +382,30 @@ static void reader_leaves_early(struct scenario *s)
 	vmproc_config_free(cfg);
 }
 
+/* A guest writing without end cannot grow the host's heap: the capture
+ * stops at the command's limit, the program gets SIGPIPE as a writer
+ * whose reader left, and the caller learns the capture was cut. */
+static void capture_is_limited(struct scenario *s)
+{
+	enum { LIMIT = 100000 };
+	vmproc_cmd *cmd = command("/bin/cat", "/dev/zero", NULL);
+	SCHECK(s, vmproc_cmd_capture_limit(cmd, LIMIT) == 0, "limit");
+	struct ran r;
+	run_output(s, cmd, &r);
+	SCHECK(s, r.rc == 0 && r.st.signal == SIGPIPE, "%s", r.text);
+	SCHECK(s, r.out_len == LIMIT, "kept %zu bytes, not %d", r.out_len, LIMIT);
+	SCHECK(s, vmproc_child_output_cut(r.child, VMPROC_STDOUT) == 1, "stdout not cut");
+	SCHECK(s, vmproc_child_output_cut(r.child, VMPROC_STDERR) == 0, "stderr cut");
+	ran_free(&r, cmd);
+
+	/* Under the limit nothing is cut. */
+	cmd = command("/bin/echo", "short", NULL);
+	run_output(s, cmd, &r);
+	SCHECK(s, r.rc == 0 && strcmp(r.out, "short\n") == 0, "%s '%s'", r.text, r.out);
+	SCHECK(s, vmproc_child_output_cut(r.child, VMPROC_STDOUT) == 0, "short output cut");
+	ran_free(&r, cmd);
+}
+
 /* Freeing a running child stops its VM and returns. */
 static void free_while_running(struct scenario *s)
 {
@@ -506,6 +530,7 @@ static struct scenario scenarios[] = {
     {"timeout_stops_a_program", timeout_stops_a_program, 0, ""},
     {"reader_leaves_early", reader_leaves_early, 0, ""},
     {"free_while_running", free_while_running, 0, ""},
+    {"capture_is_limited", capture_is_limited, 0, ""},
     {"terminal_mode", terminal_mode, 0, ""},
     {"own_clock_and_randomness", own_clock_and_randomness, 0, ""},
 };
@@ -532,6 +557,7 @@ SCENARIO_TEST(signal_reaches_a_running_program)
 SCENARIO_TEST(missing_program)
 SCENARIO_TEST(program_not_executable)
 SCENARIO_TEST(timeout_stops_a_program)
+SCENARIO_TEST(capture_is_limited)
 SCENARIO_TEST(reader_leaves_early)
 SCENARIO_TEST(free_while_running)
 SCENARIO_TEST(terminal_mode)
@@ -572,6 +598,7 @@ int main(int argc, char **argv)
 	    T(missing_program_test),
 	    T(program_not_executable_test),
 	    T(timeout_stops_a_program_test),
+	    T(capture_is_limited_test),
 	    T(reader_leaves_early_test),
 	    T(free_while_running_test),
 	    T(terminal_mode_test),
