@@ -94,7 +94,7 @@ int vmproc_config_set_cpus(vmproc_config *cfg, unsigned n)
 
 int vmproc_config_set_timeout_ms(vmproc_config *cfg, uint64_t ms)
 {
-	if (!cfg)
+	if (!begin(cfg))
 		return -EINVAL;
 	cfg->vm.timeout_ms = ms;
 	return 0;
@@ -102,7 +102,7 @@ int vmproc_config_set_timeout_ms(vmproc_config *cfg, uint64_t ms)
 
 int vmproc_config_set_console(vmproc_config *cfg, vmproc_output_fn fn, void *userdata)
 {
-	if (!cfg)
+	if (!begin(cfg))
 		return -EINVAL;
 	cfg->vm.console_fn = fn;
 	cfg->vm.console_userdata = userdata;
@@ -111,7 +111,7 @@ int vmproc_config_set_console(vmproc_config *cfg, vmproc_output_fn fn, void *use
 
 int vmproc_config_set_kernel_log(vmproc_config *cfg, int enable)
 {
-	if (!cfg)
+	if (!begin(cfg))
 		return -EINVAL;
 	cfg->vm.kernel_log = enable != 0;
 	return 0;
@@ -119,7 +119,7 @@ int vmproc_config_set_kernel_log(vmproc_config *cfg, int enable)
 
 int vmproc_config_set_profile(vmproc_config *cfg, int enable)
 {
-	if (!cfg)
+	if (!begin(cfg))
 		return -EINVAL;
 	cfg->vm.profile = enable != 0;
 	return 0;
