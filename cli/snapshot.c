@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vmproc.h"
+
+cli_command_fn cmd_snapshot;
 
 static void snapshot_usage(FILE *f)
 {
