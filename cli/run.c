@@ -27,6 +27,9 @@
 
 cli_command_fn cmd_run;
 
+/* The VM options vmproc run takes. */
+#define RUN_VM_OPTIONS (VM_OPT_MACHINE | VM_OPT_TRACE)
+
 static void run_usage(FILE *f)
 {
 	fputs("Usage: vmproc run [OPTIONS] [--] PROGRAM [ARGS...]\n"
@@ -57,17 +60,10 @@ static void run_usage(FILE *f)
 	      "                        (e.g. a debootstrap tree). overlay (the default):\n"
 	      "                        the guest may change it, in guest memory, and DIR\n"
 	      "                        is never modified; ro: read-only; rw: changes go\n"
-	      "                        to DIR\n"
-	      "  --memory MIB          guest memory in MiB (default 128)\n"
-	      "  --cpus N              number of vCPUs (default 1)\n"
-	      "  --timeout SECONDS     stop the VM after this long (default: none)\n"
-	      "  --kernel PATH         guest kernel (uncompressed vmlinux)\n"
-	      "  --initrd PATH         initramfs (uncompressed cpio)\n"
-	      "  --system PATH         system image mounted at /usr (erofs); '' for none\n"
-	      "  --trace               print the VM's boot trace to stderr at the end\n"
-	      "  --profile             sample the guest's RIP; --trace then lists the\n"
-	      "                        busiest guest-kernel functions\n"
-	      "  --snapshot            start from the cached snapshot of this VM\n"
+	      "                        to DIR\n",
+	      f);
+	vm_options_usage(f, RUN_VM_OPTIONS);
+	fputs("  --snapshot            start from the cached snapshot of this VM\n"
 	      "                        configuration (built by the first run), or fail\n"
 	      "  --no-snapshot         boot the guest (by default a snapshot is used when\n"
 	      "                        one can be: see vmproc snapshot --help)\n"
@@ -89,6 +85,8 @@ static void run_usage(FILE *f)
 	      f);
 }
 
+enum { O_ROOT = CLI_OPT_OWN, O_SNAPSHOT, O_NO_SNAPSHOT };
+
 struct run_opts {
 	const char **env; /* -e values, already checked; as many as argc */
 	unsigned nenv;
@@ -98,10 +96,8 @@ struct run_opts {
 	const char *workdir;
 	unsigned long uid, gid;
 	int has_user;
-	int interactive, no_stdin, tty, trace, profile;
+	int interactive, no_stdin, tty;
 	vmproc_snapshot_mode snapshot;
-	const char *kernel, *initrd, *system;
-	unsigned long memory, cpus, timeout;
 };
 
 /* UID or UID:GID, each a number (the guest has no user database). */
@@ -129,21 +125,41 @@ static int valid_env(const char *s)
 	return eq && eq != s;
 }
 
-static int parse_run(int argc, char **argv, struct run_opts *o)
+/* One of vmproc run's own options (cli_parser.option). */
+static int run_option(void *ctx, int c, const char *arg)
 {
-	enum {
-		O_MEMORY = 256,
-		O_CPUS,
-		O_TIMEOUT,
-		O_KERNEL,
-		O_INITRD,
-		O_SYSTEM,
-		O_TRACE,
-		O_PROFILE,
-		O_SNAPSHOT,
-		O_NO_SNAPSHOT,
-		O_ROOT
-	};
+	struct run_opts *o = ctx;
+	switch (c) {
+	case 'e':
+		if (!valid_env(arg)) {
+			fprintf(stderr, "vmproc: --env wants KEY=VALUE, not '%s'\n", arg);
+			return -1;
+		}
+		o->env[o->nenv++] = arg;
+		break;
+	case 'w': o->workdir = arg; break;
+	case 'v': o->volumes[o->nvolumes++] = arg; break;
+	case O_ROOT: o->root = arg; break;
+	case 'u':
+		if (parse_user(arg, o)) {
+			fprintf(stderr, "vmproc: --user wants UID[:GID] (numbers), not '%s'\n",
+			        arg);
+			return -1;
+		}
+		break;
+	case 'i': o->interactive = 1; break;
+	case 'n': o->no_stdin = 1; break;
+	case 't': o->tty = 1; break;
+	case O_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_ALWAYS; break;
+	case O_NO_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_NEVER; break;
+	}
+	return 0;
+}
+
+/* vmproc run's options into o, the VM's into vm; 0, or -1 and vmproc
+ * run's exit status in *status (cli_parse). The program is argv[optind]. */
+static int parse_run(int argc, char **argv, struct run_opts *o, struct vm_options *vm, int *status)
+{
 	static const struct option opts[] = {
 	    {"env", required_argument, NULL, 'e'},
 	    {"workdir", required_argument, NULL, 'w'},
@@ -153,102 +169,27 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	    {"tty", no_argument, NULL, 't'},
 	    {"volume", required_argument, NULL, 'v'},
 	    {"root", required_argument, NULL, O_ROOT},
-	    {"memory", required_argument, NULL, O_MEMORY},
-	    {"cpus", required_argument, NULL, O_CPUS},
-	    {"timeout", required_argument, NULL, O_TIMEOUT},
-	    {"kernel", required_argument, NULL, O_KERNEL},
-	    {"initrd", required_argument, NULL, O_INITRD},
-	    {"system", required_argument, NULL, O_SYSTEM},
-	    {"trace", no_argument, NULL, O_TRACE},
-	    {"profile", no_argument, NULL, O_PROFILE},
 	    {"snapshot", no_argument, NULL, O_SNAPSHOT},
 	    {"no-snapshot", no_argument, NULL, O_NO_SNAPSHOT},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "+e:w:u:v:inth", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e':
-			if (!valid_env(optarg)) {
-				fprintf(stderr, "vmproc: --env wants KEY=VALUE, not '%s'\n",
-				        optarg);
-				return -1;
-			}
-			o->env[o->nenv++] = optarg;
-			break;
-		case 'w': o->workdir = optarg; break;
-		case 'v': o->volumes[o->nvolumes++] = optarg; break;
-		case O_ROOT: o->root = optarg; break;
-		case 'u':
-			if (parse_user(optarg, o)) {
-				fprintf(stderr,
-				        "vmproc: --user wants UID[:GID] (numbers), not '%s'\n",
-				        optarg);
-				return -1;
-			}
-			break;
-		case 'i': o->interactive = 1; break;
-		case 'n': o->no_stdin = 1; break;
-		case 't': o->tty = 1; break;
-		case O_TRACE: o->trace = 1; break;
-		case O_PROFILE: o->profile = 1; break;
-		case O_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_ALWAYS; break;
-		case O_NO_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_NEVER; break;
-		case O_KERNEL: o->kernel = optarg; break;
-		case O_INITRD: o->initrd = optarg; break;
-		case O_SYSTEM: o->system = optarg; break;
-		case O_MEMORY:
-			if (cli_parse_uint(optarg, 65536, &o->memory)) {
-				fprintf(stderr, "vmproc: --memory wants MiB, not '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case O_CPUS:
-			if (cli_parse_uint(optarg, 64, &o->cpus) || !o->cpus) {
-				fprintf(stderr, "vmproc: --cpus wants 1 to 64, not '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case O_TIMEOUT:
-			if (cli_parse_uint(optarg, 86400, &o->timeout)) {
-				fprintf(stderr, "vmproc: --timeout wants seconds, not '%s'\n",
-				        optarg);
-				return -1;
-			}
-			break;
-		case 'h': run_usage(stdout); exit(0);
-		default: run_usage(stderr); return -1;
-		}
-	}
+	const struct cli_parser parser = {
+	    .shortopts = "e:w:u:v:int",
+	    .longopts = opts,
+	    .vm = RUN_VM_OPTIONS,
+	    .option = run_option,
+	    .ctx = o,
+	    .usage = run_usage,
+	};
+	if (cli_parse(argc, argv, &parser, vm, status))
+		return -1;
 	if (optind >= argc) {
 		fprintf(stderr, "vmproc: run needs a PROGRAM\n");
 		run_usage(stderr);
+		*status = EXIT_VMPROC_USAGE;
 		return -1;
 	}
 	return 0;
-}
-
-static int configure_run(vmproc_config *cfg, const struct run_opts *o)
-{
-	int rc = 0;
-	if (!rc && o->kernel)
-		rc = vmproc_config_set_kernel(cfg, o->kernel);
-	if (!rc && o->initrd)
-		rc = vmproc_config_set_initrd(cfg, o->initrd);
-	if (!rc && o->system)
-		rc = vmproc_config_set_system_image(cfg, o->system);
-	if (!rc && o->memory)
-		rc = vmproc_config_set_memory_mib(cfg, (unsigned)o->memory);
-	if (!rc && o->cpus)
-		rc = vmproc_config_set_cpus(cfg, (unsigned)o->cpus);
-	if (!rc && o->timeout)
-		rc = vmproc_config_set_timeout_ms(cfg, (uint64_t)o->timeout * 1000);
-	if (!rc && o->profile)
-		rc = vmproc_config_set_profile(cfg, 1);
-	if (rc)
-		fprintf(stderr, "vmproc: %s\n", vmproc_config_error(cfg));
-	return rc;
 }
 
 /* The host terminal's size, from whichever of stdin and stdout is one. */
@@ -465,19 +406,6 @@ static int wait_child(vmproc_child *child, int sfd)
 	return stopped_by;
 }
 
-static void print_trace(const vmproc_child *child)
-{
-	const vmproc_vm *vm = vmproc_child_vm(child);
-	char probe[1];
-	int n = vm ? vmproc_vm_format_trace(vm, probe, sizeof(probe)) : -1;
-	char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-	if (!buf)
-		return;
-	vmproc_vm_format_trace(vm, buf, (size_t)n + 1);
-	fputs(buf, stderr);
-	free(buf);
-}
-
 /* vmproc run's exit status for how the child ended (see run_usage). */
 static int run_exit_status(const vmproc_child *child, int rc, const vmproc_status *st,
                            int stopped_by)
@@ -501,7 +429,7 @@ static int run_exit_status(const vmproc_child *child, int rc, const vmproc_statu
 
 /* Spawns the command, waits for it with signals passed on, and returns
  * vmproc run's exit status. */
-static int run_child(vmproc_cmd *cmd, const vmproc_config *cfg, const struct run_opts *o)
+static int run_child(vmproc_cmd *cmd, const struct vm_options *vm, const struct run_opts *o)
 {
 	struct raw_terminal term = {0};
 	int sfd = block_signals(o->tty);
@@ -511,7 +439,7 @@ static int run_child(vmproc_cmd *cmd, const vmproc_config *cfg, const struct run
 		terminal_make_raw(&term);
 	vmproc_child *child = NULL;
 	int status = EXIT_VMPROC_VM;
-	if (vmproc_spawn(cmd, cfg, &child)) {
+	if (vmproc_spawn(cmd, vm->cfg, &child)) {
 		terminal_restore(&term);
 		fprintf(stderr, "vmproc: %s\n", vmproc_cmd_error(cmd));
 	} else {
@@ -519,8 +447,7 @@ static int run_child(vmproc_cmd *cmd, const vmproc_config *cfg, const struct run
 		vmproc_status st = {0};
 		int rc = vmproc_child_wait(child, &st);
 		terminal_restore(&term);
-		if (o->trace)
-			print_trace(child);
+		vm_options_print_trace(vm, vmproc_child_vm(child));
 		status = run_exit_status(child, rc, &st, stopped_by);
 		vmproc_child_free(child);
 	}
@@ -543,31 +470,29 @@ static void raise_fd_limit(void)
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = {0};
-	vmproc_config *cfg = NULL;
+	struct vm_options vm = {0};
 	vmproc_cmd *cmd = NULL;
 	int status = EXIT_VMPROC_USAGE;
 	o.env = calloc((size_t)argc, sizeof(*o.env));
 	o.volumes = calloc((size_t)argc, sizeof(*o.volumes));
-	if (!o.env || !o.volumes || parse_run(argc, argv, &o))
+	if (!o.env || !o.volumes || parse_run(argc, argv, &o, &vm, &status))
 		goto out;
 	raise_fd_limit();
-	int rc = vmproc_config_new(&cfg);
-	if (!rc)
-		rc = vmproc_cmd_new(&cmd, argv[optind]);
+	int rc = vmproc_cmd_new(&cmd, argv[optind]);
 	if (rc) {
 		fprintf(stderr, "vmproc: %s: %s\n", argv[optind], strerror(-rc));
 		goto out;
 	}
-	if (configure_run(cfg, &o) || build_cmd(cmd, &o, argc - optind, argv + optind))
+	if (build_cmd(cmd, &o, argc - optind, argv + optind))
 		goto out;
 	/* A reader of our stdout that goes away must not kill vmproc: the
 	 * library sees EPIPE and the program gets SIGPIPE, as it would
 	 * natively. */
 	signal(SIGPIPE, SIG_IGN);
-	status = run_child(cmd, cfg, &o);
+	status = run_child(cmd, &vm, &o);
 out:
 	vmproc_cmd_free(cmd);
-	vmproc_config_free(cfg);
+	vmproc_config_free(vm.cfg);
 	free(o.env);
 	free(o.volumes);
 	return status;
