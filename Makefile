@@ -79,6 +79,12 @@ $(HOSTBUILD)/examples/%: examples/%.c $(HOSTBUILD)/libvmproc.so include/vmproc.h
 $(HOSTBUILD)/tests/%: tests/unit/%.c tests/harness.h $(HOSTBUILD)/libvmproc.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(HOSTBUILD)/libvmproc.a $(LDLIBS)
+# The CLI's option parser, tested without a VM: it also links cli/options.c.
+$(HOSTBUILD)/tests/test_cli_options: tests/unit/test_cli_options.c tests/harness.h \
+		$(HOSTBUILD)/obj/cli/options.o $(HOSTBUILD)/libvmproc.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -I. -o $@ $< $(HOSTBUILD)/obj/cli/options.o \
+		$(HOSTBUILD)/libvmproc.a $(LDLIBS)
 $(HOSTBUILD)/tests/%: tests/e2e/%.c tests/harness.h tests/e2e/scenarios.h $(HOSTBUILD)/libvmproc.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(HOSTBUILD)/libvmproc.a $(LDLIBS)

@@ -12,7 +12,14 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vmproc.h"
+
+cli_command_fn cmd_snapshot;
+
+/* The VM options vmproc snapshot build takes: those that make a
+ * configuration's snapshot (and --timeout for its boot). */
+#define SNAPSHOT_VM_OPTIONS VM_OPT_MACHINE
 
 static void snapshot_usage(FILE *f)
 {
@@ -36,79 +43,57 @@ static void snapshot_usage(FILE *f)
 	      "  clear   delete every cached snapshot\n"
 	      "\n"
 	      "Options of build (as for vmproc run):\n"
-	      "  --force               rebuild even if a valid snapshot is cached\n"
-	      "  --memory MIB          guest memory in MiB (default 128)\n"
-	      "  --cpus N              number of vCPUs (default 1)\n"
-	      "  --kernel PATH         guest kernel (uncompressed vmlinux)\n"
-	      "  --initrd PATH         initramfs (uncompressed cpio)\n"
-	      "  --system PATH         system image mounted at /usr (erofs); '' for none\n"
-	      "  --timeout SECONDS     give up on the boot after this long\n",
+	      "  --force               rebuild even if a valid snapshot is cached\n",
 	      f);
+	vm_options_usage(f, SNAPSHOT_VM_OPTIONS);
 }
 
-static int configure(vmproc_config *cfg, int argc, char **argv, int *force)
+enum { O_FORCE = CLI_OPT_OWN };
+
+/* snapshot build's own option: --force (cli_parser.option). */
+static int build_option(void *ctx, int c, const char *arg)
 {
-	enum { O_MEMORY = 256, O_CPUS, O_KERNEL, O_INITRD, O_SYSTEM, O_TIMEOUT, O_FORCE };
+	(void)arg;
+	if (c == O_FORCE)
+		*(int *)ctx = 1;
+	return 0;
+}
+
+/* snapshot build's options, the VM's into o; 0, or -1 and its exit status
+ * in *status (cli_parse). */
+static int parse_build(int argc, char **argv, struct vm_options *o, int *force, int *status)
+{
 	static const struct option opts[] = {
-	    {"memory", required_argument, NULL, O_MEMORY},
-	    {"cpus", required_argument, NULL, O_CPUS},
-	    {"kernel", required_argument, NULL, O_KERNEL},
-	    {"initrd", required_argument, NULL, O_INITRD},
-	    {"system", required_argument, NULL, O_SYSTEM},
-	    {"timeout", required_argument, NULL, O_TIMEOUT},
 	    {"force", no_argument, NULL, O_FORCE},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	int c, rc = 0;
-	unsigned long v;
-	while (!rc && (c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_MEMORY:
-			rc = cli_parse_uint(optarg, 65536, &v)
-			         ? -EINVAL
-			         : vmproc_config_set_memory_mib(cfg, (unsigned)v);
-			break;
-		case O_CPUS:
-			rc = cli_parse_uint(optarg, 1024, &v)
-			         ? -EINVAL
-			         : vmproc_config_set_cpus(cfg, (unsigned)v);
-			break;
-		case O_TIMEOUT:
-			rc = cli_parse_uint(optarg, 86400, &v)
-			         ? -EINVAL
-			         : vmproc_config_set_timeout_ms(cfg, (uint64_t)v * 1000);
-			break;
-		case O_KERNEL: rc = vmproc_config_set_kernel(cfg, optarg); break;
-		case O_INITRD: rc = vmproc_config_set_initrd(cfg, optarg); break;
-		case O_SYSTEM: rc = vmproc_config_set_system_image(cfg, optarg); break;
-		case O_FORCE: *force = 1; break;
-		case 'h': snapshot_usage(stdout); exit(0);
-		default: return -EINVAL;
-		}
-		if (rc) {
-			const char *why = vmproc_config_error(cfg);
-			fprintf(stderr, "vmproc: %s: %s\n", argv[optind - 1],
-			        *why ? why : "bad value");
-		}
-	}
-	if (!rc && optind < argc) {
+	const struct cli_parser parser = {
+	    .longopts = opts,
+	    .vm = SNAPSHOT_VM_OPTIONS,
+	    .option = build_option,
+	    .ctx = force,
+	    .usage = snapshot_usage,
+	};
+	if (cli_parse(argc, argv, &parser, o, status))
+		return -1;
+	if (optind < argc) {
 		fprintf(stderr, "vmproc: snapshot build: unexpected '%s'\n", argv[optind]);
-		rc = -EINVAL;
+		*status = EXIT_VMPROC_USAGE;
+		return -1;
 	}
-	return rc;
+	return 0;
 }
 
 static int snapshot_build(int argc, char **argv)
 {
-	vmproc_config *cfg = NULL;
+	struct vm_options o = {0};
 	vmproc_template *t = NULL;
 	int force = 0, status = EXIT_VMPROC_USAGE;
 	char path[PATH_MAX];
-	if (vmproc_config_new(&cfg) || configure(cfg, argc, argv, &force))
+	if (parse_build(argc, argv, &o, &force, &status))
 		goto out;
 	status = EXIT_VMPROC_VM;
-	if (vmproc_template_new(&t, cfg) ||
+	if (vmproc_template_new(&t, o.cfg) ||
 	    vmproc_template_cache_path(t, path, sizeof(path)) >= (int)sizeof(path)) {
 		fprintf(stderr, "vmproc: no snapshot cache directory (set VMPROC_CACHE_DIR)\n");
 		goto out;
@@ -135,7 +120,7 @@ static int snapshot_build(int argc, char **argv)
 	status = 0;
 out:
 	vmproc_template_free(t);
-	vmproc_config_free(cfg);
+	vmproc_config_free(o.cfg);
 	return status;
 }
 

@@ -150,6 +150,27 @@ novol_rc=$?
 check run_volume_missing_125 "a missing share exited $novol_rc: $(cat "$tmp/novol.err")" \
 	[ "$novol_rc:$(grep -c 'no-such-dir' "$tmp/novol.err")" = "125:1" ]
 
+# A VM option the library refuses is a usage error (125) with the
+# library's message, before anything boots: the kernel named first does
+# not exist, so a boot would fail with another message. One limit, the
+# library's, for every subcommand (snapshot build took up to 1024 once).
+bad_option() { # NAME WANTED-STDERR VMPROC-ARGS...
+	local name=$1 want=$2
+	shift 2
+	VMPROC_CACHE_DIR=$tmp/bad-option-cache "$vmproc" "$@" </dev/null >/dev/null 2>"$tmp/$name.err"
+	local rc=$?
+	check "$name" "exit $rc, stderr '$(cat "$tmp/$name.err")', wanted 125, '$want'" \
+		[ "$rc:$(cat "$tmp/$name.err")" = "125:$want" ]
+}
+bad_option snapshot_build_cpus_1024 "vmproc: --cpus: vCPUs must be 1..64, not 1024" \
+	snapshot build --kernel /nonexistent/vmlinux --cpus 1024
+bad_option run_cpus_65 "vmproc: --cpus: vCPUs must be 1..64, not 65" \
+	run --kernel /nonexistent/vmlinux --cpus 65 /bin/true
+bad_option boot_memory_8 "vmproc: --memory: memory must be 16..65536 MiB, not 8" \
+	boot --kernel /nonexistent/vmlinux --memory 8
+check bad_option_no_snapshot "a snapshot cache appeared: $(ls -A "$tmp/bad-option-cache" 2>&1)" \
+	[ ! -e "$tmp/bad-option-cache" ]
+
 # vmproc snapshot, on an empty cache of our own.
 snapdir=$tmp/snapshots
 VMPROC_CACHE_DIR=$snapdir "$vmproc" snapshot list >"$tmp/list.out" 2>&1

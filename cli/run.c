@@ -1,10 +1,9 @@
-/* vmproc: the command-line tool. */
+/* vmproc run: a program in its own VM, like a child process. */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vmproc.h"
 
 /* Exit codes for failures of vmproc itself, as docker run does. */
@@ -25,268 +25,10 @@
 /* vmproc run --timeout expired, as with coreutils' timeout. */
 #define EXIT_TIMEOUT 124
 
-static void usage(FILE *f)
-{
-	fputs("Usage: vmproc [--version] [--help] COMMAND [OPTIONS]\n"
-	      "\n"
-	      "Commands:\n"
-	      "  run       run a program in its own VM, like a child process\n"
-	      "  boot      boot the guest to its init and power it off again\n"
-	      "  snapshot  build, list or clear the cached snapshots of booted guests\n"
-	      "\n"
-	      "Run 'vmproc COMMAND --help' for a command's options.\n",
-	      f);
-}
+cli_command_fn cmd_run;
 
-static void boot_usage(FILE *f)
-{
-	fputs("Usage: vmproc boot [OPTIONS] [-- INIT-ARGS...]\n"
-	      "\n"
-	      "Boots the guest kernel with its built-in init, which mounts its file\n"
-	      "systems, reports ready and powers the VM off. Exit status: the init's\n"
-	      "(0 on a clean poweroff), or 125 if the VM failed.\n"
-	      "\n"
-	      "Options:\n"
-	      "  --trace            print where boot time went, and VM exits\n"
-	      "  --kernel PATH      guest kernel (uncompressed vmlinux)\n"
-	      "  --initrd PATH      initramfs (uncompressed cpio)\n"
-	      "  --system PATH      system image mounted at /usr (erofs); '' for none\n"
-	      "  --disk PATH[:ro]   attach a disk image (/dev/vdb, ...); repeatable\n"
-	      "  --memory MIB       guest memory in MiB (default 128)\n"
-	      "  --cpus N           number of vCPUs (default 1)\n"
-	      "  --timeout SECONDS  stop the VM after this long (default: none)\n"
-	      "  --cmdline WORDS    extra kernel command-line words\n"
-	      "  --kernel-log       show the kernel's boot log (slow: one exit per byte)\n"
-	      "  --profile          sample the guest RIP; with --trace, print hot functions\n"
-	      "  -h, --help         this help\n"
-	      "\n"
-	      "Words after -- are passed to the guest init, which runs them as a\n"
-	      "program and powers off with its exit status.\n",
-	      f);
-}
-
-static void write_out(const void *data, size_t len, void *userdata)
-{
-	(void)userdata;
-	fwrite(data, 1, len, stdout);
-	fflush(stdout);
-}
-
-int cli_parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* Joins argv words into kernel command-line words after "--". The kernel
- * splits its command line at spaces outside double quotes and has no
- * escape for a quote itself, so a word with white space is quoted and a
- * word with a double quote or a newline cannot be passed. */
-static char *join_words(const char *prefix, int argc, char **argv)
-{
-	size_t n = (prefix ? strlen(prefix) + 1 : 0) + 4;
-	for (int i = 0; i < argc; i++) {
-		if (strpbrk(argv[i], "\"\n")) {
-			fprintf(stderr,
-			        "vmproc: cannot pass an argument containing '\"' or a newline "
-			        "on the kernel command line: %s\n",
-			        argv[i]);
-			return NULL;
-		}
-		n += strlen(argv[i]) + 3;
-	}
-	char *s = malloc(n);
-	if (!s)
-		return NULL;
-	s[0] = '\0';
-	if (prefix)
-		strcat(s, prefix);
-	if (argc) {
-		strcat(s, *s ? " --" : "--");
-		for (int i = 0; i < argc; i++) {
-			bool quote = !*argv[i] || strpbrk(argv[i], " \t");
-			strcat(s, quote ? " \"" : " ");
-			strcat(s, argv[i]);
-			if (quote)
-				strcat(s, "\"");
-		}
-	}
-	return s;
-}
-
-struct boot_opts {
-	int trace;
-	int kernel_log;
-	int profile;
-	const char *kernel, *initrd, *cmdline, *system;
-	const char *disks[8];
-	unsigned ndisks;
-	unsigned long memory, timeout, cpus;
-};
-
-static int parse_boot(int argc, char **argv, struct boot_opts *o)
-{
-	enum {
-		O_TRACE = 256,
-		O_KERNEL,
-		O_INITRD,
-		O_MEMORY,
-		O_TIMEOUT,
-		O_CMDLINE,
-		O_KLOG,
-		O_PROFILE,
-		O_SYSTEM,
-		O_DISK,
-		O_CPUS
-	};
-	static const struct option opts[] = {
-	    {"trace", no_argument, NULL, O_TRACE},
-	    {"kernel", required_argument, NULL, O_KERNEL},
-	    {"initrd", required_argument, NULL, O_INITRD},
-	    {"memory", required_argument, NULL, O_MEMORY},
-	    {"timeout", required_argument, NULL, O_TIMEOUT},
-	    {"cmdline", required_argument, NULL, O_CMDLINE},
-	    {"kernel-log", no_argument, NULL, O_KLOG},
-	    {"profile", no_argument, NULL, O_PROFILE},
-	    {"system", required_argument, NULL, O_SYSTEM},
-	    {"disk", required_argument, NULL, O_DISK},
-	    {"cpus", required_argument, NULL, O_CPUS},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_TRACE: o->trace = 1; break;
-		case O_KLOG: o->kernel_log = 1; break;
-		case O_PROFILE: o->profile = 1; break;
-		case O_SYSTEM: o->system = optarg; break;
-		case O_DISK:
-			if (o->ndisks == sizeof(o->disks) / sizeof(o->disks[0])) {
-				fprintf(stderr, "vmproc: too many --disk options\n");
-				return -1;
-			}
-			o->disks[o->ndisks++] = optarg;
-			break;
-		case O_KERNEL: o->kernel = optarg; break;
-		case O_INITRD: o->initrd = optarg; break;
-		case O_CMDLINE: o->cmdline = optarg; break;
-		case O_MEMORY:
-			if (cli_parse_uint(optarg, 65536, &o->memory)) {
-				fprintf(stderr, "vmproc: --memory wants MiB, not '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case O_CPUS:
-			if (cli_parse_uint(optarg, 1024, &o->cpus) || o->cpus == 0) {
-				fprintf(stderr,
-				        "vmproc: --cpus wants a number of vCPUs, not '%s'\n",
-				        optarg);
-				return -1;
-			}
-			break;
-		case O_TIMEOUT:
-			if (cli_parse_uint(optarg, 86400, &o->timeout)) {
-				fprintf(stderr, "vmproc: --timeout wants seconds, not '%s'\n",
-				        optarg);
-				return -1;
-			}
-			break;
-		case 'h': boot_usage(stdout); exit(0);
-		default: boot_usage(stderr); return -1;
-		}
-	}
-	return 0;
-}
-
-/* PATH or PATH:ro */
-static int add_disk_option(vmproc_config *cfg, const char *spec)
-{
-	size_t n = strlen(spec);
-	int ro = n > 3 && !strcmp(spec + n - 3, ":ro");
-	char *path = strndup(spec, ro ? n - 3 : n);
-	if (!path)
-		return -ENOMEM;
-	int rc = vmproc_config_add_disk(cfg, path, ro);
-	free(path);
-	return rc;
-}
-
-static int configure(vmproc_config *cfg, const struct boot_opts *o, char *cmdline)
-{
-	int rc = 0;
-	if (!rc && o->kernel)
-		rc = vmproc_config_set_kernel(cfg, o->kernel);
-	if (!rc && o->initrd)
-		rc = vmproc_config_set_initrd(cfg, o->initrd);
-	if (!rc && o->system)
-		rc = vmproc_config_set_system_image(cfg, o->system);
-	for (unsigned i = 0; !rc && i < o->ndisks; i++)
-		rc = add_disk_option(cfg, o->disks[i]);
-	if (!rc && o->memory)
-		rc = vmproc_config_set_memory_mib(cfg, (unsigned)o->memory);
-	if (!rc && o->cpus)
-		rc = vmproc_config_set_cpus(cfg, (unsigned)o->cpus);
-	if (!rc && o->timeout)
-		rc = vmproc_config_set_timeout_ms(cfg, (uint64_t)o->timeout * 1000);
-	if (!rc && cmdline && *cmdline)
-		rc = vmproc_config_set_cmdline_extra(cfg, cmdline);
-	if (!rc)
-		rc = vmproc_config_set_console(cfg, write_out, NULL);
-	if (!rc)
-		rc = vmproc_config_set_kernel_log(cfg, o->kernel_log);
-	if (!rc)
-		rc = vmproc_config_set_profile(cfg, o->profile);
-	if (rc)
-		fprintf(stderr, "vmproc: %s\n", vmproc_config_error(cfg));
-	return rc;
-}
-
-static int cmd_boot(int argc, char **argv)
-{
-	struct boot_opts o = {0};
-	if (parse_boot(argc, argv, &o))
-		return EXIT_VMPROC_USAGE;
-	char *cmdline = join_words(o.cmdline, argc - optind, argv + optind);
-	vmproc_config *cfg = NULL;
-	vmproc_vm *vm = NULL;
-	int status = EXIT_VMPROC_VM;
-	if (!cmdline)
-		return EXIT_VMPROC_USAGE;
-	if (vmproc_config_new(&cfg) || configure(cfg, &o, cmdline) || vmproc_vm_new(&vm, cfg)) {
-		fprintf(stderr, "vmproc: cannot set up the VM\n");
-		goto out;
-	}
-	int rc = vmproc_vm_start(vm);
-	int exit_status = 0;
-	if (!rc)
-		rc = vmproc_vm_wait(vm, &exit_status);
-	if (o.trace) {
-		char buf[16384];
-		vmproc_vm_format_trace(vm, buf, sizeof(buf));
-		fputs(buf, stderr);
-	}
-	if (rc) {
-		fprintf(stderr, "vmproc: VM failed (%s): %s\n",
-		        vmproc_failure_name(vmproc_vm_failure(vm)), vmproc_vm_error(vm));
-		goto out;
-	}
-	fprintf(stderr, "vmproc: guest booted to init in %.1f ms and powered off after %.1f ms\n",
-	        vmproc_vm_ms_to_ready(vm), vmproc_vm_ms_to_exit(vm));
-	status = exit_status;
-out:
-	vmproc_vm_free(vm);
-	vmproc_config_free(cfg);
-	free(cmdline);
-	return status;
-}
-
-/* --- vmproc run --------------------------------------------------------- */
+/* The VM options vmproc run takes. */
+#define RUN_VM_OPTIONS (VM_OPT_MACHINE | VM_OPT_TRACE)
 
 static void run_usage(FILE *f)
 {
@@ -318,17 +60,10 @@ static void run_usage(FILE *f)
 	      "                        (e.g. a debootstrap tree). overlay (the default):\n"
 	      "                        the guest may change it, in guest memory, and DIR\n"
 	      "                        is never modified; ro: read-only; rw: changes go\n"
-	      "                        to DIR\n"
-	      "  --memory MIB          guest memory in MiB (default 128)\n"
-	      "  --cpus N              number of vCPUs (default 1)\n"
-	      "  --timeout SECONDS     stop the VM after this long (default: none)\n"
-	      "  --kernel PATH         guest kernel (uncompressed vmlinux)\n"
-	      "  --initrd PATH         initramfs (uncompressed cpio)\n"
-	      "  --system PATH         system image mounted at /usr (erofs); '' for none\n"
-	      "  --trace               print the VM's boot trace to stderr at the end\n"
-	      "  --profile             sample the guest's RIP; --trace then lists the\n"
-	      "                        busiest guest-kernel functions\n"
-	      "  --snapshot            start from the cached snapshot of this VM\n"
+	      "                        to DIR\n",
+	      f);
+	vm_options_usage(f, RUN_VM_OPTIONS);
+	fputs("  --snapshot            start from the cached snapshot of this VM\n"
 	      "                        configuration (built by the first run), or fail\n"
 	      "  --no-snapshot         boot the guest (by default a snapshot is used when\n"
 	      "                        one can be: see vmproc snapshot --help)\n"
@@ -350,6 +85,8 @@ static void run_usage(FILE *f)
 	      f);
 }
 
+enum { O_ROOT = CLI_OPT_OWN, O_SNAPSHOT, O_NO_SNAPSHOT };
+
 struct run_opts {
 	const char **env; /* -e values, already checked; as many as argc */
 	unsigned nenv;
@@ -359,10 +96,8 @@ struct run_opts {
 	const char *workdir;
 	unsigned long uid, gid;
 	int has_user;
-	int interactive, no_stdin, tty, trace, profile;
+	int interactive, no_stdin, tty;
 	vmproc_snapshot_mode snapshot;
-	const char *kernel, *initrd, *system;
-	unsigned long memory, cpus, timeout;
 };
 
 /* UID or UID:GID, each a number (the guest has no user database). */
@@ -390,21 +125,41 @@ static int valid_env(const char *s)
 	return eq && eq != s;
 }
 
-static int parse_run(int argc, char **argv, struct run_opts *o)
+/* One of vmproc run's own options (cli_parser.option). */
+static int run_option(void *ctx, int c, const char *arg)
 {
-	enum {
-		O_MEMORY = 256,
-		O_CPUS,
-		O_TIMEOUT,
-		O_KERNEL,
-		O_INITRD,
-		O_SYSTEM,
-		O_TRACE,
-		O_PROFILE,
-		O_SNAPSHOT,
-		O_NO_SNAPSHOT,
-		O_ROOT
-	};
+	struct run_opts *o = ctx;
+	switch (c) {
+	case 'e':
+		if (!valid_env(arg)) {
+			fprintf(stderr, "vmproc: --env wants KEY=VALUE, not '%s'\n", arg);
+			return -1;
+		}
+		o->env[o->nenv++] = arg;
+		break;
+	case 'w': o->workdir = arg; break;
+	case 'v': o->volumes[o->nvolumes++] = arg; break;
+	case O_ROOT: o->root = arg; break;
+	case 'u':
+		if (parse_user(arg, o)) {
+			fprintf(stderr, "vmproc: --user wants UID[:GID] (numbers), not '%s'\n",
+			        arg);
+			return -1;
+		}
+		break;
+	case 'i': o->interactive = 1; break;
+	case 'n': o->no_stdin = 1; break;
+	case 't': o->tty = 1; break;
+	case O_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_ALWAYS; break;
+	case O_NO_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_NEVER; break;
+	}
+	return 0;
+}
+
+/* vmproc run's options into o, the VM's into vm; 0, or -1 and vmproc
+ * run's exit status in *status (cli_parse). The program is argv[optind]. */
+static int parse_run(int argc, char **argv, struct run_opts *o, struct vm_options *vm, int *status)
+{
 	static const struct option opts[] = {
 	    {"env", required_argument, NULL, 'e'},
 	    {"workdir", required_argument, NULL, 'w'},
@@ -414,102 +169,27 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	    {"tty", no_argument, NULL, 't'},
 	    {"volume", required_argument, NULL, 'v'},
 	    {"root", required_argument, NULL, O_ROOT},
-	    {"memory", required_argument, NULL, O_MEMORY},
-	    {"cpus", required_argument, NULL, O_CPUS},
-	    {"timeout", required_argument, NULL, O_TIMEOUT},
-	    {"kernel", required_argument, NULL, O_KERNEL},
-	    {"initrd", required_argument, NULL, O_INITRD},
-	    {"system", required_argument, NULL, O_SYSTEM},
-	    {"trace", no_argument, NULL, O_TRACE},
-	    {"profile", no_argument, NULL, O_PROFILE},
 	    {"snapshot", no_argument, NULL, O_SNAPSHOT},
 	    {"no-snapshot", no_argument, NULL, O_NO_SNAPSHOT},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "+e:w:u:v:inth", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e':
-			if (!valid_env(optarg)) {
-				fprintf(stderr, "vmproc: --env wants KEY=VALUE, not '%s'\n",
-				        optarg);
-				return -1;
-			}
-			o->env[o->nenv++] = optarg;
-			break;
-		case 'w': o->workdir = optarg; break;
-		case 'v': o->volumes[o->nvolumes++] = optarg; break;
-		case O_ROOT: o->root = optarg; break;
-		case 'u':
-			if (parse_user(optarg, o)) {
-				fprintf(stderr,
-				        "vmproc: --user wants UID[:GID] (numbers), not '%s'\n",
-				        optarg);
-				return -1;
-			}
-			break;
-		case 'i': o->interactive = 1; break;
-		case 'n': o->no_stdin = 1; break;
-		case 't': o->tty = 1; break;
-		case O_TRACE: o->trace = 1; break;
-		case O_PROFILE: o->profile = 1; break;
-		case O_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_ALWAYS; break;
-		case O_NO_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_NEVER; break;
-		case O_KERNEL: o->kernel = optarg; break;
-		case O_INITRD: o->initrd = optarg; break;
-		case O_SYSTEM: o->system = optarg; break;
-		case O_MEMORY:
-			if (cli_parse_uint(optarg, 65536, &o->memory)) {
-				fprintf(stderr, "vmproc: --memory wants MiB, not '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case O_CPUS:
-			if (cli_parse_uint(optarg, 64, &o->cpus) || !o->cpus) {
-				fprintf(stderr, "vmproc: --cpus wants 1 to 64, not '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case O_TIMEOUT:
-			if (cli_parse_uint(optarg, 86400, &o->timeout)) {
-				fprintf(stderr, "vmproc: --timeout wants seconds, not '%s'\n",
-				        optarg);
-				return -1;
-			}
-			break;
-		case 'h': run_usage(stdout); exit(0);
-		default: run_usage(stderr); return -1;
-		}
-	}
+	const struct cli_parser parser = {
+	    .shortopts = "e:w:u:v:int",
+	    .longopts = opts,
+	    .vm = RUN_VM_OPTIONS,
+	    .option = run_option,
+	    .ctx = o,
+	    .usage = run_usage,
+	};
+	if (cli_parse(argc, argv, &parser, vm, status))
+		return -1;
 	if (optind >= argc) {
 		fprintf(stderr, "vmproc: run needs a PROGRAM\n");
 		run_usage(stderr);
+		*status = EXIT_VMPROC_USAGE;
 		return -1;
 	}
 	return 0;
-}
-
-static int configure_run(vmproc_config *cfg, const struct run_opts *o)
-{
-	int rc = 0;
-	if (!rc && o->kernel)
-		rc = vmproc_config_set_kernel(cfg, o->kernel);
-	if (!rc && o->initrd)
-		rc = vmproc_config_set_initrd(cfg, o->initrd);
-	if (!rc && o->system)
-		rc = vmproc_config_set_system_image(cfg, o->system);
-	if (!rc && o->memory)
-		rc = vmproc_config_set_memory_mib(cfg, (unsigned)o->memory);
-	if (!rc && o->cpus)
-		rc = vmproc_config_set_cpus(cfg, (unsigned)o->cpus);
-	if (!rc && o->timeout)
-		rc = vmproc_config_set_timeout_ms(cfg, (uint64_t)o->timeout * 1000);
-	if (!rc && o->profile)
-		rc = vmproc_config_set_profile(cfg, 1);
-	if (rc)
-		fprintf(stderr, "vmproc: %s\n", vmproc_config_error(cfg));
-	return rc;
 }
 
 /* The host terminal's size, from whichever of stdin and stdout is one. */
@@ -726,19 +406,6 @@ static int wait_child(vmproc_child *child, int sfd)
 	return stopped_by;
 }
 
-static void print_trace(const vmproc_child *child)
-{
-	const vmproc_vm *vm = vmproc_child_vm(child);
-	char probe[1];
-	int n = vm ? vmproc_vm_format_trace(vm, probe, sizeof(probe)) : -1;
-	char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-	if (!buf)
-		return;
-	vmproc_vm_format_trace(vm, buf, (size_t)n + 1);
-	fputs(buf, stderr);
-	free(buf);
-}
-
 /* vmproc run's exit status for how the child ended (see run_usage). */
 static int run_exit_status(const vmproc_child *child, int rc, const vmproc_status *st,
                            int stopped_by)
@@ -762,7 +429,7 @@ static int run_exit_status(const vmproc_child *child, int rc, const vmproc_statu
 
 /* Spawns the command, waits for it with signals passed on, and returns
  * vmproc run's exit status. */
-static int run_child(vmproc_cmd *cmd, const vmproc_config *cfg, const struct run_opts *o)
+static int run_child(vmproc_cmd *cmd, const struct vm_options *vm, const struct run_opts *o)
 {
 	struct raw_terminal term = {0};
 	int sfd = block_signals(o->tty);
@@ -772,7 +439,7 @@ static int run_child(vmproc_cmd *cmd, const vmproc_config *cfg, const struct run
 		terminal_make_raw(&term);
 	vmproc_child *child = NULL;
 	int status = EXIT_VMPROC_VM;
-	if (vmproc_spawn(cmd, cfg, &child)) {
+	if (vmproc_spawn(cmd, vm->cfg, &child)) {
 		terminal_restore(&term);
 		fprintf(stderr, "vmproc: %s\n", vmproc_cmd_error(cmd));
 	} else {
@@ -780,8 +447,7 @@ static int run_child(vmproc_cmd *cmd, const vmproc_config *cfg, const struct run
 		vmproc_status st = {0};
 		int rc = vmproc_child_wait(child, &st);
 		terminal_restore(&term);
-		if (o->trace)
-			print_trace(child);
+		vm_options_print_trace(vm, vmproc_child_vm(child));
 		status = run_exit_status(child, rc, &st, stopped_by);
 		vmproc_child_free(child);
 	}
@@ -801,61 +467,33 @@ static void raise_fd_limit(void)
 	}
 }
 
-static int cmd_run(int argc, char **argv)
+int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = {0};
-	vmproc_config *cfg = NULL;
+	struct vm_options vm = {0};
 	vmproc_cmd *cmd = NULL;
 	int status = EXIT_VMPROC_USAGE;
 	o.env = calloc((size_t)argc, sizeof(*o.env));
 	o.volumes = calloc((size_t)argc, sizeof(*o.volumes));
-	if (!o.env || !o.volumes || parse_run(argc, argv, &o))
+	if (!o.env || !o.volumes || parse_run(argc, argv, &o, &vm, &status))
 		goto out;
 	raise_fd_limit();
-	int rc = vmproc_config_new(&cfg);
-	if (!rc)
-		rc = vmproc_cmd_new(&cmd, argv[optind]);
+	int rc = vmproc_cmd_new(&cmd, argv[optind]);
 	if (rc) {
 		fprintf(stderr, "vmproc: %s: %s\n", argv[optind], strerror(-rc));
 		goto out;
 	}
-	if (configure_run(cfg, &o) || build_cmd(cmd, &o, argc - optind, argv + optind))
+	if (build_cmd(cmd, &o, argc - optind, argv + optind))
 		goto out;
 	/* A reader of our stdout that goes away must not kill vmproc: the
 	 * library sees EPIPE and the program gets SIGPIPE, as it would
 	 * natively. */
 	signal(SIGPIPE, SIG_IGN);
-	status = run_child(cmd, cfg, &o);
+	status = run_child(cmd, &vm, &o);
 out:
 	vmproc_cmd_free(cmd);
-	vmproc_config_free(cfg);
+	vmproc_config_free(vm.cfg);
 	free(o.env);
 	free(o.volumes);
 	return status;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_VMPROC_USAGE;
-	}
-	const char *cmd = argv[1];
-	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-		usage(stdout);
-		return 0;
-	}
-	if (!strcmp(cmd, "--version")) {
-		printf("vmproc %s\n", vmproc_version());
-		return 0;
-	}
-	if (!strcmp(cmd, "run"))
-		return cmd_run(argc - 1, argv + 1);
-	if (!strcmp(cmd, "boot"))
-		return cmd_boot(argc - 1, argv + 1);
-	if (!strcmp(cmd, "snapshot"))
-		return cmd_snapshot(argc - 1, argv + 1);
-	fprintf(stderr, "vmproc: unknown command '%s'\n", cmd);
-	usage(stderr);
-	return EXIT_VMPROC_USAGE;
 }
