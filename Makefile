@@ -106,7 +106,15 @@ check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/fstest \
 		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay" \
 		"guest/fstest/test_fstest.sh $(BUILD)/host/fstest"
 
-check-e2e: guest kernel $(E2E_TESTS) $(HOSTBUILD)/vmproc
+# A guest init that misbehaves on purpose, in an initramfs of its own
+# (tests/e2e/test_hostile.c).
+$(BUILD)/hostile/init: tests/e2e/hostile/hostile_init.c guest/include/vmproc_abi.h
+	@mkdir -p $(@D)
+	$(GUEST_CC) $(GUEST_CFLAGS) -o $@ $<
+$(BUILD)/hostile-initramfs.cpio: $(BUILD)/hostile/init $(GUEST_MKINITRAMFS)
+	$(GUEST_MKINITRAMFS) $@ $<
+
+check-e2e: guest kernel $(BUILD)/hostile-initramfs.cpio $(E2E_TESTS) $(HOSTBUILD)/vmproc
 	tests/run.sh e2e $(E2E_TESTS) "tests/e2e/test_cli_run.sh $(HOSTBUILD)/vmproc"
 
 # Everything once more under AddressSanitizer and UBSan.
