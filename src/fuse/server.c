@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "fuse/internal.h"
+#include "util/iov.h"
 
 #define MINOR_MIN  12u
 #define MINOR_MAX  38u
@@ -62,7 +63,10 @@
 
 struct req {
 	struct fuse_server *s;
-	const struct virtq_chain *c;
+	const struct iovec *in; /* the request */
+	unsigned nin;
+	const struct iovec *out; /* room for the reply */
+	unsigned nout;
 	struct fuse_in_header h;
 	const uint8_t *arg; /* the arguments, copied into s->in */
 	uint32_t arglen;    /* bytes of them in s->in */
@@ -80,100 +84,6 @@ struct dir_ref {
 	ino_t ino;
 	int fd;
 };
-
-/* ---- chain access ---- */
-
-static unsigned chain_first(const struct virtq_chain *c, bool writable, unsigned *count)
-{
-	unsigned first = writable ? c->nread : 0;
-	unsigned n = writable ? c->nwrite : c->nread;
-	if (first > VIRTQ_MAX_SIZE)
-		first = VIRTQ_MAX_SIZE;
-	if (n > VIRTQ_MAX_SIZE - first)
-		n = VIRTQ_MAX_SIZE - first;
-	*count = n;
-	return first;
-}
-
-static uint64_t chain_total(const struct virtq_chain *c, bool writable)
-{
-	unsigned n;
-	unsigned first = chain_first(c, writable, &n);
-	uint64_t total = 0;
-	for (unsigned i = 0; i < n; i++)
-		total += c->buf[first + i].len;
-	return total;
-}
-
-/* Copies between a flat buffer and bytes [off, off + len) of the chain's
- * readable (to_chain false) or writable (to_chain true) part. */
-static uint64_t chain_copy(const struct virtq_chain *c, bool to_chain, uint64_t off, void *flat,
-                           uint64_t len)
-{
-	unsigned n;
-	unsigned first = chain_first(c, to_chain, &n);
-	uint64_t done = 0;
-	for (unsigned i = 0; i < n && done < len; i++) {
-		const struct virtq_buf *b = &c->buf[first + i];
-		if (off >= b->len) {
-			off -= b->len;
-			continue;
-		}
-		uint64_t k = b->len - off;
-		if (k > len - done)
-			k = len - done;
-		if (to_chain)
-			memcpy(b->data + off, (uint8_t *)flat + done, k);
-		else
-			memcpy((uint8_t *)flat + done, b->data + off, k);
-		done += k;
-		off = 0;
-	}
-	return done;
-}
-
-/* iovecs over bytes [off, off + len) of the chain's readable or writable
- * part; returns their count, *got the bytes they cover. */
-static int chain_iov(const struct virtq_chain *c, bool writable, uint64_t off, uint64_t len,
-                     struct iovec *iov, uint64_t *got)
-{
-	unsigned n;
-	unsigned first = chain_first(c, writable, &n);
-	int cnt = 0;
-	uint64_t done = 0;
-	for (unsigned i = 0; i < n && done < len; i++) {
-		const struct virtq_buf *b = &c->buf[first + i];
-		if (off >= b->len) {
-			off -= b->len;
-			continue;
-		}
-		uint64_t k = b->len - off;
-		if (k > len - done)
-			k = len - done;
-		iov[cnt].iov_base = b->data + off;
-		iov[cnt].iov_len = k;
-		cnt++;
-		done += k;
-		off = 0;
-	}
-	*got = done;
-	return cnt;
-}
-
-/* Drops the first n bytes from an iovec array in place. */
-static int iov_skip(struct iovec **iov, int cnt, size_t n)
-{
-	while (cnt > 0 && n >= (*iov)->iov_len) {
-		n -= (*iov)->iov_len;
-		(*iov)++;
-		cnt--;
-	}
-	if (cnt > 0 && n) {
-		(*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
-		(*iov)->iov_len -= n;
-	}
-	return cnt;
-}
 
 /* ---- replies ---- */
 
@@ -193,9 +103,9 @@ static uint32_t reply(const struct req *r, int error, const void *payload, uint3
 		len = 0;
 	}
 	struct fuse_out_header oh = {.len = HDR_OUT + len, .error = error, .unique = r->h.unique};
-	chain_copy(r->c, true, 0, &oh, HDR_OUT);
+	iov_from_buf(r->out, r->nout, 0, &oh, HDR_OUT);
 	if (len)
-		chain_copy(r->c, true, HDR_OUT, (void *)payload, len);
+		iov_from_buf(r->out, r->nout, HDR_OUT, payload, len);
 	return HDR_OUT + len;
 }
 
@@ -566,7 +476,7 @@ static long op_batch_forget(struct req *r)
 	uint64_t off = HDR_IN + sizeof(in);
 	for (uint64_t i = 0; i < count; i++, off += sizeof(struct fuse_forget_one)) {
 		struct fuse_forget_one one;
-		if (chain_copy(r->c, false, off, &one, sizeof(one)) != sizeof(one))
+		if (iov_to_buf(r->in, r->nin, off, &one, sizeof(one)) != sizeof(one))
 			break;
 		fs_node_forget(r->s, one.nodeid, one.nlookup);
 	}
@@ -1101,12 +1011,12 @@ fail:
 
 /* preadv or pwritev of the whole iovec at off, going on after short
  * transfers: the bytes moved, or -errno if none were. */
-static long host_io(int fd, struct iovec *iov, int cnt, uint64_t off, bool write)
+static long host_io(int fd, struct iovec *iov, unsigned cnt, uint64_t off, bool write)
 {
 	uint64_t done = 0;
 	while (cnt > 0) {
-		ssize_t n = write ? pwritev(fd, iov, cnt, (off_t)(off + done))
-		                  : preadv(fd, iov, cnt, (off_t)(off + done));
+		ssize_t n = write ? pwritev(fd, iov, (int)cnt, (off_t)(off + done))
+		                  : preadv(fd, iov, (int)cnt, (off_t)(off + done));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1117,7 +1027,7 @@ static long host_io(int fd, struct iovec *iov, int cnt, uint64_t off, bool write
 		if (n == 0)
 			break;
 		done += (uint64_t)n;
-		cnt = iov_skip(&iov, cnt, (size_t)n);
+		cnt = iov_advance(&iov, cnt, (size_t)n);
 	}
 	return (long)done;
 }
@@ -1137,15 +1047,15 @@ static long op_read(struct req *r)
 		size = r->wlen - HDR_OUT;
 	if (size > INT64_MAX - in.offset)
 		size = INT64_MAX - in.offset;
-	uint64_t got;
+	size_t got;
 	struct iovec *iov = s->iov;
-	int cnt = chain_iov(r->c, true, HDR_OUT, size, iov, &got);
+	unsigned cnt = iov_slice(iov, VIRTQ_MAX_SIZE, r->out, r->nout, HDR_OUT, size, &got);
 	r->direct = true;
 	if (cnt == 0)
 		return 0;
 	if (h->kind == HANDLE_CB) {
 		const struct fuse_cbfile *f = &s->cbs[h->idx];
-		long n = f->ops.read(f->userdata, in.offset, iov, cnt);
+		long n = f->ops.read(f->userdata, in.offset, iov, (int)cnt);
 		if (n < 0)
 			return clamp_err(n);
 		return n > (long)got ? (long)got : n;
@@ -1168,14 +1078,15 @@ static long op_write(struct req *r)
 		return -EINVAL;
 	if (in.offset > INT64_MAX || in.size > INT64_MAX - in.offset)
 		return -EFBIG;
-	uint64_t got;
+	size_t got;
 	struct iovec *iov = s->iov;
-	int cnt = chain_iov(r->c, false, HDR_IN + sizeof(in), in.size, iov, &got);
+	unsigned cnt =
+	    iov_slice(iov, VIRTQ_MAX_SIZE, r->in, r->nin, HDR_IN + sizeof(in), in.size, &got);
 	struct fuse_write_out *o = (struct fuse_write_out *)s->out;
 	memset(o, 0, sizeof(*o));
 	if (h->kind == HANDLE_CB) {
 		const struct fuse_cbfile *f = &s->cbs[h->idx];
-		long n = cnt ? f->ops.write(f->userdata, in.offset, iov, cnt) : 0;
+		long n = cnt ? f->ops.write(f->userdata, in.offset, iov, (int)cnt) : 0;
 		if (n < 0)
 			return clamp_err(n);
 		o->size = n > (long)got ? (uint32_t)got : (uint32_t)n;
@@ -1630,11 +1541,12 @@ uint32_t fuse_server_handle(struct fuse_server *s, const struct virtq_chain *c)
 	struct req r;
 	memset(&r, 0, sizeof(r));
 	r.s = s;
-	r.c = c;
-	uint64_t rlen = chain_total(c, false);
-	uint64_t wlen = chain_total(c, true);
+	r.in = virtq_chain_readable(c, &r.nin);
+	r.out = virtq_chain_writable(c, &r.nout);
+	uint64_t rlen = iov_total(r.in, r.nin);
+	uint64_t wlen = iov_total(r.out, r.nout);
 	r.wlen = wlen > UINT32_MAX ? UINT32_MAX : (uint32_t)wlen;
-	uint64_t got = chain_copy(c, false, 0, s->in, rlen < IN_MAX ? rlen : IN_MAX);
+	uint64_t got = iov_to_buf(r.in, r.nin, 0, s->in, rlen < IN_MAX ? rlen : IN_MAX);
 	if (got < HDR_IN)
 		return reply(&r, -EINVAL, NULL, 0);
 	memcpy(&r.h, s->in, HDR_IN);
@@ -1672,7 +1584,7 @@ uint32_t fuse_server_handle(struct fuse_server *s, const struct virtq_chain *c)
 		return reply(&r, clamp_err(rc), NULL, 0);
 	if (r.direct) {
 		struct fuse_out_header oh = {.len = HDR_OUT + (uint32_t)rc, .unique = r.h.unique};
-		chain_copy(c, true, 0, &oh, HDR_OUT);
+		iov_from_buf(r.out, r.nout, 0, &oh, HDR_OUT);
 		return oh.len;
 	}
 	return reply(&r, 0, s->out, (uint32_t)rc);

@@ -176,8 +176,8 @@ static unsigned lay_out(struct virtq_chain *c, unsigned first, size_t n, bool sp
 				len = want;
 		}
 		/* Each buffer its own allocation, so that ASan sees overruns. */
-		c->buf[first + k].data = malloc(len ? len : 1);
-		c->buf[first + k].len = (uint32_t)len;
+		c->iov[first + k].iov_base = malloc(len ? len : 1);
+		c->iov[first + k].iov_len = len;
 		done += len;
 		k++;
 		if (n == 0)
@@ -189,7 +189,7 @@ static unsigned lay_out(struct virtq_chain *c, unsigned first, size_t n, bool sp
 static void chain_free(struct virtq_chain *c)
 {
 	for (unsigned i = 0; i < c->nread + c->nwrite; i++)
-		free(c->buf[i].data);
+		free(c->iov[i].iov_base);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -214,25 +214,26 @@ static struct rep send_ex(struct fuse_server *s, struct msg *m, uint32_t hlen, s
 	c->nread = lay_out(c, 0, rn, g_split);
 	size_t off = 0;
 	for (unsigned i = 0; i < c->nread; i++) {
-		size_t k = c->buf[i].len;
+		size_t k = c->iov[i].iov_len;
+		uint8_t *d = c->iov[i].iov_base;
 		for (size_t j = 0; j < k; j++, off++)
-			c->buf[i].data[j] = off < m->len ? m->buf[off] : 0xAB;
+			d[j] = off < m->len ? m->buf[off] : 0xAB;
 	}
 	c->nwrite = replycap ? lay_out(c, c->nread, replycap, g_split) : 0;
 	c->read_len = rn;
 	c->write_len = replycap;
 	for (unsigned i = 0; i < c->nwrite; i++)
-		memset(c->buf[c->nread + i].data, 0xCD, c->buf[c->nread + i].len);
+		memset(c->iov[c->nread + i].iov_base, 0xCD, c->iov[c->nread + i].iov_len);
 	struct rep r;
 	memset(&r, 0, sizeof(r));
 	r.n = fuse_server_handle(s, c);
 	CHECK(r.n <= replycap);
 	off = 0;
 	for (unsigned i = 0; i < c->nwrite && off < r.n; i++) {
-		size_t k = c->buf[c->nread + i].len;
+		size_t k = c->iov[c->nread + i].iov_len;
 		if (k > r.n - off)
 			k = r.n - off;
-		memcpy(g_repbuf + off, c->buf[c->nread + i].data, k);
+		memcpy(g_repbuf + off, c->iov[c->nread + i].iov_base, k);
 		off += k;
 	}
 	if (r.n >= sizeof(r.h)) {
@@ -1838,9 +1839,9 @@ static bool iov_in_chain(const struct iovec *iov, int cnt, bool writable)
 	for (int i = 0; i < cnt; i++) {
 		bool in = false;
 		for (unsigned k = first; k < first + n; k++) {
-			uint8_t *b = g_chain.buf[k].data;
+			uint8_t *b = g_chain.iov[k].iov_base;
 			uint8_t *p = iov[i].iov_base;
-			if (p >= b && p + iov[i].iov_len <= b + g_chain.buf[k].len)
+			if (p >= b && p + iov[i].iov_len <= b + g_chain.iov[k].iov_len)
 				in = true;
 		}
 		if (!in)
