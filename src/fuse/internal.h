@@ -31,6 +31,9 @@
 #define ROOT_SLOT      1u
 #define FUSE_ENTRY_MAX 1024u /* top-level entries */
 #define FUSE_CB_MAX    4096u /* callback files */
+/* Pieces of READ or WRITE data moved in one request: preadv's limit
+ * (UIO_MAXIOV); data in pieces beyond is not moved (a short transfer). */
+#define FUSE_IOV_MAX 1024u
 
 /* Request scratch: the header and arguments of any request but WRITE's
  * data (the longest is SYMLINK: two names, the target up to PATH_MAX). */
@@ -131,7 +134,7 @@ struct fuse_server {
 	uint8_t out[OUT_MAX];
 	char dents[DENT_MAX];
 	char path[64];
-	struct iovec iov[VIRTQ_MAX_SIZE];
+	struct iovec iov[FUSE_IOV_MAX];
 };
 
 /* nodes.c */

@@ -1049,7 +1049,7 @@ static long op_read(struct req *r)
 		size = INT64_MAX - in.offset;
 	size_t got;
 	struct iovec *iov = s->iov;
-	unsigned cnt = iov_slice(iov, VIRTQ_MAX_SIZE, r->out, r->nout, HDR_OUT, size, &got);
+	unsigned cnt = iov_slice(iov, FUSE_IOV_MAX, r->out, r->nout, HDR_OUT, size, &got);
 	r->direct = true;
 	if (cnt == 0)
 		return 0;
@@ -1081,7 +1081,7 @@ static long op_write(struct req *r)
 	size_t got;
 	struct iovec *iov = s->iov;
 	unsigned cnt =
-	    iov_slice(iov, VIRTQ_MAX_SIZE, r->in, r->nin, HDR_IN + sizeof(in), in.size, &got);
+	    iov_slice(iov, FUSE_IOV_MAX, r->in, r->nin, HDR_IN + sizeof(in), in.size, &got);
 	struct fuse_write_out *o = (struct fuse_write_out *)s->out;
 	memset(o, 0, sizeof(*o));
 	if (h->kind == HANDLE_CB) {
@@ -1536,13 +1536,16 @@ static bool no_reply_op(uint32_t opcode)
 	return opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET || opcode == FUSE_INTERRUPT;
 }
 
-uint32_t fuse_server_handle(struct fuse_server *s, const struct virtq_chain *c)
+uint32_t fuse_server_handle(struct fuse_server *s, const struct iovec *in, unsigned nin,
+                            const struct iovec *out, unsigned nout)
 {
 	struct req r;
 	memset(&r, 0, sizeof(r));
 	r.s = s;
-	r.in = virtq_chain_readable(c, &r.nin);
-	r.out = virtq_chain_writable(c, &r.nout);
+	r.in = in;
+	r.nin = nin;
+	r.out = out;
+	r.nout = nout;
 	uint64_t rlen = iov_total(r.in, r.nin);
 	uint64_t wlen = iov_total(r.out, r.nout);
 	r.wlen = wlen > UINT32_MAX ? UINT32_MAX : (uint32_t)wlen;

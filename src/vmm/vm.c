@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "snapshot/snapshot.h"
+#include "vmm/fuse_backend.h"
 #include "vmproc_abi.h"
 #include "x86/boot_params.h"
 #include "x86/cpu.h"
@@ -482,7 +483,9 @@ static int setup_devices(struct vmproc_vm *vm, struct vmp_error *err)
 		if (!rc)
 			virtio_ports_attach(vm->channel, &vm->dev[vm->ndev - 1].transport);
 		if (!rc)
-			rc = virtio_fs_new(&vm->fs, VMPROC_ABI_FS_TAG, vm->fs_server, err);
+			rc = virtio_fs_new(&vm->fs, VMPROC_ABI_FS_TAG,
+			                   vm->fs_server ? vm_fuse_backend() : NULL, vm->fs_server,
+			                   err);
 		if (!rc)
 			rc = add_device(vm, virtio_fs_ops(), vm->fs, err);
 	}
