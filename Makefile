@@ -130,7 +130,8 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
 	-Isrc -Iguest/include -Itests -Wall -Wextra
-FUZZ_SRCS := $(wildcard src/util/*.c src/virtio/*.c src/fuse/*.c) src/mem/guest_mem.c
+FUZZ_SRCS := $(wildcard src/util/*.c src/virtio/*.c src/fuse/*.c) src/mem/guest_mem.c \
+	src/vmm/fuse_backend.c
 FUZZ_HEX := $(wildcard tests/fuzz/corpus/fuse/*.hex)
 FUZZ_RUN_ARGS = $(BUILD)/fuzz/fuzz_virtiofs $(BUILD)/fuzz/seeds $(FUZZ_SECONDS) $(BUILD)/fuzz/work
 .PHONY: check-fuzz

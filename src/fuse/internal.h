@@ -1,6 +1,7 @@
 /* The FUSE server's private state: top-level entries, callback files, the
- * node table (node ids the guest holds) and the file handle table. Only
- * src/fuse/ includes this.
+ * node table (node ids the guest holds) and the file handle table; a
+ * request being served, and the helpers and operations the files of
+ * src/fuse/ share. Only src/fuse/ includes this.
  *
  * Node ids: node id 1 is the virtual root. Every other id is
  * (generation << 32) | slot, with slot < NODE_MAX and a generation that
@@ -14,8 +15,10 @@
 #define VMP_FUSE_INTERNAL_H
 
 #include <limits.h>
+#include <linux/fuse.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -31,6 +34,9 @@
 #define ROOT_SLOT      1u
 #define FUSE_ENTRY_MAX 1024u /* top-level entries */
 #define FUSE_CB_MAX    4096u /* callback files */
+/* Pieces of READ or WRITE data moved in one request: preadv's limit
+ * (UIO_MAXIOV); data in pieces beyond is not moved (a short transfer). */
+#define FUSE_IOV_MAX 1024u
 
 /* Request scratch: the header and arguments of any request but WRITE's
  * data (the longest is SYMLINK: two names, the target up to PATH_MAX). */
@@ -131,7 +137,7 @@ struct fuse_server {
 	uint8_t out[OUT_MAX];
 	char dents[DENT_MAX];
 	char path[64];
-	struct iovec iov[VIRTQ_MAX_SIZE];
+	struct iovec iov[FUSE_IOV_MAX];
 };
 
 /* nodes.c */
@@ -160,5 +166,106 @@ struct fuse_handle *fs_handle_get(const struct fuse_server *s, uint64_t fh);
 int fs_handle_alloc(struct fuse_server *s, uint8_t kind, uint64_t *fh, struct fuse_handle **hp);
 /* Closes the handle's fd and frees it. */
 void fs_handle_free(struct fuse_server *s, uint64_t fh);
+
+#define HDR_IN  ((uint32_t)sizeof(struct fuse_in_header))
+#define HDR_OUT ((uint32_t)sizeof(struct fuse_out_header))
+
+/* A request being served. */
+struct req {
+	struct fuse_server *s;
+	const struct iovec *in; /* the request */
+	unsigned nin;
+	const struct iovec *out; /* room for the reply */
+	unsigned nout;
+	struct fuse_in_header h;
+	const uint8_t *arg; /* the arguments, copied into s->in */
+	uint32_t arglen;    /* bytes of them in s->in */
+	uint32_t reqlen;    /* h.len */
+	uint32_t wlen;      /* writable bytes (capped at UINT32_MAX) */
+	bool noreply;
+	bool direct; /* the payload is already in out[] after the header */
+};
+
+/* A directory in which names are looked up. */
+struct dir_ref {
+	uint32_t share;
+	bool has_cb;
+	dev_t dev;
+	ino_t ino;
+	int fd;
+};
+
+/* server.c */
+/* A negative errno (from the host or a callback) as a reply's error:
+ * -1..-511 pass, anything else becomes -EIO. */
+int fs_clamp_err(long e);
+/* The NUL-terminated name at argument offset off; if last, it must end
+ * exactly at the end of the request. *next: the offset after its NUL. */
+int fs_arg_name(const struct req *r, uint32_t off, bool last, const char **name, uint32_t *next);
+
+/* lookup.c */
+/* One path component: no '/', no NUL, not "." or "..", 1..NAME_MAX bytes. */
+bool fs_name_ok(const char *p, size_t len);
+/* The index of the callback file name in the host directory (dev, ino)
+ * of share, or UINT32_MAX. */
+uint32_t fs_cb_find(const struct fuse_server *s, uint32_t share, dev_t dev, ino_t ino,
+                    const char *name);
+/* "/proc/self/fd/<fd>", in s->path. */
+const char *fs_proc_path(struct fuse_server *s, int fd);
+/* The node for a host O_PATH fd (taken over: closed if a node exists). */
+int fs_host_node(struct fuse_server *s, uint32_t share, int fd, const struct stat *st,
+                 uint32_t *slotp);
+/* Looks name up in a host directory: callback files first. */
+int fs_host_lookup(struct fuse_server *s, const struct dir_ref *d, const char *name,
+                   struct fuse_entry_out *e);
+struct dir_ref fs_node_dir(const struct fuse_node *n);
+int fs_lookup_in(struct fuse_server *s, const struct fuse_node *parent, const char *name,
+                 struct fuse_entry_out *e);
+bool fs_share_ro(const struct fuse_server *s, uint32_t share);
+/* The parent of a change: a writable host directory. */
+int fs_change_dir(struct fuse_server *s, uint64_t nodeid, struct fuse_node **out);
+bool fs_is_cb_name(const struct fuse_server *s, const struct fuse_node *dir, const char *name);
+/* After a host object was created as name in dir: its entry. */
+int fs_created_entry(struct fuse_server *s, const struct fuse_node *dir, const char *name,
+                     mode_t type, mode_t perm, struct fuse_entry_out *e);
+
+/* attr.c */
+void fs_attr_from_stat(struct fuse_attr *a, const struct stat *st);
+/* A node's attributes (st: the host inode's, if the caller has them) and
+ * how long the guest may cache them. */
+int fs_node_attr(struct fuse_server *s, uint32_t slot, const struct stat *st, struct fuse_attr *a,
+                 uint64_t *valid);
+/* Fills an entry for node slot, counting one lookup. */
+int fs_entry_for(struct fuse_server *s, uint32_t slot, const struct stat *st,
+                 struct fuse_entry_out *e);
+
+/* The operations: each returns the reply's length in s->out (or, with
+ * r->direct, in out[] after the header) or a negative errno. */
+/* ops_entry.c */
+long fs_op_lookup(struct req *r);
+long fs_op_getattr(struct req *r);
+long fs_op_setattr(struct req *r);
+long fs_op_readlink(struct req *r);
+long fs_op_symlink(struct req *r);
+long fs_op_mknod(struct req *r);
+long fs_op_mkdir(struct req *r);
+long fs_op_unlink(struct req *r);
+long fs_op_rmdir(struct req *r);
+long fs_op_rename(struct req *r);
+long fs_op_rename2(struct req *r);
+long fs_op_link(struct req *r);
+/* ops_file.c */
+long fs_op_open(struct req *r);
+long fs_op_create(struct req *r);
+long fs_op_read(struct req *r);
+long fs_op_write(struct req *r);
+long fs_op_release(struct req *r); /* and RELEASEDIR */
+long fs_op_flush(struct req *r);
+long fs_op_fsync(struct req *r); /* and FSYNCDIR */
+long fs_op_fallocate(struct req *r);
+long fs_op_lseek(struct req *r);
+/* ops_dir.c */
+long fs_op_opendir(struct req *r);
+long fs_op_readdir(struct req *r); /* and READDIRPLUS */
 
 #endif

@@ -30,16 +30,19 @@
  * (the guest sees EOPNOTSUPP).
  *
  * Threading: one server per VM, no global state. fuse_server_handle is
- * not reentrant: the virtio-fs device calls it from one thread at a time.
- * The add functions are called before the guest runs. */
+ * not reentrant: its caller (the virtio-fs device, through the backend
+ * table the VMM gives it) calls it from one thread at a time. The add
+ * functions are called before the guest runs.
+ *
+ * The server knows nothing of virtio: a request arrives as host iovecs. */
 #ifndef VMP_FUSE_SERVER_H
 #define VMP_FUSE_SERVER_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "util/error.h"
-#include "virtio/virtqueue.h"
 #include "vmproc.h"
 
 struct fuse_server;
@@ -68,15 +71,18 @@ int fuse_server_add_file(struct fuse_server *s, const char *entry, const char *r
                          const char *name, unsigned mode, const vmproc_file_ops *ops,
                          void *userdata, struct vmp_error *err);
 
-/* Serves one request. The chain's device-readable buffers hold the
- * request (struct fuse_in_header, its arguments, write data), its
- * device-writable buffers take the reply (struct fuse_out_header, then
- * the reply, read data written straight into them). Returns the number
- * of bytes written into the writable buffers: 0 for requests that take
- * no reply (FORGET, BATCH_FORGET, INTERRUPT) and when there is no room
- * for even a fuse_out_header. Never fails otherwise: errors go to the
- * guest as the reply's error field. */
-uint32_t fuse_server_handle(struct fuse_server *s, const struct virtq_chain *c);
+/* Serves one request. The buffers in[0..nin) hold the request (struct
+ * fuse_in_header, its arguments, write data), the buffers out[0..nout)
+ * take the reply (struct fuse_out_header, then the reply, read data
+ * written straight into them: host files are read with preadv and
+ * written with pwritev on these buffers, callback files get iovecs into
+ * them). Both come from the guest: every length in them is checked.
+ * Returns the number of bytes written into out[]: 0 for requests that
+ * take no reply (FORGET, BATCH_FORGET, INTERRUPT) and when there is no
+ * room for even a fuse_out_header. Never fails otherwise: errors go to
+ * the guest as the reply's error field. */
+uint32_t fuse_server_handle(struct fuse_server *s, const struct iovec *in, unsigned nin,
+                            const struct iovec *out, unsigned nout);
 
 /* Whether the guest has sent FUSE_INIT (a session exists). A snapshot
  * may only be taken of a device without a session. */

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/iov.h"
+
 #define VIRTIO_ID_BLOCK       2
 #define VIRTIO_BLK_F_SEG_MAX  (1ull << 2)
 #define VIRTIO_BLK_F_RO       (1ull << 5)
@@ -47,6 +49,7 @@ struct virtio_blk {
 	uint64_t sectors;
 	struct blk_config config;
 	struct virtq_chain chain;
+	struct iovec iov[VIRTQ_MAX_SIZE]; /* the part of the chain a transfer moves */
 };
 
 int virtio_blk_new(struct virtio_blk **out, const char *path, bool read_only, struct vmp_error *err)
@@ -92,36 +95,31 @@ static void read_config(void *dev, uint32_t off, void *data, uint32_t len)
 	memcpy(data, (const uint8_t *)&b->config + off, len);
 }
 
-/* Moves bytes between the file at pos and the chain's buffers from
- * buffer index first, skipping skip bytes, for len bytes. */
-static int transfer(struct virtio_blk *b, unsigned first, unsigned end, uint64_t skip, uint64_t len,
-                    uint64_t pos, bool to_guest)
+/* Moves len bytes between the file at pos and the chain's writable
+ * (to_guest) or readable buffers, starting skip bytes into them. */
+static int transfer(struct virtio_blk *b, uint64_t skip, uint64_t len, uint64_t pos, bool to_guest)
 {
-	for (unsigned i = first; i < end && len; i++) {
-		struct virtq_buf *v = &b->chain.buf[i];
-		if (skip >= v->len) {
-			skip -= v->len;
-			continue;
-		}
-		uint64_t n = v->len - skip;
-		if (n > len)
-			n = len;
-		uint8_t *p = v->data + skip;
-		for (uint64_t done = 0; done < n;) {
+	unsigned n;
+	const struct iovec *iov =
+	    to_guest ? virtq_chain_writable(&b->chain, &n) : virtq_chain_readable(&b->chain, &n);
+	size_t got;
+	unsigned cnt = iov_slice(b->iov, VIRTQ_MAX_SIZE, iov, n, skip, len, &got);
+	for (unsigned i = 0; i < cnt; i++) {
+		uint8_t *p = b->iov[i].iov_base;
+		size_t k = b->iov[i].iov_len;
+		for (size_t done = 0; done < k;) {
 			ssize_t r = to_guest
-			                ? pread(b->fd, p + done, n - done, (off_t)(pos + done))
-			                : pwrite(b->fd, p + done, n - done, (off_t)(pos + done));
+			                ? pread(b->fd, p + done, k - done, (off_t)(pos + done))
+			                : pwrite(b->fd, p + done, k - done, (off_t)(pos + done));
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0)
 				return -errno;
 			if (r == 0) /* file shrank under us: reads see zeros */
-				return to_guest ? (memset(p + done, 0, n - done), 0) : -EIO;
-			done += (uint64_t)r;
+				return to_guest ? (memset(p + done, 0, k - done), 0) : -EIO;
+			done += (size_t)r;
 		}
-		pos += n;
-		len -= n;
-		skip = 0;
+		pos += k;
 	}
 	return 0;
 }
@@ -144,15 +142,13 @@ static uint8_t serve(struct virtio_blk *b, const struct blk_req_header *h)
 	case VIRTIO_BLK_T_IN:
 		if (!in_range(b, h->sector, data_in))
 			return VIRTIO_BLK_S_IOERR;
-		if (transfer(b, c->nread, c->nread + c->nwrite, 0, data_in, h->sector * SECTOR_SIZE,
-		             true))
+		if (transfer(b, 0, data_in, h->sector * SECTOR_SIZE, true))
 			return VIRTIO_BLK_S_IOERR;
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_OUT:
 		if (b->read_only || !in_range(b, h->sector, data_out))
 			return VIRTIO_BLK_S_IOERR;
-		return transfer(b, 0, c->nread, sizeof(*h), data_out, h->sector * SECTOR_SIZE,
-		                false)
+		return transfer(b, sizeof(*h), data_out, h->sector * SECTOR_SIZE, false)
 		           ? VIRTIO_BLK_S_IOERR
 		           : VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_FLUSH:

@@ -42,9 +42,11 @@ static int drain_tx(struct virtio_console *c, struct virtio_mmio *t, struct vmp_
 	struct virtq *q = &t->vq[QUEUE_TX];
 	int rc;
 	while ((rc = virtq_pop(q, t->mem, &c->chain, err)) > 0) {
-		for (unsigned i = 0; i < c->chain.nread; i++)
-			if (c->out && c->chain.buf[i].len)
-				c->out(c->chain.buf[i].data, c->chain.buf[i].len, c->userdata);
+		unsigned n;
+		const struct iovec *iov = virtq_chain_readable(&c->chain, &n);
+		for (unsigned i = 0; i < n; i++)
+			if (c->out && iov[i].iov_len)
+				c->out(iov[i].iov_base, iov[i].iov_len, c->userdata);
 		virtq_push(q, c->chain.head, 0);
 	}
 	virtio_mmio_interrupt(t, QUEUE_TX);

@@ -15,13 +15,14 @@ struct fs_config {
 } __attribute__((packed));
 
 struct virtio_fs {
-	struct fuse_server *server;
+	const struct virtio_fs_backend *be; /* NULL: none */
+	void *ctx;
 	struct fs_config config;
 	struct virtq_chain chain;
 };
 
-int virtio_fs_new(struct virtio_fs **out, const char *tag, struct fuse_server *server,
-                  struct vmp_error *err)
+int virtio_fs_new(struct virtio_fs **out, const char *tag, const struct virtio_fs_backend *be,
+                  void *ctx, struct vmp_error *err)
 {
 	size_t n = strlen(tag);
 	if (n == 0 || n > FS_TAG_BYTES)
@@ -32,7 +33,8 @@ int virtio_fs_new(struct virtio_fs **out, const char *tag, struct fuse_server *s
 	/* The tag is NUL-padded, not NUL-terminated, when 36 bytes long. */
 	memcpy(fs->config.tag, tag, n); // NOLINT(bugprone-not-null-terminated-result)
 	fs->config.num_request_queues = 1;
-	fs->server = server;
+	fs->be = be;
+	fs->ctx = ctx;
 	*out = fs;
 	return 0;
 }
@@ -52,8 +54,8 @@ static void read_config(void *dev, uint32_t off, void *data, uint32_t len)
 	memcpy(data, (const uint8_t *)&fs->config + off, len);
 }
 
-/* Every chain is one FUSE request; what the server wrote is the used
- * length. A request the server cannot even answer (no room for a reply
+/* Every chain is one FUSE request; what the backend wrote is the used
+ * length. A request the backend cannot even answer (no room for a reply
  * header) is returned with length 0, as are those that take no reply:
  * the guest's driver only frees those. */
 static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error *err)
@@ -63,7 +65,13 @@ static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error
 	int rc;
 	unsigned served = 0;
 	while ((rc = virtq_pop(vq, t->mem, &fs->chain, err)) > 0) {
-		uint32_t len = fs->server ? fuse_server_handle(fs->server, &fs->chain) : 0;
+		uint32_t len = 0;
+		if (fs->be && fs->be->request) {
+			unsigned nin, nout;
+			const struct iovec *in = virtq_chain_readable(&fs->chain, &nin);
+			const struct iovec *out = virtq_chain_writable(&fs->chain, &nout);
+			len = fs->be->request(fs->ctx, in, nin, out, nout);
+		}
 		if (len > fs->chain.write_len)
 			len = (uint32_t)fs->chain.write_len;
 		virtq_push(vq, fs->chain.head, len);
@@ -80,13 +88,13 @@ static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error
 static void reset(void *dev)
 {
 	struct virtio_fs *fs = dev;
-	if (fs->server)
-		fuse_server_reset(fs->server);
+	if (fs->be && fs->be->reset)
+		fs->be->reset(fs->ctx);
 }
 
 int virtio_fs_check_capture(struct virtio_fs *fs, struct vmp_error *err)
 {
-	if (fs->server && fuse_server_session_active(fs->server))
+	if (fs->be && fs->be->session_active && fs->be->session_active(fs->ctx))
 		return vmp_fail(err, -EBUSY,
 		                "the guest mounted the virtio-fs device before it was ready; "
 		                "a snapshot cannot hold a FUSE session");

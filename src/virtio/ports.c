@@ -207,10 +207,11 @@ static int drain_port_tx(struct virtio_ports *p, struct virtio_mmio *t, unsigned
 	bool took = false;
 	while ((rc = virtq_pop(q, t->mem, &p->chain, err)) > 0) {
 		took = true;
-		for (unsigned i = 0; i < p->chain.nread; i++)
-			if (p->chain.buf[i].len && p->be->data)
-				p->be->data(p->userdata, port, p->chain.buf[i].data,
-				            p->chain.buf[i].len);
+		unsigned n;
+		const struct iovec *iov = virtq_chain_readable(&p->chain, &n);
+		for (unsigned i = 0; i < n; i++)
+			if (iov[i].iov_len && p->be->data)
+				p->be->data(p->userdata, port, iov[i].iov_base, iov[i].iov_len);
 		virtq_push(q, p->chain.head, 0);
 	}
 	if (took)

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "util/iov.h"
+
 /* The avail ring is u16 flags, u16 idx, u16 ring[n], u16 used_event.
  * The used ring is u16 flags, u16 idx, {u32 id, u32 len}[n], u16 avail_event. */
 uint64_t virtq_desc_bytes(uint16_t n)
@@ -65,7 +67,7 @@ static int add_buf(struct virtq_chain *c, const struct guest_mem *mem, uint64_t 
 		return vmp_fail(err, -EFAULT,
 		                "virtqueue buffer 0x%llx+%u lies outside guest memory",
 		                (unsigned long long)addr, len);
-	c->buf[c->nread + c->nwrite] = (struct virtq_buf){.data = p, .len = len};
+	c->iov[c->nread + c->nwrite] = (struct iovec){.iov_base = p, .iov_len = len};
 	if (writable) {
 		c->nwrite++;
 		c->write_len += len;
@@ -148,39 +150,31 @@ bool virtq_needs_interrupt(struct virtq *q)
 	return first || (uint16_t)(new_idx - used_event - 1) < (uint16_t)(new_idx - old);
 }
 
-/* Copies between host memory and the chain's buffers [first, end),
- * starting off bytes into them. */
-static uint64_t chain_copy(const struct virtq_chain *c, unsigned first, unsigned end, uint64_t off,
-                           uint8_t *host, uint64_t len, bool to_chain)
-{
-	uint64_t done = 0;
-	for (unsigned i = first; i < end && done < len; i++) {
-		const struct virtq_buf *b = &c->buf[i];
-		if (off >= b->len) {
-			off -= b->len;
-			continue;
-		}
-		uint64_t n = b->len - off;
-		if (n > len - done)
-			n = len - done;
-		if (to_chain)
-			memcpy(b->data + off, host + done, n);
-		else
-			memcpy(host + done, b->data + off, n);
-		done += n;
-		off = 0;
-	}
-	return done;
-}
-
 uint64_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, uint64_t len)
 {
-	return chain_copy(c, 0, c->nread, off, dst, len, false);
+	unsigned n;
+	const struct iovec *iov = virtq_chain_readable(c, &n);
+	return iov_to_buf(iov, n, off, dst, len);
 }
 
 uint64_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src, uint64_t len)
 {
-	/* chain_copy only reads host memory in this direction. */
-	return chain_copy(c, c->nread, c->nread + c->nwrite, off, (uint8_t *)(uintptr_t)src, len,
-	                  true);
+	unsigned n;
+	const struct iovec *iov = virtq_chain_writable(c, &n);
+	return iov_from_buf(iov, n, off, src, len);
+}
+
+/* Counts are clamped to the array: a chain filled in by virtq_pop never
+ * needs it, one built by other code cannot make us read past the end. */
+const struct iovec *virtq_chain_readable(const struct virtq_chain *c, unsigned *n)
+{
+	*n = c->nread < VIRTQ_MAX_SIZE ? c->nread : VIRTQ_MAX_SIZE;
+	return c->iov;
+}
+
+const struct iovec *virtq_chain_writable(const struct virtq_chain *c, unsigned *n)
+{
+	unsigned first = c->nread < VIRTQ_MAX_SIZE ? c->nread : VIRTQ_MAX_SIZE;
+	*n = c->nwrite < VIRTQ_MAX_SIZE - first ? c->nwrite : VIRTQ_MAX_SIZE - first;
+	return c->iov + first;
 }

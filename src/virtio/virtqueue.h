@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "util/error.h"
 #include "mem/guest_mem.h"
@@ -49,16 +50,13 @@ struct virtq {
 	bool signalled_valid;
 };
 
-/* One buffer of a chain, already translated to a host pointer. */
-struct virtq_buf {
-	uint8_t *data;
-	uint32_t len;
-};
-
+/* A chain taken from the ring: its buffers, each already checked and
+ * translated to a host pointer (the device-readable ones first), and
+ * their totals. Devices reach the buffers through the functions below. */
 struct virtq_chain {
 	uint16_t head;
-	unsigned nread, nwrite; /* device-readable bufs come first */
-	struct virtq_buf buf[VIRTQ_MAX_SIZE];
+	unsigned nread, nwrite;
+	struct iovec iov[VIRTQ_MAX_SIZE];
 	uint64_t read_len, write_len; /* totals */
 };
 
@@ -84,6 +82,12 @@ uint64_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, 
 /* Copies into the chain's writable buffers; returns bytes copied. */
 uint64_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src,
                            uint64_t len);
+
+/* The chain's device-readable buffers as host iovecs: *n of them, at
+ * most VIRTQ_MAX_SIZE, pointing into guest memory. */
+const struct iovec *virtq_chain_readable(const struct virtq_chain *c, unsigned *n);
+/* Its device-writable buffers, likewise. */
+const struct iovec *virtq_chain_writable(const struct virtq_chain *c, unsigned *n);
 
 /* Sizes in bytes of the three ring parts for a queue of size n. */
 uint64_t virtq_desc_bytes(uint16_t n);

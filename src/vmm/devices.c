@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "vmm/fuse_backend.h"
 #include "vmm/internal.h"
 #include "vmproc_abi.h"
 #include "x86/layout.h"
@@ -81,7 +82,9 @@ int vm_devices_setup(struct vm *vm, struct vmp_error *err)
 		if (!rc)
 			virtio_ports_attach(vm->channel, &vm->dev[vm->ndev - 1].transport);
 		if (!rc)
-			rc = virtio_fs_new(&vm->fs, VMPROC_ABI_FS_TAG, vm->fs_server, err);
+			rc = virtio_fs_new(&vm->fs, VMPROC_ABI_FS_TAG,
+			                   vm->fs_server ? vm_fuse_backend() : NULL, vm->fs_server,
+			                   err);
 		if (!rc)
 			rc = add_device(vm, virtio_fs_ops(), vm->fs, err);
 	}

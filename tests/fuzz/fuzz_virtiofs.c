@@ -1,5 +1,6 @@
 /* libFuzzer target for the virtio-fs device (src/virtio/fs.c) and the FUSE
- * server behind it (src/fuse/), driven the way a guest would: through the
+ * server behind it (src/fuse/, wired in as the VMM does, through
+ * src/vmm/fuse_backend.c), driven the way a guest would: through the
  * virtio-mmio transport (tests/unit/mmio_driver.h) and split virtqueues in
  * a fake guest memory (1 MiB, calloc'd, behind guest_mem_layout).
  *
@@ -116,6 +117,7 @@
 #include "virtio/mmio.h"
 #include "virtio/virtqueue.h"
 #include "mem/guest_mem.h"
+#include "vmm/fuse_backend.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -985,7 +987,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_unique = 0;
 	add_entries();
 	vmp_error_clear(&g_err);
-	if (virtio_fs_new(&g_fs, "fuzz", g_srv, &g_err))
+	if (virtio_fs_new(&g_fs, "fuzz", vm_fuse_backend(), g_srv, &g_err))
 		fail("virtio_fs_new: %s", g_err.msg);
 	if (virtio_mmio_init(&g_t, 0xd0000000ull, 5, g_efd, virtio_fs_ops(), g_fs, &g_mem))
 		fail("virtio_mmio_init");

@@ -1,8 +1,9 @@
-/* The FUSE server (src/fuse/server.c) driven the way the guest's virtio-fs
- * driver drives it: requests laid out in memory as FUSE messages, in one
- * or several device-readable buffers (split at awkward offsets when
- * g_split is set), the reply read back from one or several writable
- * buffers. The shares are temporary directories under /tmp. */
+/* The FUSE server (src/fuse/) driven the way the guest's virtio-fs driver
+ * drives it: requests laid out in memory as FUSE messages, in one or
+ * several readable buffers (split at awkward offsets when g_split is
+ * set), the reply read back from one or several writable buffers, both
+ * handed over as iovecs. The shares are temporary directories under
+ * /tmp. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,12 +13,14 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "fuse/server.h"
 #include "harness.h"
 
 #define MSG_MAX (2u << 20)
+#define BUF_MAX 256 /* buffers of a request and of its reply, together */
 
 static int g_split; /* split requests and replies into awkward pieces */
 
@@ -131,8 +134,10 @@ struct rep {
 
 static uint8_t *g_msgbuf, *g_repbuf;
 static uint64_t g_unique;
-/* The writable buffers of the last request (for checking iov pointers). */
-static struct virtq_chain g_chain;
+/* The buffers of the last request: g_nin readable ones, then g_nout
+ * writable ones (kept for checking iov pointers). */
+static struct iovec g_buf[BUF_MAX];
+static unsigned g_nin, g_nout;
 
 static struct msg msg_new(uint32_t opcode, uint64_t nodeid)
 {
@@ -162,22 +167,23 @@ static void msg_str(struct msg *m, const char *s)
 	msg_add(m, s, strlen(s) + 1);
 }
 
-/* Lays bytes [0, n) out as buffers of awkward sizes (g_split) or one. */
-static unsigned lay_out(struct virtq_chain *c, unsigned first, size_t n, bool split)
+/* Lays bytes [0, n) out as buffers of awkward sizes (g_split) or one,
+ * from g_buf[first]. */
+static unsigned lay_out(unsigned first, size_t n, bool split)
 {
 	static const uint32_t sizes[] = {1, 3, 7, 16, 2, 13, 40, 5, 64, 9, 128, 31};
 	unsigned k = 0;
 	size_t done = 0;
 	while (done < n || (k == 0 && n == 0)) {
 		size_t len = n - done;
-		if (split && first + k < VIRTQ_MAX_SIZE - 1 && k < 60) {
+		if (split && first + k < BUF_MAX - 1 && k < 60) {
 			size_t want = sizes[k % (sizeof(sizes) / sizeof(sizes[0]))];
 			if (len > want)
 				len = want;
 		}
 		/* Each buffer its own allocation, so that ASan sees overruns. */
-		c->buf[first + k].data = malloc(len ? len : 1);
-		c->buf[first + k].len = (uint32_t)len;
+		g_buf[first + k].iov_base = malloc(len ? len : 1);
+		g_buf[first + k].iov_len = len;
 		done += len;
 		k++;
 		if (n == 0)
@@ -186,11 +192,12 @@ static unsigned lay_out(struct virtq_chain *c, unsigned first, size_t n, bool sp
 	return k;
 }
 
-static void chain_free(struct virtq_chain *c)
+static void bufs_free(void)
 {
-	for (unsigned i = 0; i < c->nread + c->nwrite; i++)
-		free(c->buf[i].data);
-	memset(c, 0, sizeof(*c));
+	for (unsigned i = 0; i < g_nin + g_nout; i++)
+		free(g_buf[i].iov_base);
+	memset(g_buf, 0, sizeof(g_buf));
+	g_nin = g_nout = 0;
 }
 
 /* Sends m (its header's len set to hlen, or the message length if hlen is
@@ -208,31 +215,30 @@ static struct rep send_ex(struct fuse_server *s, struct msg *m, uint32_t hlen, s
 	}
 	if (!g_repbuf)
 		g_repbuf = malloc(MSG_MAX);
-	chain_free(&g_chain);
-	struct virtq_chain *c = &g_chain;
+	bufs_free();
 	size_t rn = m->len + extra;
-	c->nread = lay_out(c, 0, rn, g_split);
+	g_nin = lay_out(0, rn, g_split);
 	size_t off = 0;
-	for (unsigned i = 0; i < c->nread; i++) {
-		size_t k = c->buf[i].len;
+	for (unsigned i = 0; i < g_nin; i++) {
+		size_t k = g_buf[i].iov_len;
+		uint8_t *d = g_buf[i].iov_base;
 		for (size_t j = 0; j < k; j++, off++)
-			c->buf[i].data[j] = off < m->len ? m->buf[off] : 0xAB;
+			d[j] = off < m->len ? m->buf[off] : 0xAB;
 	}
-	c->nwrite = replycap ? lay_out(c, c->nread, replycap, g_split) : 0;
-	c->read_len = rn;
-	c->write_len = replycap;
-	for (unsigned i = 0; i < c->nwrite; i++)
-		memset(c->buf[c->nread + i].data, 0xCD, c->buf[c->nread + i].len);
+	g_nout = replycap ? lay_out(g_nin, replycap, g_split) : 0;
+	struct iovec *out = g_buf + g_nin;
+	for (unsigned i = 0; i < g_nout; i++)
+		memset(out[i].iov_base, 0xCD, out[i].iov_len);
 	struct rep r;
 	memset(&r, 0, sizeof(r));
-	r.n = fuse_server_handle(s, c);
+	r.n = fuse_server_handle(s, g_buf, g_nin, out, g_nout);
 	CHECK(r.n <= replycap);
 	off = 0;
-	for (unsigned i = 0; i < c->nwrite && off < r.n; i++) {
-		size_t k = c->buf[c->nread + i].len;
+	for (unsigned i = 0; i < g_nout && off < r.n; i++) {
+		size_t k = out[i].iov_len;
 		if (k > r.n - off)
 			k = r.n - off;
-		memcpy(g_repbuf + off, c->buf[c->nread + i].data, k);
+		memcpy(g_repbuf + off, out[i].iov_base, k);
 		off += k;
 	}
 	if (r.n >= sizeof(r.h)) {
@@ -1831,16 +1837,16 @@ struct cbfile {
 
 /* Whether iov[] lies inside the current request's buffers (the reply's
  * for reads, the request's for writes). */
-static bool iov_in_chain(const struct iovec *iov, int cnt, bool writable)
+static bool iov_in_bufs(const struct iovec *iov, int cnt, bool writable)
 {
-	unsigned first = writable ? g_chain.nread : 0;
-	unsigned n = writable ? g_chain.nwrite : g_chain.nread;
+	unsigned first = writable ? g_nin : 0;
+	unsigned n = writable ? g_nout : g_nin;
 	for (int i = 0; i < cnt; i++) {
 		bool in = false;
 		for (unsigned k = first; k < first + n; k++) {
-			uint8_t *b = g_chain.buf[k].data;
+			uint8_t *b = g_buf[k].iov_base;
 			uint8_t *p = iov[i].iov_base;
-			if (p >= b && p + iov[i].iov_len <= b + g_chain.buf[k].len)
+			if (p >= b && p + iov[i].iov_len <= b + g_buf[k].iov_len)
 				in = true;
 		}
 		if (!in)
@@ -1859,7 +1865,7 @@ static long cb_read(void *ud, uint64_t off, const struct iovec *iov, int cnt)
 	struct cbfile *f = ud;
 	f->reads++;
 	f->last_off = off;
-	f->iov_ok = iov_in_chain(iov, cnt, true);
+	f->iov_ok = iov_in_bufs(iov, cnt, true);
 	if (f->force)
 		return f->force;
 	long done = 0;
@@ -1879,7 +1885,7 @@ static long cb_write(void *ud, uint64_t off, const struct iovec *iov, int cnt)
 	struct cbfile *f = ud;
 	f->writes++;
 	f->last_off = off;
-	f->iov_ok = iov_in_chain(iov, cnt, false);
+	f->iov_ok = iov_in_bufs(iov, cnt, false);
 	if (f->force)
 		return f->force;
 	long done = 0;

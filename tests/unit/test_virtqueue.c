@@ -241,10 +241,10 @@ static void pop_read_write_chain(void)
 	CHECK(g_c.head == 5);
 	CHECK(g_c.nread == 2 && g_c.nwrite == 2);
 	CHECK(g_c.read_len == 12 && g_c.write_len == 12);
-	CHECK(g_c.buf[0].data == gp(DATA_GPA) && g_c.buf[0].len == 7);
-	CHECK(g_c.buf[1].data == gp(DATA_GPA + 0x100) && g_c.buf[1].len == 5);
-	CHECK(g_c.buf[2].data == gp(DATA_GPA + 0x200) && g_c.buf[2].len == 4);
-	CHECK(g_c.buf[3].data == gp(DATA_GPA + 0x300) && g_c.buf[3].len == 8);
+	CHECK(g_c.iov[0].iov_base == gp(DATA_GPA) && g_c.iov[0].iov_len == 7);
+	CHECK(g_c.iov[1].iov_base == gp(DATA_GPA + 0x100) && g_c.iov[1].iov_len == 5);
+	CHECK(g_c.iov[2].iov_base == gp(DATA_GPA + 0x200) && g_c.iov[2].iov_len == 4);
+	CHECK(g_c.iov[3].iov_base == gp(DATA_GPA + 0x300) && g_c.iov[3].iov_len == 8);
 
 	char text[32] = {0};
 	CHECK(virtq_chain_read(&g_c, 0, text, sizeof(text)) == 12);
@@ -335,7 +335,7 @@ static void several_chains_in_order(void)
 		int rc = virtq_pop(&g_q, &g_mem, &g_c, &g_err);
 		CHECK_MSG(rc == 1, "pop %d: rc %d: %s", i, rc, g_err.msg);
 		CHECK_MSG(g_c.head == heads[i], "pop %d: head %u", i, g_c.head);
-		CHECK(g_c.buf[0].data == gp(DATA_GPA + 0x100ull * heads[i]));
+		CHECK(g_c.iov[0].iov_base == gp(DATA_GPA + 0x100ull * heads[i]));
 	}
 	CHECK(virtq_pop(&g_q, &g_mem, &g_c, &g_err) == 0);
 	/* Completed out of order: the used ring records them as pushed. */
@@ -357,7 +357,7 @@ static void full_length_chain_is_accepted(void)
 	int rc = virtq_pop(&g_q, &g_mem, &g_c, &g_err);
 	CHECK_MSG(rc == 1, "rc %d: %s", rc, g_err.msg);
 	CHECK(g_c.nread == 256 && g_c.read_len == 256);
-	CHECK(g_c.buf[255].data == gp(DATA_GPA + 255));
+	CHECK(g_c.iov[255].iov_base == gp(DATA_GPA + 255));
 }
 
 /* --- hostile drivers ----------------------------------------------- */
@@ -476,7 +476,7 @@ static void buffers_outside_memory_are_rejected(void)
 	set_desc(0, MEM_SIZE - 8, 8, VIRTQ_DESC_F_WRITE, 0);
 	avail_add(8, 0);
 	CHECK(virtq_pop(&g_q, &g_mem, &g_c, &g_err) == 1);
-	CHECK(g_c.buf[0].data == gp(MEM_SIZE - 8));
+	CHECK(g_c.iov[0].iov_base == gp(MEM_SIZE - 8));
 	CHECK(virtq_chain_write(&g_c, 0, "12345678", 8) == 8);
 	CHECK(memcmp(gp(MEM_SIZE - 8), "12345678", 8) == 0);
 }
