@@ -98,7 +98,7 @@ check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/fstest \
 		$(BUILD)/host/test_init_logic $(BUILD)/host/test_serve
 	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve \
 		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay" \
-		"guest/fstest/test_fstest.sh $(BUILD)/host/fstest"
+		"tests/tools/fstest/test_fstest.sh $(BUILD)/host/fstest"
 
 check-e2e: guest kernel $(E2E_TESTS) $(HOSTBUILD)/vmproc
 	tests/run.sh e2e $(E2E_TESTS) "tests/e2e/test_cli_run.sh $(HOSTBUILD)/vmproc"

@@ -22,7 +22,10 @@ GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h guest/init/report.
 GUEST_SERVE_TEST_SRCS := guest/init/test_serve.c guest/init/serve.c guest/init/report.c \
 	guest/init/init_logic.c
 GUEST_CATSAY_DEPS := guest/catsay/catsay.c guest/guest.mk
-GUEST_FSTEST_DEPS := guest/fstest/fstest.c guest/guest.mk
+# fstest is a test tool (tests/tools/fstest/), but the virtio-fs tests and
+# the benchmark run it in the guest, so it is built into the images too.
+GUEST_FSTEST_SRCS := tests/tools/fstest/fstest.c
+GUEST_FSTEST_DEPS := $(GUEST_FSTEST_SRCS) guest/guest.mk
 GUEST_MKINITRAMFS := guest/image/mkinitramfs.sh
 GUEST_MKSYSTEM := guest/image/mksystem.sh
 GUEST_BUSYBOX_SH := guest/image/busybox.sh
@@ -43,7 +46,7 @@ $(BUILD)/guest/catsay: $(GUEST_CATSAY_DEPS)
 # The file-system test program (virtio-fs shares), in /usr/bin.
 $(BUILD)/guest/fstest: $(GUEST_FSTEST_DEPS)
 	@mkdir -p $(@D)
-	$(GUEST_CC) $(GUEST_CFLAGS) -o $@ guest/fstest/fstest.c
+	$(GUEST_CC) $(GUEST_CFLAGS) -o $@ $(GUEST_FSTEST_SRCS)
 
 # The default initramfs: init and mount points only. Programs come from
 # system.erofs, which init mounts read-only at /usr from /dev/vda.
@@ -72,7 +75,7 @@ $(BUILD)/host/catsay: $(GUEST_CATSAY_DEPS)
 
 $(BUILD)/host/fstest: $(GUEST_FSTEST_DEPS)
 	@mkdir -p $(@D)
-	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ guest/fstest/fstest.c
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ $(GUEST_FSTEST_SRCS)
 
 $(BUILD)/host/test_init_logic: guest/init/test_init_logic.c \
 		guest/init/init_logic.c guest/init/init_logic.h guest/include/vmproc_abi.h \
@@ -91,7 +94,7 @@ check-catsay: $(BUILD)/host/catsay
 	guest/catsay/test_catsay.sh $(BUILD)/host/catsay
 
 check-fstest: $(BUILD)/host/fstest
-	guest/fstest/test_fstest.sh $(BUILD)/host/fstest
+	tests/tools/fstest/test_fstest.sh $(BUILD)/host/fstest
 
 check-guest-init: $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve
 	$(BUILD)/host/test_init_logic
