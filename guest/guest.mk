@@ -24,8 +24,8 @@ GUEST_SERVE_TEST_SRCS := guest/init/test_serve.c guest/init/serve.c guest/init/r
 GUEST_CATSAY_DEPS := guest/catsay/catsay.c guest/guest.mk
 # fstest is a test tool (tests/tools/fstest/), but the virtio-fs tests and
 # the benchmark run it in the guest, so it is built into the images too.
-GUEST_FSTEST_SRCS := tests/tools/fstest/fstest.c
-GUEST_FSTEST_DEPS := $(GUEST_FSTEST_SRCS) guest/guest.mk
+GUEST_FSTEST_SRCS := $(wildcard tests/tools/fstest/*.c)
+GUEST_FSTEST_DEPS := $(GUEST_FSTEST_SRCS) tests/tools/fstest/fstest.h guest/guest.mk
 GUEST_MKINITRAMFS := guest/image/mkinitramfs.sh
 GUEST_MKSYSTEM := guest/image/mksystem.sh
 GUEST_BUSYBOX_SH := guest/image/busybox.sh
