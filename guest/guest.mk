@@ -16,10 +16,11 @@ GUEST_INIT_SRCS := guest/init/init.c guest/init/init_logic.c guest/init/report.c
 	guest/init/serve.c guest/init/fresh.c guest/init/mounts.c
 GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h guest/init/report.h \
 	guest/init/serve.h guest/init/fresh.h guest/init/mounts.h guest/include/vmproc_abi.h guest/guest.mk
-# test_serve runs the channel's serve loop on the host, with socketpairs
-# for the ports, and its own stubs for fresh.c (which would set the host's
-# clock).
-GUEST_SERVE_TEST_SRCS := guest/init/test_serve.c guest/init/serve.c guest/init/report.c \
+# The init's host tests live in tests/guest/ and link the init's own
+# sources, built for the host. test_serve runs the channel's serve loop on
+# the host, with socketpairs for the ports, and its own stubs for fresh.c
+# (which would set the host's clock).
+GUEST_SERVE_TEST_SRCS := tests/guest/test_serve.c guest/init/serve.c guest/init/report.c \
 	guest/init/init_logic.c
 GUEST_CATSAY_DEPS := guest/catsay/catsay.c guest/guest.mk
 # fstest is a test tool (tests/tools/fstest/), but the virtio-fs tests and
@@ -77,18 +78,18 @@ $(BUILD)/host/fstest: $(GUEST_FSTEST_DEPS)
 	@mkdir -p $(@D)
 	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ $(GUEST_FSTEST_SRCS)
 
-$(BUILD)/host/test_init_logic: guest/init/test_init_logic.c \
+$(BUILD)/host/test_init_logic: tests/guest/test_init_logic.c \
 		guest/init/init_logic.c guest/init/init_logic.h guest/include/vmproc_abi.h \
 		guest/guest.mk
 	@mkdir -p $(@D)
-	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ \
-		guest/init/test_init_logic.c guest/init/init_logic.c
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Iguest/init -o $@ \
+		tests/guest/test_init_logic.c guest/init/init_logic.c
 
 $(BUILD)/host/test_serve: $(GUEST_SERVE_TEST_SRCS) guest/init/init_logic.h \
 		guest/init/report.h guest/init/serve.h guest/init/fresh.h guest/init/mounts.h \
 		guest/include/vmproc_abi.h tests/harness.h guest/guest.mk
 	@mkdir -p $(@D)
-	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Itests -o $@ $(GUEST_SERVE_TEST_SRCS)
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Iguest/init -Itests -o $@ $(GUEST_SERVE_TEST_SRCS)
 
 check-catsay: $(BUILD)/host/catsay
 	guest/catsay/test_catsay.sh $(BUILD)/host/catsay
