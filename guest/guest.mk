@@ -78,11 +78,11 @@ $(BUILD)/host/fstest: $(GUEST_FSTEST_DEPS)
 	@mkdir -p $(@D)
 	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ $(GUEST_FSTEST_SRCS)
 
-$(BUILD)/host/test_init_logic: tests/guest/test_init_logic.c \
+$(BUILD)/host/test_init_logic: tests/guest/test_init_logic.c tests/harness.h \
 		guest/init/init_logic.c guest/init/init_logic.h guest/include/vmproc_abi.h \
 		guest/guest.mk
 	@mkdir -p $(@D)
-	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Iguest/init -o $@ \
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Iguest/init -Itests -o $@ \
 		tests/guest/test_init_logic.c guest/init/init_logic.c
 
 $(BUILD)/host/test_serve: $(GUEST_SERVE_TEST_SRCS) guest/init/init_logic.h \
