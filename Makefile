@@ -95,8 +95,8 @@ demo: all
 	echo hello | $(HOSTBUILD)/vmproc run --trace /bin/catsay
 
 check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/fstest \
-		$(BUILD)/host/test_init_logic $(BUILD)/host/test_serve
-	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve \
+		$(BUILD)/host/test_init_logic $(GUEST_SERVE_TESTS)
+	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic $(GUEST_SERVE_TESTS) \
 		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay" \
 		"tests/tools/fstest/test_fstest.sh $(BUILD)/host/fstest"
 

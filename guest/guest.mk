@@ -17,11 +17,13 @@ GUEST_INIT_SRCS := guest/init/init.c guest/init/init_logic.c guest/init/report.c
 GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h guest/init/report.h \
 	guest/init/serve.h guest/init/fresh.h guest/init/mounts.h guest/include/vmproc_abi.h guest/guest.mk
 # The init's host tests live in tests/guest/ and link the init's own
-# sources, built for the host. test_serve runs the channel's serve loop on
-# the host, with socketpairs for the ports, and its own stubs for fresh.c
-# (which would set the host's clock).
-GUEST_SERVE_TEST_SRCS := tests/guest/test_serve.c guest/init/serve.c guest/init/report.c \
+# sources, built for the host. test_serve and test_serve_tty run the
+# channel's serve loop on the host, with socketpairs for the ports, and
+# stubs for fresh.c (which would set the host's clock) and mounts.c
+# (tests/guest/serve_session.c).
+GUEST_SERVE_TEST_SRCS := tests/guest/serve_session.c guest/init/serve.c guest/init/report.c \
 	guest/init/init_logic.c
+GUEST_SERVE_TESTS := $(BUILD)/host/test_serve $(BUILD)/host/test_serve_tty
 GUEST_CATSAY_DEPS := guest/catsay/catsay.c guest/guest.mk
 # fstest is a test tool (tests/tools/fstest/), but the virtio-fs tests and
 # the benchmark run it in the guest, so it is built into the images too.
@@ -85,11 +87,12 @@ $(BUILD)/host/test_init_logic: tests/guest/test_init_logic.c tests/harness.h \
 	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Iguest/init -Itests -o $@ \
 		tests/guest/test_init_logic.c guest/init/init_logic.c
 
-$(BUILD)/host/test_serve: $(GUEST_SERVE_TEST_SRCS) guest/init/init_logic.h \
-		guest/init/report.h guest/init/serve.h guest/init/fresh.h guest/init/mounts.h \
+$(GUEST_SERVE_TESTS): $(BUILD)/host/%: tests/guest/%.c $(GUEST_SERVE_TEST_SRCS) \
+		tests/guest/serve_session.h guest/init/init_logic.h guest/init/report.h \
+		guest/init/serve.h guest/init/fresh.h guest/init/mounts.h \
 		guest/include/vmproc_abi.h tests/harness.h guest/guest.mk
 	@mkdir -p $(@D)
-	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Iguest/init -Itests -o $@ $(GUEST_SERVE_TEST_SRCS)
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Iguest/init -Itests -o $@ $< $(GUEST_SERVE_TEST_SRCS)
 
 check-catsay: $(BUILD)/host/catsay
 	guest/catsay/test_catsay.sh $(BUILD)/host/catsay
@@ -97,8 +100,9 @@ check-catsay: $(BUILD)/host/catsay
 check-fstest: $(BUILD)/host/fstest
 	tests/tools/fstest/test_fstest.sh $(BUILD)/host/fstest
 
-check-guest-init: $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve
+check-guest-init: $(BUILD)/host/test_init_logic $(GUEST_SERVE_TESTS)
 	$(BUILD)/host/test_init_logic
 	$(BUILD)/host/test_serve
+	$(BUILD)/host/test_serve_tty
 
 check-guest: check-catsay check-fstest check-guest-init
