@@ -55,7 +55,7 @@ static const char base_cmdline[] =
  * a VM the hardware boundary is what isolates the guest. Masking KVM's
  * CPUID is not enough there: PVM executes
  * the guest's CPUID natively, so the guest sees the host's bits (measured;
- * see tests/e2e and the closing note of issue 2). The kernel's own
+ * docs/platform.md, "CPUID runs natively"). The kernel's own
  * clearcpuid= (X86_FEATURE_* numbers of Linux 6.1) hides them. Not
  * "noxsave": 6.1 does not register it, so it would reach init as argv.
  * Native CPUID also means guest user space sees the host's AVX and XCR0,
