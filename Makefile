@@ -101,10 +101,11 @@ demo: all
 	echo hello | $(HOSTBUILD)/vmproc run --trace /bin/catsay
 
 check-unit: $(UNIT_TESTS) $(BUILD)/host/catsay $(BUILD)/host/fstest \
-		$(BUILD)/host/test_init_logic $(BUILD)/host/test_serve
-	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve \
+		$(BUILD)/host/test_init_logic $(GUEST_SERVE_TESTS)
+	tests/run.sh unit $(UNIT_TESTS) $(BUILD)/host/test_init_logic $(GUEST_SERVE_TESTS) \
 		"guest/catsay/test_catsay.sh $(BUILD)/host/catsay" \
-		"guest/fstest/test_fstest.sh $(BUILD)/host/fstest"
+		"tests/tools/fstest/test_fstest.sh $(BUILD)/host/fstest" \
+		tests/unit/test_check_layers.sh
 
 # A guest init that misbehaves on purpose, in an initramfs of its own
 # (tests/e2e/test_hostile.c).
@@ -173,11 +174,14 @@ format:
 TIDY_CHECKS := -*,clang-analyzer-*,bugprone-*,-bugprone-easily-swappable-parameters,\
 	-bugprone-reserved-identifier,-bugprone-narrowing-conversions,\
 	-bugprone-implicit-widening-of-multiplication-result,-clang-analyzer-security.insecureAPI.*
+# clang-tidy, cppcheck, then the floor plan of docs/architecture.md: which
+# folder may include which, no include cycles, no file over 800 lines.
 lint:
 	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' $(LIB_SRCS) $(wildcard cli/*.c) \
 		-- -std=c11 -D_GNU_SOURCE -DVMPROC_DATADIR='"/usr/share/vmproc"' -Iinclude -Isrc -Iguest/include
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		-D_GNU_SOURCE -DVMPROC_DATADIR=\"/usr/share/vmproc\" -Iinclude -Isrc -Iguest/include src cli
+	python3 scripts/check-layers.py
 
 clean:
 	rm -rf $(BUILD)

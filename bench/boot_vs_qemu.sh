@@ -40,7 +40,8 @@ Options:
               of 31 ports costs the emulated guest kernel seconds to probe;
               vmproc's console has one port)
   -p          each VMM in its own best configuration instead of an
-              identical guest: QEMU as ../shared/PLATFORM.md boots it (its
+              identical guest: QEMU as the first bring-up booted it
+              (docs/platform.md, "The first bring-up, under QEMU"; its
               documented command line, less words Linux 6.1 does not
               register, plus the same clearcpuid= mask; everything in one
               initramfs, build/initramfs-full.cpio), vmproc with its
@@ -110,7 +111,8 @@ CMDLINE=$(vmproc_guest_cmdline "$vmproc")
 QEMU_CMDLINE=$CMDLINE
 qemu_initrd_src=$initrd
 if [ "$own_best" = 1 ]; then
-	# PLATFORM.md's QEMU recipe: "noxsave clearcpuid=<names> mitigations=off
+	# The first bring-up's QEMU recipe (docs/platform.md, "The first
+	# bring-up, under QEMU"): "noxsave clearcpuid=<names> mitigations=off
 	# nopti nofsgsbase nopcid lpj=10384624 tsc=reliable panic=-1". noxsave
 	# and nopti are not registered in 6.1 (the kernel would hand them to
 	# init as its program), and the clearcpuid= list this host needs is

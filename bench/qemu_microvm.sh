@@ -12,9 +12,10 @@
 # vmproc's virtio_mmio.device= word. QEMU microvm appends
 # " virtio_mmio.device=512@0x...:N" itself for each virtio-mmio transport
 # with a device plugged, but only with acpi=off (auto-kernel-cmdline).
-# The clearcpuid= word: on a PVM host (see ../shared/PLATFORM.md) the guest
-# runs CPUID natively, so neither vmproc's CPUID mask nor QEMU's qemu64
-# model hides XSAVE, SMAP, ...; without it the kernel dies on xrstor.
+# The clearcpuid= word: on a PVM host the guest runs CPUID natively
+# (docs/platform.md, "CPUID runs natively"), so neither vmproc's CPUID
+# mask nor QEMU's qemu64 model hides XSAVE, SMAP, ...; without it the
+# kernel dies on xrstor.
 vmproc_guest_cmdline() { # VMPROC
 	local cmdline emulated
 	cmdline=$(strings -n 16 -- "$1" | grep -m 1 -E '^console=hvc0 quiet ' || true)

@@ -16,13 +16,19 @@ GUEST_INIT_SRCS := guest/init/init.c guest/init/init_logic.c guest/init/report.c
 	guest/init/serve.c guest/init/fresh.c guest/init/mounts.c
 GUEST_INIT_DEPS := $(GUEST_INIT_SRCS) guest/init/init_logic.h guest/init/report.h \
 	guest/init/serve.h guest/init/fresh.h guest/init/mounts.h guest/include/vmproc_abi.h guest/guest.mk
-# test_serve runs the channel's serve loop on the host, with socketpairs
-# for the ports, and its own stubs for fresh.c (which would set the host's
-# clock).
-GUEST_SERVE_TEST_SRCS := guest/init/test_serve.c guest/init/serve.c guest/init/report.c \
+# The init's host tests live in tests/guest/ and link the init's own
+# sources, built for the host. test_serve and test_serve_tty run the
+# channel's serve loop on the host, with socketpairs for the ports, and
+# stubs for fresh.c (which would set the host's clock) and mounts.c
+# (tests/guest/serve_session.c).
+GUEST_SERVE_TEST_SRCS := tests/guest/serve_session.c guest/init/serve.c guest/init/report.c \
 	guest/init/init_logic.c
+GUEST_SERVE_TESTS := $(BUILD)/host/test_serve $(BUILD)/host/test_serve_tty
 GUEST_CATSAY_DEPS := guest/catsay/catsay.c guest/guest.mk
-GUEST_FSTEST_DEPS := guest/fstest/fstest.c guest/guest.mk
+# fstest is a test tool (tests/tools/fstest/), but the virtio-fs tests and
+# the benchmark run it in the guest, so it is built into the images too.
+GUEST_FSTEST_SRCS := $(wildcard tests/tools/fstest/*.c)
+GUEST_FSTEST_DEPS := $(GUEST_FSTEST_SRCS) tests/tools/fstest/fstest.h guest/guest.mk
 GUEST_MKINITRAMFS := guest/image/mkinitramfs.sh
 GUEST_MKSYSTEM := guest/image/mksystem.sh
 GUEST_BUSYBOX_SH := guest/image/busybox.sh
@@ -43,7 +49,7 @@ $(BUILD)/guest/catsay: $(GUEST_CATSAY_DEPS)
 # The file-system test program (virtio-fs shares), in /usr/bin.
 $(BUILD)/guest/fstest: $(GUEST_FSTEST_DEPS)
 	@mkdir -p $(@D)
-	$(GUEST_CC) $(GUEST_CFLAGS) -o $@ guest/fstest/fstest.c
+	$(GUEST_CC) $(GUEST_CFLAGS) -o $@ $(GUEST_FSTEST_SRCS)
 
 # The default initramfs: init and mount points only. Programs come from
 # system.erofs, which init mounts read-only at /usr from /dev/vda.
@@ -72,29 +78,31 @@ $(BUILD)/host/catsay: $(GUEST_CATSAY_DEPS)
 
 $(BUILD)/host/fstest: $(GUEST_FSTEST_DEPS)
 	@mkdir -p $(@D)
-	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ guest/fstest/fstest.c
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ $(GUEST_FSTEST_SRCS)
 
-$(BUILD)/host/test_init_logic: guest/init/test_init_logic.c \
+$(BUILD)/host/test_init_logic: tests/guest/test_init_logic.c tests/harness.h \
 		guest/init/init_logic.c guest/init/init_logic.h guest/include/vmproc_abi.h \
 		guest/guest.mk
 	@mkdir -p $(@D)
-	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -o $@ \
-		guest/init/test_init_logic.c guest/init/init_logic.c
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Iguest/init -Itests -o $@ \
+		tests/guest/test_init_logic.c guest/init/init_logic.c
 
-$(BUILD)/host/test_serve: $(GUEST_SERVE_TEST_SRCS) guest/init/init_logic.h \
-		guest/init/report.h guest/init/serve.h guest/init/fresh.h guest/init/mounts.h \
+$(GUEST_SERVE_TESTS): $(BUILD)/host/%: tests/guest/%.c $(GUEST_SERVE_TEST_SRCS) \
+		tests/guest/serve_session.h guest/init/init_logic.h guest/init/report.h \
+		guest/init/serve.h guest/init/fresh.h guest/init/mounts.h \
 		guest/include/vmproc_abi.h tests/harness.h guest/guest.mk
 	@mkdir -p $(@D)
-	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Itests -o $@ $(GUEST_SERVE_TEST_SRCS)
+	$(GUEST_HOST_CC) $(GUEST_HOST_CFLAGS) -Iguest/init -Itests -o $@ $< $(GUEST_SERVE_TEST_SRCS)
 
 check-catsay: $(BUILD)/host/catsay
 	guest/catsay/test_catsay.sh $(BUILD)/host/catsay
 
 check-fstest: $(BUILD)/host/fstest
-	guest/fstest/test_fstest.sh $(BUILD)/host/fstest
+	tests/tools/fstest/test_fstest.sh $(BUILD)/host/fstest
 
-check-guest-init: $(BUILD)/host/test_init_logic $(BUILD)/host/test_serve
+check-guest-init: $(BUILD)/host/test_init_logic $(GUEST_SERVE_TESTS)
 	$(BUILD)/host/test_init_logic
 	$(BUILD)/host/test_serve
+	$(BUILD)/host/test_serve_tty
 
 check-guest: check-catsay check-fstest check-guest-init

@@ -1,7 +1,9 @@
 /* A minimal test harness. Each TEST is a function; CHECK records a failure
  * with its location and keeps going. Every test prints one line:
  *   PASS name        or        FAIL name: file:line: what
- * and tests/run.sh counts those lines for the suite's summary. */
+ * and tests/run.sh counts those lines for the suite's summary. The one
+ * harness of the C tests: tests/unit, tests/guest and, through
+ * tests/e2e/scenarios.h, tests/e2e. */
 #ifndef VMP_TESTS_HARNESS_H
 #define VMP_TESTS_HARNESS_H
 

@@ -3,8 +3,9 @@
 #
 # Builds vmproc's guest initramfs: an UNCOMPRESSED newc cpio, because a
 # guest kernel whose code is emulated never finishes inflating a gzip one
-# (shared/PLATFORM.md). The output is reproducible byte for byte: fixed
-# owners, modes, mtimes and inode numbers, entries in C-locale order.
+# (docs/platform.md, "Kernel configuration and measured costs"). The
+# output is reproducible byte for byte: fixed owners, modes, mtimes and
+# inode numbers, entries in C-locale order.
 #
 # By default the image is minimal and merged-usr: /init, /etc/passwd,
 # /etc/group, empty mount points and /bin -> usr/bin, /sbin -> usr/sbin.

@@ -1,6 +1,6 @@
 /* What makes each VM its own (vmproc_abi.h, TIME and SEED): the system
  * calls that set the guest's wall clock and seed its kernel CRNG. They are
- * in a file of their own so that the host tests of serve.c (test_serve.c)
+ * in a file of their own so that the host tests of serve.c (tests/guest/serve_session.c)
  * link stubs in their place: run on the host, the real ones would set the
  * host's clock and credit its entropy pool. */
 #ifndef VMPROC_INIT_FRESH_H

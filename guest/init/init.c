@@ -9,9 +9,10 @@
  * named on the kernel command line (vmproc_prewarm=) into the page cache.
  *
  * Guest-kernel code may run ~1000x slower than native (see
- * shared/PLATFORM.md) while user space runs natively, so this file counts
- * system calls: the normal path makes only those it cannot avoid, and
- * anything diagnostic (debug lines, error reports) stays off that path.
+ * docs/platform.md, "What runs how fast") while user space runs natively,
+ * so this file counts system calls: the normal path makes only those it
+ * cannot avoid, and anything diagnostic (debug lines, error reports) stays
+ * off that path.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* Pure helpers of the guest init: no system calls, so the host can test
- * them (test_init_logic.c) without a VM. */
+ * them (tests/guest/test_init_logic.c) without a VM. */
 #ifndef VMPROC_INIT_LOGIC_H
 #define VMPROC_INIT_LOGIC_H
 

@@ -1,6 +1,6 @@
 /* Host files in the guest (vmproc_abi.h, ROOT and MOUNT): mounting the
  * virtio-fs device and binding its entries where the command wants them.
- * A file of its own so that the host tests of serve.c (test_serve.c) link
+ * A file of its own so that the host tests of serve.c (tests/guest/serve_session.c) link
  * a stub in its place. */
 #ifndef VMPROC_INIT_MOUNTS_H
 #define VMPROC_INIT_MOUNTS_H

@@ -3,11 +3,11 @@
  * ended. See serve.h.
  *
  * Like init.c this counts system calls, as each one costs guest-kernel
- * time that may be emulated (shared/PLATFORM.md): the program gets the
- * ports themselves as its standard descriptors, so without a tty init
- * relays nothing and only waits; the buffers are static (no malloc, no
- * brk); the command is read with as few reads as the host's buffers
- * allow; and nothing is printed on the normal path.
+ * time that may be emulated (docs/platform.md, "What runs how fast"): the
+ * program gets the ports themselves as its standard descriptors, so
+ * without a tty init relays nothing and only waits; the buffers are static
+ * (no malloc, no brk); the command is read with as few reads as the host's
+ * buffers allow; and nothing is printed on the normal path.
  */
 #define _GNU_SOURCE
 #include "serve.h"

@@ -1,6 +1,6 @@
 /* The guest side of the command channel (vmproc_abi.h, "The command
  * channel"). Takes its descriptors as parameters and does not assume it
- * is PID 1, so the host can test it with socketpairs (test_serve.c). */
+ * is PID 1, so the host can test it with socketpairs (tests/guest/test_serve.c). */
 #ifndef VMPROC_INIT_SERVE_H
 #define VMPROC_INIT_SERVE_H
 

@@ -28,34 +28,33 @@ static int neg_errno(void)
 	return e > 0 ? -e : -EIO;
 }
 
-/* Kernel command line words every vmproc guest gets. Why each one:
+/* Kernel command line words every vmproc guest gets. Why each one
+ * (docs/platform.md has the measurements):
  * console=hvc0     our virtio-console; no legacy UART exits
  * quiet            every printed byte costs emulated guest-kernel time
  * reboot=k         reboot/panic end in a port 0x64 write the VMM sees
  * panic=-1         reboot at once on panic instead of hanging
- * mitigations=off  no page-table isolation or retpolines: a guest VM is
- *                  the isolation boundary, and PTI doubles syscall cost
- *          deterministic addresses (symbols in error messages)
+ * mitigations=off  no page-table isolation or retpolines: the VM's
+ *                  hardware boundary is what isolates the guest, and PTI
+ *                  doubles the cost of a system call
  * tsc=reliable     no clocksource watchdog work
  * no_timer_check   no busy-wait verifying the I/O APIC timer route */
 static const char base_cmdline[] =
     "console=hvc0 quiet reboot=k panic=-1 mitigations=off tsc=reliable no_timer_check";
-
-/* On hosts whose KVM emulates guest-kernel code, the guest kernel must
- * not use what the emulator cannot execute (XSAVE/XRSTOR, POPCNT,
- * CLAC/STAC of SMAP, RDPID...) nor rep movsb/stosb (ERMS, FSRM: emulated
- * byte by byte). rodata=off skips write-protecting the kernel (about 13 s
- * of emulated page-table work, measured with initcall_debug) and
- * retain_initrd skips poisoning the freed initramfs (about 1.7 s);
- * noreplace-smp keeps the lock prefixes a one-CPU kernel would patch
- * away one text_poke at a time (text_poke, switch_mm and TLB flushes were
- * about 4% of the boot profile): inside
- * a VM the hardware boundary is what isolates the guest. Masking KVM's
- * CPUID is not enough there: PVM executes
- * the guest's CPUID natively, so the guest sees the host's bits (measured;
- * see tests/e2e and the closing note of issue 2). The kernel's own
+/* On hosts whose KVM emulates guest-kernel code (docs/platform.md), the
+ * guest kernel must not use what the emulator cannot execute
+ * (XSAVE/XRSTOR, POPCNT, CLAC/STAC of SMAP, RDPID...) nor rep movsb/stosb
+ * (ERMS, FSRM: emulated byte by byte). Masking KVM's CPUID is not enough
+ * there: PVM executes the guest's CPUID natively, so the guest sees the
+ * host's bits (docs/platform.md, "CPUID runs natively"). The kernel's own
  * clearcpuid= (X86_FEATURE_* numbers of Linux 6.1) hides them. Not
  * "noxsave": 6.1 does not register it, so it would reach init as argv.
+ * rodata=off skips write-protecting the kernel (about 13 s of emulated
+ * page-table work, measured with initcall_debug); retain_initrd skips
+ * poisoning the freed initramfs (about 1.7 s); noreplace-smp keeps the
+ * lock prefixes a one-CPU kernel would patch away one text_poke at a
+ * time (text_poke, switch_mm and TLB flushes were about 4% of the boot
+ * profile).
  * Native CPUID also means guest user space sees the host's AVX and XCR0,
  * while the guest kernel, without XSAVE, saves only SSE state on a
  * context switch: processes corrupt each other's YMM registers (seen: 3 of

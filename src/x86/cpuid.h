@@ -1,8 +1,9 @@
 /* The guest's CPUID: what KVM supports, minus what the guest kernel must
  * not use on this host. On hosts whose KVM emulates guest-kernel code
- * (no VMX/SVM; see ../shared/PLATFORM.md) the emulator cannot execute
- * XSAVE/XRSTOR, POPCNT, CLAC/STAC and friends, so those features are
- * hidden; on hardware-virtualisation hosts the guest keeps them. */
+ * (no VMX/SVM) the emulator cannot execute XSAVE/XRSTOR, POPCNT,
+ * CLAC/STAC and friends, so those features are hidden; on
+ * hardware-virtualisation hosts the guest keeps them. See
+ * docs/platform.md, "What the emulator cannot execute". */
 #ifndef VMP_X86_CPUID_H
 #define VMP_X86_CPUID_H
 

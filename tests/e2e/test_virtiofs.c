@@ -153,7 +153,7 @@ static void read_only_enforced_by_host(struct scenario *s)
 	ran_free(&r, cmd);
 }
 
-/* fstest ops: every operation, results checked (guest/fstest). */
+/* fstest ops: every operation, results checked (tests/tools/fstest). */
 static void every_operation(struct scenario *s)
 {
 	vmproc_cmd *cmd = command("/bin/fstest", "ops", "--expect-no-devices", "--expect-no-setuid",

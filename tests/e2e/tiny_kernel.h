@@ -17,7 +17,8 @@ static const unsigned char tiny_code_triple_fault[] = {
     0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x48, 0x89, 0x00,
 };
 /* int3: the emulator of hosts without VT-x/AMD-V cannot execute it at
- * CPL 0 (../shared/PLATFORM.md); on hardware it triple-faults. */
+ * CPL 0 (docs/platform.md, "What the emulator cannot execute"); on
+ * hardware it triple-faults. */
 static const unsigned char tiny_code_int3[] = {0x90, 0x90, 0xcc};
 /* 1: jmp 1b  -> spins in guest kernel mode forever */
 static const unsigned char tiny_code_spin[] = {0xeb, 0xfe};

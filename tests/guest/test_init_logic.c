@@ -1,6 +1,8 @@
-/* Host-side tests of the guest init's pure helpers (init_logic.c).
- * Prints "N passed, N failed" and exits non-zero on any failure. */
+/* Host-side tests of the guest init's pure helpers (guest/init/init_logic.c).
+ * Prints "PASS name" / "FAIL name: why" lines (tests/harness.h) and exits
+ * non-zero on any failure. */
 #define _GNU_SOURCE
+#include "harness.h"
 #include "init_logic.h"
 
 #include <errno.h>
@@ -11,19 +13,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int passed;
-static int failed;
-
-static void check(int ok, const char *what)
-{
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL: %s\n", what);
-}
 
 /* A real wait status from a child that runs fn, so the test does not
  * depend on how the C library encodes one. */
@@ -70,32 +59,32 @@ static void die_segv(void)
 
 static void test_exit_status(void)
 {
-	check(init_exit_status(wait_status_of(exit_0)) == 0, "exit 0 -> 0");
-	check(init_exit_status(wait_status_of(exit_3)) == 3, "exit 3 -> 3");
-	check(init_exit_status(wait_status_of(exit_255)) == 255, "exit 255 -> 255");
-	check(init_exit_status(wait_status_of(die_kill)) == 128 + SIGKILL, "SIGKILL -> 137");
-	check(init_exit_status(wait_status_of(die_term)) == 128 + SIGTERM, "SIGTERM -> 143");
-	check(init_exit_status(wait_status_of(die_segv)) == 128 + SIGSEGV, "SIGSEGV -> 139");
+	CHECK_MSG(init_exit_status(wait_status_of(exit_0)) == 0, "exit 0 -> 0");
+	CHECK_MSG(init_exit_status(wait_status_of(exit_3)) == 3, "exit 3 -> 3");
+	CHECK_MSG(init_exit_status(wait_status_of(exit_255)) == 255, "exit 255 -> 255");
+	CHECK_MSG(init_exit_status(wait_status_of(die_kill)) == 128 + SIGKILL, "SIGKILL -> 137");
+	CHECK_MSG(init_exit_status(wait_status_of(die_term)) == 128 + SIGTERM, "SIGTERM -> 143");
+	CHECK_MSG(init_exit_status(wait_status_of(die_segv)) == 128 + SIGSEGV, "SIGSEGV -> 139");
 }
 
 static void test_exec_failure_status(void)
 {
-	check(init_exec_failure_status(ENOENT) == 127, "ENOENT -> 127");
-	check(init_exec_failure_status(EACCES) == 126, "EACCES -> 126");
-	check(init_exec_failure_status(ENOEXEC) == 126, "ENOEXEC -> 126");
-	check(init_exec_failure_status(ENAMETOOLONG) == 126, "ENAMETOOLONG -> 126");
+	CHECK_MSG(init_exec_failure_status(ENOENT) == 127, "ENOENT -> 127");
+	CHECK_MSG(init_exec_failure_status(EACCES) == 126, "EACCES -> 126");
+	CHECK_MSG(init_exec_failure_status(ENOEXEC) == 126, "ENOEXEC -> 126");
+	CHECK_MSG(init_exec_failure_status(ENAMETOOLONG) == 126, "ENAMETOOLONG -> 126");
 }
 
 static void test_system_disk_absent(void)
 {
-	check(init_system_disk_absent(ENOENT), "disk: ENOENT is no disk");
-	check(init_system_disk_absent(ENXIO), "disk: ENXIO is no disk");
-	check(!init_system_disk_absent(0), "disk: success is not absence");
-	check(!init_system_disk_absent(ENODEV), "disk: ENODEV (no erofs) reported");
-	check(!init_system_disk_absent(EINVAL), "disk: EINVAL (bad image) reported");
-	check(!init_system_disk_absent(EIO), "disk: EIO reported");
-	check(!init_system_disk_absent(EBUSY), "disk: EBUSY reported");
-	check(!init_system_disk_absent(ENOTBLK), "disk: ENOTBLK reported");
+	CHECK_MSG(init_system_disk_absent(ENOENT), "disk: ENOENT is no disk");
+	CHECK_MSG(init_system_disk_absent(ENXIO), "disk: ENXIO is no disk");
+	CHECK_MSG(!init_system_disk_absent(0), "disk: success is not absence");
+	CHECK_MSG(!init_system_disk_absent(ENODEV), "disk: ENODEV (no erofs) reported");
+	CHECK_MSG(!init_system_disk_absent(EINVAL), "disk: EINVAL (bad image) reported");
+	CHECK_MSG(!init_system_disk_absent(EIO), "disk: EIO reported");
+	CHECK_MSG(!init_system_disk_absent(EBUSY), "disk: EBUSY reported");
+	CHECK_MSG(!init_system_disk_absent(ENOTBLK), "disk: ENOTBLK reported");
 }
 
 static void test_debug_requested(void)
@@ -108,14 +97,14 @@ static void test_debug_requested(void)
 	char *off_empty[] = {"vmproc_debug=", NULL};
 	char *prefix_only[] = {"vmproc_debugger=1", "vmproc_debug", NULL};
 
-	check(!init_debug_requested(NULL), "debug: NULL envp");
-	check(!init_debug_requested(none), "debug: empty envp");
-	check(!init_debug_requested(kernel_default), "debug: kernel default env");
-	check(init_debug_requested(on), "debug: vmproc_debug=1");
-	check(init_debug_requested(on_yes), "debug: vmproc_debug=yes");
-	check(!init_debug_requested(off_zero), "debug: vmproc_debug=0");
-	check(!init_debug_requested(off_empty), "debug: vmproc_debug=");
-	check(!init_debug_requested(prefix_only), "debug: near misses");
+	CHECK_MSG(!init_debug_requested(NULL), "debug: NULL envp");
+	CHECK_MSG(!init_debug_requested(none), "debug: empty envp");
+	CHECK_MSG(!init_debug_requested(kernel_default), "debug: kernel default env");
+	CHECK_MSG(init_debug_requested(on), "debug: vmproc_debug=1");
+	CHECK_MSG(init_debug_requested(on_yes), "debug: vmproc_debug=yes");
+	CHECK_MSG(!init_debug_requested(off_zero), "debug: vmproc_debug=0");
+	CHECK_MSG(!init_debug_requested(off_empty), "debug: vmproc_debug=");
+	CHECK_MSG(!init_debug_requested(prefix_only), "debug: near misses");
 }
 
 static void test_line(void)
@@ -126,8 +115,8 @@ static void test_line(void)
 	init_line_add_uint(&line, 0);
 	init_line_add(&line, " ");
 	init_line_add_uint(&line, 4294967295u);
-	check(strcmp(line.buf, "status 0 4294967295") == 0, "line: numbers");
-	check(line.len == strlen(line.buf), "line: length");
+	CHECK_MSG(strcmp(line.buf, "status 0 4294967295") == 0, "line: numbers");
+	CHECK_MSG(line.len == strlen(line.buf), "line: length");
 
 	struct init_line full = {.len = 0};
 	char big[1000];
@@ -136,8 +125,8 @@ static void test_line(void)
 	big[sizeof(big) - 1] = '\0';
 	init_line_add(&full, big);
 	init_line_add(&full, "more");
-	check(full.len == sizeof(full.buf) - 1, "line: truncates at capacity");
-	check(full.buf[full.len] == '\0', "line: stays terminated");
+	CHECK_MSG(full.len == sizeof(full.buf) - 1, "line: truncates at capacity");
+	CHECK_MSG(full.buf[full.len] == '\0', "line: stays terminated");
 }
 
 static void test_channel_requested(void)
@@ -146,24 +135,25 @@ static void test_channel_requested(void)
 	char *off[] = {"vmproc_channel=0", NULL};
 	char *none[] = {"TERM=linux", "vmproc_channelx=1", NULL};
 
-	check(init_channel_requested(on), "channel: vmproc_channel=1");
-	check(!init_channel_requested(off), "channel: vmproc_channel=0");
-	check(!init_channel_requested(none), "channel: absent");
-	check(strcmp(VMPROC_ABI_CHANNEL_WORD, VMPROC_ABI_CHANNEL_ENV "=1") == 0,
-	      "channel: word is ENV=1");
+	CHECK_MSG(init_channel_requested(on), "channel: vmproc_channel=1");
+	CHECK_MSG(!init_channel_requested(off), "channel: vmproc_channel=0");
+	CHECK_MSG(!init_channel_requested(none), "channel: absent");
+	CHECK_MSG(strcmp(VMPROC_ABI_CHANNEL_WORD, VMPROC_ABI_CHANNEL_ENV "=1") == 0,
+	          "channel: word is ENV=1");
 }
 
 static void test_env_get(void)
 {
 	char *env[] = {"PATHX=no", "PATH=/a:/b", "EMPTY=", "NOEQUALS", NULL};
 
-	check(init_env_get(env, "PATH") != NULL && strcmp(init_env_get(env, "PATH"), "/a:/b") == 0,
-	      "env: PATH found, not PATHX");
-	check(init_env_get(env, "EMPTY") != NULL && init_env_get(env, "EMPTY")[0] == '\0',
-	      "env: empty value");
-	check(init_env_get(env, "NOEQUALS") == NULL, "env: no '=' is no value");
-	check(init_env_get(env, "HOME") == NULL, "env: absent");
-	check(init_env_get(NULL, "PATH") == NULL, "env: NULL envp");
+	CHECK_MSG(init_env_get(env, "PATH") != NULL &&
+	              strcmp(init_env_get(env, "PATH"), "/a:/b") == 0,
+	          "env: PATH found, not PATHX");
+	CHECK_MSG(init_env_get(env, "EMPTY") != NULL && init_env_get(env, "EMPTY")[0] == '\0',
+	          "env: empty value");
+	CHECK_MSG(init_env_get(env, "NOEQUALS") == NULL, "env: no '=' is no value");
+	CHECK_MSG(init_env_get(env, "HOME") == NULL, "env: absent");
+	CHECK_MSG(init_env_get(NULL, "PATH") == NULL, "env: NULL envp");
 }
 
 static bool prewarm_is(const struct init_prewarm *pw, size_t count, unsigned ignored,
@@ -187,19 +177,19 @@ static void test_prewarm_parse(void)
 	char longest[VMPROC_PREWARM_PATH_MAX + 2];
 
 	init_prewarm_parse(&pw, "/usr/bin/busybox");
-	check(prewarm_is(&pw, 1, 0, one), "prewarm: one path");
+	CHECK_MSG(prewarm_is(&pw, 1, 0, one), "prewarm: one path");
 	init_prewarm_parse(&pw, "/bin/sh,/usr/bin/catsay,rel/a.b");
-	check(prewarm_is(&pw, 3, 0, three), "prewarm: several paths, in order");
+	CHECK_MSG(prewarm_is(&pw, 3, 0, three), "prewarm: several paths, in order");
 	init_prewarm_parse(&pw, "");
-	check(prewarm_is(&pw, 0, 0, NULL), "prewarm: empty value");
+	CHECK_MSG(prewarm_is(&pw, 0, 0, NULL), "prewarm: empty value");
 	init_prewarm_parse(&pw, NULL);
-	check(prewarm_is(&pw, 0, 0, NULL), "prewarm: no value");
+	CHECK_MSG(prewarm_is(&pw, 0, 0, NULL), "prewarm: no value");
 	init_prewarm_parse(&pw, ",,,");
-	check(prewarm_is(&pw, 0, 0, NULL), "prewarm: only commas");
+	CHECK_MSG(prewarm_is(&pw, 0, 0, NULL), "prewarm: only commas");
 	init_prewarm_parse(&pw, "/usr/bin/busybox,");
-	check(prewarm_is(&pw, 1, 0, one), "prewarm: trailing comma");
+	CHECK_MSG(prewarm_is(&pw, 1, 0, one), "prewarm: trailing comma");
 	init_prewarm_parse(&pw, ",/bin/sh,,/usr/bin/catsay,rel/a.b,,");
-	check(prewarm_is(&pw, 3, 0, three), "prewarm: empty entries between and around");
+	CHECK_MSG(prewarm_is(&pw, 3, 0, three), "prewarm: empty entries between and around");
 
 	/* Too many: the first VMPROC_PREWARM_MAX count, the rest do not. */
 	value[0] = '\0';
@@ -210,14 +200,14 @@ static void test_prewarm_parse(void)
 		strcat(value, entry);
 	}
 	init_prewarm_parse(&pw, value);
-	check(pw.count == VMPROC_PREWARM_MAX && pw.ignored == 3 &&
-	          strcmp(pw.paths[0], "/p0") == 0 &&
-	          strcmp(pw.paths[VMPROC_PREWARM_MAX - 1], "/p15") == 0,
-	      "prewarm: too many, the first 16 kept");
+	CHECK_MSG(pw.count == VMPROC_PREWARM_MAX && pw.ignored == 3 &&
+	              strcmp(pw.paths[0], "/p0") == 0 &&
+	              strcmp(pw.paths[VMPROC_PREWARM_MAX - 1], "/p15") == 0,
+	          "prewarm: too many, the first 16 kept");
 	strcat(value, ",,");
 	init_prewarm_parse(&pw, value);
-	check(pw.count == VMPROC_PREWARM_MAX && pw.ignored == 3,
-	      "prewarm: too many, empty entries not counted");
+	CHECK_MSG(pw.count == VMPROC_PREWARM_MAX && pw.ignored == 3,
+	          "prewarm: too many, empty entries not counted");
 
 	/* Too long: VMPROC_PREWARM_PATH_MAX - 1 bytes fit, one more does not,
 	 * and the next entry is still read. */
@@ -226,21 +216,22 @@ static void test_prewarm_parse(void)
 	longest[VMPROC_PREWARM_PATH_MAX - 1] = '\0';
 	snprintf(value, sizeof(value), "%s,/bin/sh", longest);
 	init_prewarm_parse(&pw, value);
-	check(pw.count == 2 && pw.ignored == 0 && strcmp(pw.paths[0], longest) == 0 &&
-	          strcmp(pw.paths[1], "/bin/sh") == 0,
-	      "prewarm: longest path fits");
+	CHECK_MSG(pw.count == 2 && pw.ignored == 0 && strcmp(pw.paths[0], longest) == 0 &&
+	              strcmp(pw.paths[1], "/bin/sh") == 0,
+	          "prewarm: longest path fits");
 	longest[VMPROC_PREWARM_PATH_MAX - 1] = 'a';
 	longest[VMPROC_PREWARM_PATH_MAX] = '\0';
 	snprintf(value, sizeof(value), "/usr/bin/busybox,%s,/bin/sh", longest);
 	init_prewarm_parse(&pw, value);
-	check(pw.count == 2 && pw.ignored == 1 && strcmp(pw.paths[0], "/usr/bin/busybox") == 0 &&
-	          strcmp(pw.paths[1], "/bin/sh") == 0,
-	      "prewarm: too long skipped, neighbours kept");
+	CHECK_MSG(pw.count == 2 && pw.ignored == 1 &&
+	              strcmp(pw.paths[0], "/usr/bin/busybox") == 0 &&
+	              strcmp(pw.paths[1], "/bin/sh") == 0,
+	          "prewarm: too long skipped, neighbours kept");
 	init_prewarm_parse(&pw, longest);
-	check(pw.count == 0 && pw.ignored == 1, "prewarm: only a too-long path");
-	check(strcmp(VMPROC_ABI_PREWARM_ENV, "vmproc_prewarm") == 0 &&
-	          strchr(VMPROC_ABI_PREWARM_ENV, '.') == NULL,
-	      "prewarm: word name has no dot");
+	CHECK_MSG(pw.count == 0 && pw.ignored == 1, "prewarm: only a too-long path");
+	CHECK_MSG(strcmp(VMPROC_ABI_PREWARM_ENV, "vmproc_prewarm") == 0 &&
+	              strchr(VMPROC_ABI_PREWARM_ENV, '.') == NULL,
+	          "prewarm: word name has no dot");
 }
 
 /* Joins every candidate of a PATH search with '|'. */
@@ -266,19 +257,19 @@ static void test_path_next(void)
 	char out[512];
 
 	path_candidates("/bin:/usr/bin", "sh", out, sizeof(out));
-	check(strcmp(out, "/bin/sh|/usr/bin/sh") == 0, "path: two dirs");
+	CHECK_MSG(strcmp(out, "/bin/sh|/usr/bin/sh") == 0, "path: two dirs");
 	path_candidates("/x", "sh", out, sizeof(out));
-	check(strcmp(out, "/x/sh") == 0, "path: one dir");
+	CHECK_MSG(strcmp(out, "/x/sh") == 0, "path: one dir");
 	path_candidates("", "sh", out, sizeof(out));
-	check(strcmp(out, "sh") == 0, "path: empty PATH is the current directory");
+	CHECK_MSG(strcmp(out, "sh") == 0, "path: empty PATH is the current directory");
 	path_candidates("/a::/b:", "sh", out, sizeof(out));
-	check(strcmp(out, "/a/sh|sh|/b/sh|sh") == 0, "path: empty entries");
+	CHECK_MSG(strcmp(out, "/a/sh|sh|/b/sh|sh") == 0, "path: empty entries");
 	path_candidates("/0123456789012345678901234567890123456789012345678901234567890", "sh", out,
 	                sizeof(out));
-	check(strcmp(out, "<too long>") == 0, "path: too long");
+	CHECK_MSG(strcmp(out, "<too long>") == 0, "path: too long");
 	path_candidates("/01234567890123456789012345678901234567890123456789012345678", "sh", out,
 	                sizeof(out));
-	check(strlen(out) == 63, "path: exactly fits");
+	CHECK_MSG(strlen(out) == 63, "path: exactly fits");
 
 	char all[512];
 	char expect[512] = "";
@@ -296,7 +287,7 @@ static void test_path_next(void)
 		}
 	}
 	memcpy(expect + n, "/f", 3);
-	check(strcmp(all, expect) == 0, "path: INIT_CHILD_PATH in order");
+	CHECK_MSG(strcmp(all, expect) == 0, "path: INIT_CHILD_PATH in order");
 }
 
 /* --- the command channel --------------------------------------------- */
@@ -421,9 +412,9 @@ static void test_cmd_whole(void)
 	int msgs;
 	size_t len = full_command(wire);
 
-	check(feed(wire, len, 0, &cmd, &msgs) == INIT_CMD_RUN && full_command_ok(&cmd),
-	      "cmd: all messages in one read");
-	check(msgs == 15, "cmd: 15 messages");
+	CHECK_MSG(feed(wire, len, 0, &cmd, &msgs) == INIT_CMD_RUN && full_command_ok(&cmd),
+	          "cmd: all messages in one read");
+	CHECK_MSG(msgs == 15, "cmd: 15 messages");
 }
 
 static void test_cmd_split(void)
@@ -437,7 +428,7 @@ static void test_cmd_split(void)
 		if (feed(wire, len, chunk, &cmd, &msgs) != INIT_CMD_RUN || !full_command_ok(&cmd))
 			all_ok = false;
 	}
-	check(all_ok, "cmd: split into reads of 1..20 bytes");
+	CHECK_MSG(all_ok, "cmd: split into reads of 1..20 bytes");
 }
 
 static void test_cmd_defaults(void)
@@ -447,13 +438,13 @@ static void test_cmd_defaults(void)
 	size_t at = put_str(wire, 0, VMPROC_MSG_ARG, "true");
 
 	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
-	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN, "cmd: ARG and RUN suffice");
-	check(cmd.nargs == 1 && strcmp(cmd.argv[0], "true") == 0 && cmd.argv[1] == NULL,
-	      "cmd: argv");
-	check(cmd.nenv == 0 && cmd.envp[0] == NULL, "cmd: empty environment");
-	check(cmd.cwd == NULL && cmd.program == NULL && !cmd.set_ids && !cmd.tty &&
-	          cmd.signals == 0,
-	      "cmd: defaults");
+	CHECK_MSG(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN, "cmd: ARG and RUN suffice");
+	CHECK_MSG(cmd.nargs == 1 && strcmp(cmd.argv[0], "true") == 0 && cmd.argv[1] == NULL,
+	          "cmd: argv");
+	CHECK_MSG(cmd.nenv == 0 && cmd.envp[0] == NULL, "cmd: empty environment");
+	CHECK_MSG(cmd.cwd == NULL && cmd.program == NULL && !cmd.set_ids && !cmd.tty &&
+	              cmd.signals == 0,
+	          "cmd: defaults");
 }
 
 static void test_cmd_stops_at_run(void)
@@ -464,8 +455,8 @@ static void test_cmd_stops_at_run(void)
 
 	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
 	at = put_u32(wire, at, VMPROC_MSG_SIGNAL, 9);
-	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && msgs == 2,
-	      "cmd: RUN ends the command, later messages stay in the framer");
+	CHECK_MSG(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && msgs == 2,
+	          "cmd: RUN ends the command, later messages stay in the framer");
 }
 
 static int bad(unsigned type, const void *data, size_t len)
@@ -484,24 +475,24 @@ static void test_cmd_malformed(void)
 	struct init_cmd cmd;
 	int msgs;
 
-	check(bad(VMPROC_MSG_UID, "abc", 3) == -EINVAL, "bad: UID of 3 bytes");
-	check(bad(VMPROC_MSG_GID, "abcde", 5) == -EINVAL, "bad: GID of 5 bytes");
-	check(bad(VMPROC_MSG_TTY, "ab", 2) == -EINVAL, "bad: TTY of 2 bytes");
-	check(bad(VMPROC_MSG_WINSIZE, "", 0) == -EINVAL, "bad: empty WINSIZE");
-	check(bad(VMPROC_MSG_SIGNAL, "abcdefgh", 8) == -EINVAL, "bad: SIGNAL of 8 bytes");
-	check(bad(VMPROC_MSG_RUN, "x", 1) == -EINVAL, "bad: RUN with payload");
-	check(bad(VMPROC_MSG_ARG, "a\0b", 3) == -EINVAL, "bad: NUL inside ARG");
-	check(bad(VMPROC_MSG_ENV, "A=\0", 3) == -EINVAL, "bad: NUL inside ENV");
-	check(bad(VMPROC_MSG_CWD, "\0", 1) == -EINVAL, "bad: NUL inside CWD");
-	check(bad(VMPROC_MSG_PROGRAM, "/bin/\0sh", 8) == -EINVAL, "bad: NUL inside PROGRAM");
-	check(bad(99, "", 0) == -EINVAL, "bad: unknown type");
-	check(bad(VMPROC_MSG_EXITED, "abcd", 4) == -EINVAL, "bad: guest-to-host type");
-	check(bad(VMPROC_MSG_SIGNAL, "\x00\x01\x00\x00", 4) == INIT_CMD_RUN,
-	      "ok: SIGNAL 256 is dropped, not malformed");
+	CHECK_MSG(bad(VMPROC_MSG_UID, "abc", 3) == -EINVAL, "bad: UID of 3 bytes");
+	CHECK_MSG(bad(VMPROC_MSG_GID, "abcde", 5) == -EINVAL, "bad: GID of 5 bytes");
+	CHECK_MSG(bad(VMPROC_MSG_TTY, "ab", 2) == -EINVAL, "bad: TTY of 2 bytes");
+	CHECK_MSG(bad(VMPROC_MSG_WINSIZE, "", 0) == -EINVAL, "bad: empty WINSIZE");
+	CHECK_MSG(bad(VMPROC_MSG_SIGNAL, "abcdefgh", 8) == -EINVAL, "bad: SIGNAL of 8 bytes");
+	CHECK_MSG(bad(VMPROC_MSG_RUN, "x", 1) == -EINVAL, "bad: RUN with payload");
+	CHECK_MSG(bad(VMPROC_MSG_ARG, "a\0b", 3) == -EINVAL, "bad: NUL inside ARG");
+	CHECK_MSG(bad(VMPROC_MSG_ENV, "A=\0", 3) == -EINVAL, "bad: NUL inside ENV");
+	CHECK_MSG(bad(VMPROC_MSG_CWD, "\0", 1) == -EINVAL, "bad: NUL inside CWD");
+	CHECK_MSG(bad(VMPROC_MSG_PROGRAM, "/bin/\0sh", 8) == -EINVAL, "bad: NUL inside PROGRAM");
+	CHECK_MSG(bad(99, "", 0) == -EINVAL, "bad: unknown type");
+	CHECK_MSG(bad(VMPROC_MSG_EXITED, "abcd", 4) == -EINVAL, "bad: guest-to-host type");
+	CHECK_MSG(bad(VMPROC_MSG_SIGNAL, "\x00\x01\x00\x00", 4) == INIT_CMD_RUN,
+	          "ok: SIGNAL 256 is dropped, not malformed");
 
 	size_t at = put_str(wire, 0, VMPROC_MSG_ENV, "A=b");
 	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
-	check(feed(wire, at, 0, &cmd, &msgs) == -EINVAL, "bad: no ARG at all");
+	CHECK_MSG(feed(wire, at, 0, &cmd, &msgs) == -EINVAL, "bad: no ARG at all");
 }
 
 static void test_cmd_sizes(void)
@@ -513,20 +504,20 @@ static void test_cmd_sizes(void)
 	memset(big, 'a', sizeof(big));
 	/* The largest message fits the framer (but not this small arena). */
 	size_t at = put_msg(wire, 0, VMPROC_MSG_ARG, big, VMPROC_MSG_MAX);
-	check(feed(wire, at, 0, &cmd, &msgs) == -E2BIG && msgs == 1,
-	      "size: 1 MiB ARG framed, too big for a 64 KiB arena");
+	CHECK_MSG(feed(wire, at, 0, &cmd, &msgs) == -E2BIG && msgs == 1,
+	          "size: 1 MiB ARG framed, too big for a 64 KiB arena");
 	at = put_msg(wire, 0, VMPROC_MSG_ARG, big, VMPROC_MSG_MAX);
-	check(feed(wire, at, 4096, &cmd, &msgs) == -E2BIG && msgs == 1,
-	      "size: 1 MiB ARG framed from 4 KiB reads");
+	CHECK_MSG(feed(wire, at, 4096, &cmd, &msgs) == -E2BIG && msgs == 1,
+	          "size: 1 MiB ARG framed from 4 KiB reads");
 
 	/* One byte over: the header alone is refused. */
 	at = put_msg(wire, 0, VMPROC_MSG_ARG, NULL, 0);
 	wire[4] = 1;
 	wire[5] = 0;
 	wire[6] = 0x10; /* len = 0x100001 */
-	check(feed(wire, at, 0, &cmd, &msgs) == -E2BIG && msgs == 0, "size: MAX+1 refused");
+	CHECK_MSG(feed(wire, at, 0, &cmd, &msgs) == -E2BIG && msgs == 0, "size: MAX+1 refused");
 	wire[4] = wire[5] = wire[6] = wire[7] = 0xff;
-	check(feed(wire, at, 0, &cmd, &msgs) == -E2BIG, "size: 4 GiB refused");
+	CHECK_MSG(feed(wire, at, 0, &cmd, &msgs) == -E2BIG, "size: 4 GiB refused");
 
 	/* Strings exactly filling the arena leave no room for argv. */
 	struct init_cmd small;
@@ -535,15 +526,15 @@ static void test_cmd_sizes(void)
 	struct init_msg run = {VMPROC_MSG_RUN, 0, NULL};
 
 	init_cmd_init(&small, mem, sizeof(mem));
-	check(init_cmd_add(&small, &m) == INIT_CMD_MORE, "size: 60 bytes fit 64");
-	check(init_cmd_add(&small, &m) == -E2BIG, "size: arena full");
-	check(init_cmd_add(&small, &run) == -E2BIG, "size: no room for argv");
+	CHECK_MSG(init_cmd_add(&small, &m) == INIT_CMD_MORE, "size: 60 bytes fit 64");
+	CHECK_MSG(init_cmd_add(&small, &m) == -E2BIG, "size: arena full");
+	CHECK_MSG(init_cmd_add(&small, &run) == -E2BIG, "size: no room for argv");
 
 	init_cmd_init(&small, mem, sizeof(mem));
 	m.len = 20;
-	check(init_cmd_add(&small, &m) == INIT_CMD_MORE &&
-	          init_cmd_add(&small, &run) == INIT_CMD_RUN && strlen(small.argv[0]) == 20,
-	      "size: room for argv");
+	CHECK_MSG(init_cmd_add(&small, &m) == INIT_CMD_MORE &&
+	              init_cmd_add(&small, &run) == INIT_CMD_RUN && strlen(small.argv[0]) == 20,
+	          "size: room for argv");
 }
 
 static void test_rx_partial(void)
@@ -557,24 +548,24 @@ static void test_rx_partial(void)
 	init_rx_init(&rx, rx_mem, sizeof(rx_mem));
 	memcpy(init_rx_space(&rx, &room), wire, 7);
 	init_rx_commit(&rx, 7);
-	check(room == sizeof(rx_mem), "rx: whole buffer free at first");
-	check(init_rx_next(&rx, &msg) == 0, "rx: partial header waits");
+	CHECK_MSG(room == sizeof(rx_mem), "rx: whole buffer free at first");
+	CHECK_MSG(init_rx_next(&rx, &msg) == 0, "rx: partial header waits");
 	memcpy(init_rx_space(&rx, &room), wire + 7, 15);
 	init_rx_commit(&rx, 15);
-	check(init_rx_next(&rx, &msg) == 1 && msg.type == VMPROC_MSG_ARG && msg.len == 5 &&
-	          memcmp(msg.data, "hello", 5) == 0,
-	      "rx: first message");
-	check(init_rx_next(&rx, &msg) == 0, "rx: second one partial");
+	CHECK_MSG(init_rx_next(&rx, &msg) == 1 && msg.type == VMPROC_MSG_ARG && msg.len == 5 &&
+	              memcmp(msg.data, "hello", 5) == 0,
+	          "rx: first message");
+	CHECK_MSG(init_rx_next(&rx, &msg) == 0, "rx: second one partial");
 	unsigned char *space = init_rx_space(&rx, &room);
-	check(space == rx_mem + 9 && room == sizeof(rx_mem) - 9, "rx: rest moved to the front");
+	CHECK_MSG(space == rx_mem + 9 && room == sizeof(rx_mem) - 9, "rx: rest moved to the front");
 	memcpy(space, wire + 22, at - 22);
 	init_rx_commit(&rx, at - 22);
-	check(init_rx_next(&rx, &msg) == 1 && msg.type == VMPROC_MSG_ENV && msg.len == 3 &&
-	          memcmp(msg.data, "X=1", 3) == 0,
-	      "rx: second message");
-	check(init_rx_next(&rx, &msg) == 0, "rx: empty");
+	CHECK_MSG(init_rx_next(&rx, &msg) == 1 && msg.type == VMPROC_MSG_ENV && msg.len == 3 &&
+	              memcmp(msg.data, "X=1", 3) == 0,
+	          "rx: second message");
+	CHECK_MSG(init_rx_next(&rx, &msg) == 0, "rx: empty");
 	init_rx_space(&rx, &room);
-	check(room == sizeof(rx_mem), "rx: empty buffer reset");
+	CHECK_MSG(room == sizeof(rx_mem), "rx: empty buffer reset");
 }
 
 static void test_msg_codec(void)
@@ -583,17 +574,17 @@ static void test_msg_codec(void)
 	static const unsigned char expect[] = {33, 0, 0, 0, 4, 0, 0, 0, 0x0f, 0x8b, 0, 0x80};
 
 	init_msg_encode_u32(out, VMPROC_MSG_EXITED, 0x80008b0fu);
-	check(memcmp(out, expect, sizeof(expect)) == 0, "codec: EXITED little endian");
-	check(INIT_MSG_HDR == sizeof(struct vmproc_msg_hdr), "codec: header size");
+	CHECK_MSG(memcmp(out, expect, sizeof(expect)) == 0, "codec: EXITED little endian");
+	CHECK_MSG(INIT_MSG_HDR == sizeof(struct vmproc_msg_hdr), "codec: header size");
 
 	unsigned v;
 	unsigned short rows, cols;
 	struct init_msg m = {VMPROC_MSG_WINSIZE, 4, (const unsigned char *)"\x18\x01\x50\x00"};
 
-	check(init_msg_size(&m, &rows, &cols) && rows == 0x118 && cols == 80, "codec: size");
-	check(init_msg_u32(&m, &v) && v == 0x00500118u, "codec: u32");
+	CHECK_MSG(init_msg_size(&m, &rows, &cols) && rows == 0x118 && cols == 80, "codec: size");
+	CHECK_MSG(init_msg_u32(&m, &v) && v == 0x00500118u, "codec: u32");
 	m.len = 3;
-	check(!init_msg_u32(&m, &v) && !init_msg_size(&m, &rows, &cols), "codec: bad length");
+	CHECK_MSG(!init_msg_u32(&m, &v) && !init_msg_size(&m, &rows, &cols), "codec: bad length");
 }
 
 /* A TIME payload: le64 seconds, le32 nanoseconds. */
@@ -614,24 +605,26 @@ static void test_cmd_time_and_seed(void)
 	long long sec;
 	unsigned nsec;
 
-	check(VMPROC_MSG_TIME_LEN == 12, "time: 8 + 4 bytes");
+	CHECK_MSG(VMPROC_MSG_TIME_LEN == 12, "time: 8 + 4 bytes");
 	time_payload(t, 0x0102030405060708ull, 999999999);
 	struct init_msg m = {VMPROC_MSG_TIME, 12, t};
-	check(init_msg_time(&m, &sec, &nsec) && sec == 0x0102030405060708ll && nsec == 999999999,
-	      "time: little endian, 999999999 ns");
+	CHECK_MSG(init_msg_time(&m, &sec, &nsec) && sec == 0x0102030405060708ll &&
+	              nsec == 999999999,
+	          "time: little endian, 999999999 ns");
 	time_payload(t, ~0ull, 0);
-	check(init_msg_time(&m, &sec, &nsec) && sec == -1 && nsec == 0, "time: negative seconds");
+	CHECK_MSG(init_msg_time(&m, &sec, &nsec) && sec == -1 && nsec == 0,
+	          "time: negative seconds");
 	time_payload(t, 1ull << 63, 0);
-	check(init_msg_time(&m, &sec, &nsec) && sec == INT64_MIN, "time: INT64_MIN");
+	CHECK_MSG(init_msg_time(&m, &sec, &nsec) && sec == INT64_MIN, "time: INT64_MIN");
 	time_payload(t, 5, 1000000000);
-	check(!init_msg_time(&m, &sec, &nsec), "time: 1e9 ns refused");
+	CHECK_MSG(!init_msg_time(&m, &sec, &nsec), "time: 1e9 ns refused");
 	time_payload(t, 5, 0xffffffffu);
-	check(!init_msg_time(&m, &sec, &nsec), "time: 2^32-1 ns refused");
+	CHECK_MSG(!init_msg_time(&m, &sec, &nsec), "time: 2^32-1 ns refused");
 	time_payload(t, 5, 0);
 	m.len = 11;
-	check(!init_msg_time(&m, &sec, &nsec), "time: 11 bytes refused");
+	CHECK_MSG(!init_msg_time(&m, &sec, &nsec), "time: 11 bytes refused");
 	m.len = 13;
-	check(!init_msg_time(&m, &sec, &nsec), "time: 13 bytes refused");
+	CHECK_MSG(!init_msg_time(&m, &sec, &nsec), "time: 13 bytes refused");
 
 	/* In a command, with RUN. */
 	for (size_t i = 0; i < sizeof(seed); i++)
@@ -641,37 +634,43 @@ static void test_cmd_time_and_seed(void)
 	at = put_msg(wire, at, VMPROC_MSG_SEED, seed, VMPROC_SEED_MIN);
 	at = put_str(wire, at, VMPROC_MSG_ARG, "true");
 	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
-	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && cmd.set_time &&
-	          cmd.time_sec == 1700000000 && cmd.time_nsec == 42 &&
-	          cmd.seed_len == VMPROC_SEED_MIN && memcmp(cmd.seed, seed, VMPROC_SEED_MIN) == 0 &&
-	          strcmp(cmd.argv[0], "true") == 0,
-	      "cmd: TIME and SEED kept");
-	check(feed(wire, at, 5, &cmd, &msgs) == INIT_CMD_RUN && cmd.set_time &&
-	          cmd.seed_len == VMPROC_SEED_MIN && memcmp(cmd.seed, seed, VMPROC_SEED_MIN) == 0,
-	      "cmd: TIME and SEED from 5-byte reads");
+	CHECK_MSG(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && cmd.set_time &&
+	              cmd.time_sec == 1700000000 && cmd.time_nsec == 42 &&
+	              cmd.seed_len == VMPROC_SEED_MIN &&
+	              memcmp(cmd.seed, seed, VMPROC_SEED_MIN) == 0 &&
+	              strcmp(cmd.argv[0], "true") == 0,
+	          "cmd: TIME and SEED kept");
+	CHECK_MSG(feed(wire, at, 5, &cmd, &msgs) == INIT_CMD_RUN && cmd.set_time &&
+	              cmd.seed_len == VMPROC_SEED_MIN &&
+	              memcmp(cmd.seed, seed, VMPROC_SEED_MIN) == 0,
+	          "cmd: TIME and SEED from 5-byte reads");
 
 	/* The largest seed; a second SEED replaces the first. */
 	at = put_msg(wire, 0, VMPROC_MSG_SEED, seed + 1, 100);
 	at = put_msg(wire, at, VMPROC_MSG_SEED, seed, VMPROC_SEED_MAX);
 	at = put_str(wire, at, VMPROC_MSG_ARG, "true");
 	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
-	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && !cmd.set_time &&
-	          cmd.seed_len == VMPROC_SEED_MAX && memcmp(cmd.seed, seed, VMPROC_SEED_MAX) == 0,
-	      "cmd: 256-byte SEED, the last one counts");
+	CHECK_MSG(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && !cmd.set_time &&
+	              cmd.seed_len == VMPROC_SEED_MAX &&
+	              memcmp(cmd.seed, seed, VMPROC_SEED_MAX) == 0,
+	          "cmd: 256-byte SEED, the last one counts");
 
 	/* Neither: nothing to apply. */
 	at = put_str(wire, 0, VMPROC_MSG_ARG, "true");
 	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
-	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && !cmd.set_time && cmd.seed_len == 0,
-	      "cmd: no TIME, no SEED");
+	CHECK_MSG(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && !cmd.set_time &&
+	              cmd.seed_len == 0,
+	          "cmd: no TIME, no SEED");
 
-	check(bad(VMPROC_MSG_SEED, seed, VMPROC_SEED_MIN - 1) == -EINVAL, "bad: SEED of 31 bytes");
-	check(bad(VMPROC_MSG_SEED, seed, VMPROC_SEED_MAX + 1) == -EINVAL, "bad: SEED of 257 bytes");
-	check(bad(VMPROC_MSG_SEED, NULL, 0) == -EINVAL, "bad: empty SEED");
-	check(bad(VMPROC_MSG_TIME, t, 11) == -EINVAL, "bad: TIME of 11 bytes");
-	check(bad(VMPROC_MSG_TIME, t, 13) == -EINVAL, "bad: TIME of 13 bytes");
+	CHECK_MSG(bad(VMPROC_MSG_SEED, seed, VMPROC_SEED_MIN - 1) == -EINVAL,
+	          "bad: SEED of 31 bytes");
+	CHECK_MSG(bad(VMPROC_MSG_SEED, seed, VMPROC_SEED_MAX + 1) == -EINVAL,
+	          "bad: SEED of 257 bytes");
+	CHECK_MSG(bad(VMPROC_MSG_SEED, NULL, 0) == -EINVAL, "bad: empty SEED");
+	CHECK_MSG(bad(VMPROC_MSG_TIME, t, 11) == -EINVAL, "bad: TIME of 11 bytes");
+	CHECK_MSG(bad(VMPROC_MSG_TIME, t, 13) == -EINVAL, "bad: TIME of 13 bytes");
 	time_payload(t, 1700000000, 1000000000);
-	check(bad(VMPROC_MSG_TIME, t, 12) == -EINVAL, "bad: TIME of 1e9 ns");
+	CHECK_MSG(bad(VMPROC_MSG_TIME, t, 12) == -EINVAL, "bad: TIME of 1e9 ns");
 }
 
 /* A ROOT or MOUNT payload: flags, then (MOUNT) the entry's length, entry,
@@ -709,79 +708,64 @@ static void test_cmd_root_and_mounts(void)
 	             fs_payload(b, VMPROC_MOUNT_F_READONLY, "s0", "/mnt/a b"));
 	at = put_msg(wire, at, VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "d1", "/data"));
 	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
-	check(feed(wire, at, 3, &cmd, &msgs) == INIT_CMD_RUN && cmd.root_entry != NULL &&
-	          strcmp(cmd.root_entry, "root") == 0 && cmd.root_flags == VMPROC_ROOT_F_OVERLAY &&
-	          cmd.nmounts == 2 && strcmp(cmd.mounts[0].entry, "s0") == 0 &&
-	          strcmp(cmd.mounts[0].path, "/mnt/a b") == 0 &&
-	          cmd.mounts[0].flags == VMPROC_MOUNT_F_READONLY &&
-	          strcmp(cmd.mounts[1].entry, "d1") == 0 &&
-	          strcmp(cmd.mounts[1].path, "/data") == 0 && cmd.mounts[1].flags == 0 &&
-	          cmd.nargs == 1 && strcmp(cmd.argv[0], "true") == 0 && cmd.argv[1] == NULL,
-	      "cmd: ROOT and MOUNTs kept, in order, argv intact");
+	CHECK_MSG(feed(wire, at, 3, &cmd, &msgs) == INIT_CMD_RUN && cmd.root_entry != NULL &&
+	              strcmp(cmd.root_entry, "root") == 0 &&
+	              cmd.root_flags == VMPROC_ROOT_F_OVERLAY && cmd.nmounts == 2 &&
+	              strcmp(cmd.mounts[0].entry, "s0") == 0 &&
+	              strcmp(cmd.mounts[0].path, "/mnt/a b") == 0 &&
+	              cmd.mounts[0].flags == VMPROC_MOUNT_F_READONLY &&
+	              strcmp(cmd.mounts[1].entry, "d1") == 0 &&
+	              strcmp(cmd.mounts[1].path, "/data") == 0 && cmd.mounts[1].flags == 0 &&
+	              cmd.nargs == 1 && strcmp(cmd.argv[0], "true") == 0 && cmd.argv[1] == NULL,
+	          "cmd: ROOT and MOUNTs kept, in order, argv intact");
 
 	/* Without any: nothing to mount. */
 	at = put_str(wire, 0, VMPROC_MSG_ARG, "true");
 	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
-	check(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && cmd.root_entry == NULL &&
-	          cmd.nmounts == 0,
-	      "cmd: no ROOT, no MOUNT");
+	CHECK_MSG(feed(wire, at, 0, &cmd, &msgs) == INIT_CMD_RUN && cmd.root_entry == NULL &&
+	              cmd.nmounts == 0,
+	          "cmd: no ROOT, no MOUNT");
 
 	/* At most VMPROC_MOUNT_MAX. */
 	at = put_str(wire, 0, VMPROC_MSG_ARG, "true");
 	for (int i = 0; i <= VMPROC_MOUNT_MAX; i++)
 		at = put_msg(wire, at, VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "s0", "/m"));
 	at = put_msg(wire, at, VMPROC_MSG_RUN, NULL, 0);
-	check(feed(wire, at, 0, &cmd, &msgs) == -E2BIG, "bad: one MOUNT too many");
+	CHECK_MSG(feed(wire, at, 0, &cmd, &msgs) == -E2BIG, "bad: one MOUNT too many");
 
 	size_t n = fs_payload(b, 0, "s0", "/m");
-	check(bad(VMPROC_MSG_MOUNT, b, 7) == -EINVAL, "bad: MOUNT of 7 bytes");
-	check(bad(VMPROC_MSG_MOUNT, b, n - 2) == -EINVAL, "bad: MOUNT without a path");
-	check(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "s0", "m")) == -EINVAL,
-	      "bad: MOUNT at a relative path");
-	check(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "", "/m")) == -EINVAL,
-	      "bad: MOUNT of an empty entry");
-	check(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "..", "/m")) == -EINVAL,
-	      "bad: MOUNT of entry ..");
-	check(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "a/b", "/m")) == -EINVAL,
-	      "bad: MOUNT of an entry with a slash");
-	check(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 4, "s0", "/m")) == -EINVAL,
-	      "bad: MOUNT with unknown flags");
+	CHECK_MSG(bad(VMPROC_MSG_MOUNT, b, 7) == -EINVAL, "bad: MOUNT of 7 bytes");
+	CHECK_MSG(bad(VMPROC_MSG_MOUNT, b, n - 2) == -EINVAL, "bad: MOUNT without a path");
+	CHECK_MSG(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "s0", "m")) == -EINVAL,
+	          "bad: MOUNT at a relative path");
+	CHECK_MSG(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "", "/m")) == -EINVAL,
+	          "bad: MOUNT of an empty entry");
+	CHECK_MSG(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "..", "/m")) == -EINVAL,
+	          "bad: MOUNT of entry ..");
+	CHECK_MSG(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 0, "a/b", "/m")) == -EINVAL,
+	          "bad: MOUNT of an entry with a slash");
+	CHECK_MSG(bad(VMPROC_MSG_MOUNT, b, fs_payload(b, 4, "s0", "/m")) == -EINVAL,
+	          "bad: MOUNT with unknown flags");
 	n = fs_payload(b, 0, "s0", "/m");
 	b[4] = 0xff; /* entry length past the payload */
-	check(bad(VMPROC_MSG_MOUNT, b, n) == -EINVAL, "bad: MOUNT entry length too long");
+	CHECK_MSG(bad(VMPROC_MSG_MOUNT, b, n) == -EINVAL, "bad: MOUNT entry length too long");
 	n = fs_payload(b, 0, "s0", "/m");
 	b[n] = '\0';
 	b[n + 1] = 'x';
-	check(bad(VMPROC_MSG_MOUNT, b, n + 2) == -EINVAL, "bad: MOUNT path with a NUL");
-	check(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 0, "", NULL)) == -EINVAL, "bad: empty ROOT");
-	check(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 3, "root", NULL)) == -EINVAL,
-	      "bad: ROOT both read-only and overlay");
-	check(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 8, "root", NULL)) == -EINVAL,
-	      "bad: ROOT with unknown flags");
-	check(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 0, ".", NULL)) == -EINVAL, "bad: ROOT of .");
+	CHECK_MSG(bad(VMPROC_MSG_MOUNT, b, n + 2) == -EINVAL, "bad: MOUNT path with a NUL");
+	CHECK_MSG(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 0, "", NULL)) == -EINVAL,
+	          "bad: empty ROOT");
+	CHECK_MSG(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 3, "root", NULL)) == -EINVAL,
+	          "bad: ROOT both read-only and overlay");
+	CHECK_MSG(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 8, "root", NULL)) == -EINVAL,
+	          "bad: ROOT with unknown flags");
+	CHECK_MSG(bad(VMPROC_MSG_ROOT, b, fs_payload(b, 0, ".", NULL)) == -EINVAL,
+	          "bad: ROOT of .");
 }
 
-int main(void)
-{
-	test_exit_status();
-	test_exec_failure_status();
-	test_system_disk_absent();
-	test_debug_requested();
-	test_line();
-	test_channel_requested();
-	test_env_get();
-	test_path_next();
-	test_prewarm_parse();
-	test_rx_partial();
-	test_msg_codec();
-	test_cmd_whole();
-	test_cmd_split();
-	test_cmd_defaults();
-	test_cmd_stops_at_run();
-	test_cmd_malformed();
-	test_cmd_sizes();
-	test_cmd_time_and_seed();
-	test_cmd_root_and_mounts();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
-}
+TEST_LIST(T(test_exit_status), T(test_exec_failure_status), T(test_system_disk_absent),
+          T(test_debug_requested), T(test_line), T(test_channel_requested), T(test_env_get),
+          T(test_path_next), T(test_prewarm_parse), T(test_rx_partial), T(test_msg_codec),
+          T(test_cmd_whole), T(test_cmd_split), T(test_cmd_defaults), T(test_cmd_stops_at_run),
+          T(test_cmd_malformed), T(test_cmd_sizes), T(test_cmd_time_and_seed),
+          T(test_cmd_root_and_mounts))
