@@ -370,11 +370,10 @@ static int result(struct vmproc_child *c, vmproc_status *st)
 	return c->result;
 }
 
-int vmproc_child_wait(vmproc_child *c, vmproc_status *st)
+/* Once the VM has ended (with vm_rc): the child's result, finishing the
+ * child first if no other wait did. */
+static int finished_result(struct vmproc_child *c, int vm_rc, vmproc_status *st)
 {
-	if (!c)
-		return -EINVAL;
-	int vm_rc = vm_wait(c->vm, NULL);
 	pthread_mutex_lock(&c->finish_lock);
 	if (!c->finished)
 		finish(c, vm_rc);
@@ -383,19 +382,19 @@ int vmproc_child_wait(vmproc_child *c, vmproc_status *st)
 	return rc;
 }
 
+int vmproc_child_wait(vmproc_child *c, vmproc_status *st)
+{
+	if (!c)
+		return -EINVAL;
+	return finished_result(c, vm_wait(c->vm, NULL), st);
+}
+
 int vmproc_child_try_wait(vmproc_child *c, vmproc_status *st)
 {
 	if (!c)
 		return -EINVAL;
 	int vm_rc = vm_try_wait(c->vm, NULL);
-	if (vm_rc == -EAGAIN)
-		return -EAGAIN;
-	pthread_mutex_lock(&c->finish_lock);
-	if (!c->finished)
-		finish(c, vm_rc);
-	int rc = result(c, st);
-	pthread_mutex_unlock(&c->finish_lock);
-	return rc;
+	return vm_rc == -EAGAIN ? -EAGAIN : finished_result(c, vm_rc, st);
 }
 
 int vmproc_child_fd(const vmproc_child *c)

@@ -178,6 +178,28 @@ long fs_op_readlink(struct req *r)
 	return len;
 }
 
+/* Creates name in the request's directory: a directory, a symbolic link
+ * to target, or a node of type (regular, fifo, socket), and replies with
+ * its entry. Callback files' names are taken. */
+static long create_entry(struct req *r, const char *name, mode_t type, mode_t perm,
+                         const char *target)
+{
+	struct fuse_node *dir;
+	int rc = fs_change_dir(r->s, r->h.nodeid, &dir);
+	if (rc)
+		return rc;
+	if (fs_is_cb_name(r->s, dir, name))
+		return -EEXIST;
+	int made = type == S_IFDIR   ? mkdirat(dir->fd, name, perm)
+	           : type == S_IFLNK ? symlinkat(target, dir->fd, name)
+	                             : mknodat(dir->fd, name, type | perm, 0);
+	if (made < 0)
+		return -errno;
+	struct fuse_entry_out *e = (struct fuse_entry_out *)r->s->out;
+	rc = fs_created_entry(r->s, dir, name, type, perm, e);
+	return rc ? rc : (long)sizeof(*e);
+}
+
 long fs_op_symlink(struct req *r)
 {
 	const char *name;
@@ -199,17 +221,7 @@ long fs_op_symlink(struct req *r)
 		return -ENAMETOOLONG;
 	if (off + tlen + 1 != r->reqlen - HDR_IN)
 		return -EINVAL;
-	struct fuse_node *dir;
-	rc = fs_change_dir(r->s, r->h.nodeid, &dir);
-	if (rc)
-		return rc;
-	if (fs_is_cb_name(r->s, dir, name))
-		return -EEXIST;
-	if (symlinkat(target, dir->fd, name) < 0)
-		return -errno;
-	struct fuse_entry_out *e = (struct fuse_entry_out *)r->s->out;
-	rc = fs_created_entry(r->s, dir, name, S_IFLNK, 0, e);
-	return rc ? rc : (long)sizeof(*e);
+	return create_entry(r, name, S_IFLNK, 0, target);
 }
 
 long fs_op_mknod(struct req *r)
@@ -227,18 +239,7 @@ long fs_op_mknod(struct req *r)
 		return -EPERM;
 	if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK)
 		return -EINVAL;
-	mode_t perm = in.mode & 01777;
-	struct fuse_node *dir;
-	rc = fs_change_dir(r->s, r->h.nodeid, &dir);
-	if (rc)
-		return rc;
-	if (fs_is_cb_name(r->s, dir, name))
-		return -EEXIST;
-	if (mknodat(dir->fd, name, type | perm, 0) < 0)
-		return -errno;
-	struct fuse_entry_out *e = (struct fuse_entry_out *)r->s->out;
-	rc = fs_created_entry(r->s, dir, name, type, perm, e);
-	return rc ? rc : (long)sizeof(*e);
+	return create_entry(r, name, type, in.mode & 01777, NULL);
 }
 
 long fs_op_mkdir(struct req *r)
@@ -249,18 +250,7 @@ long fs_op_mkdir(struct req *r)
 	int rc = fs_arg_name(r, sizeof(in), true, &name, NULL);
 	if (rc)
 		return rc;
-	mode_t perm = in.mode & 01777;
-	struct fuse_node *dir;
-	rc = fs_change_dir(r->s, r->h.nodeid, &dir);
-	if (rc)
-		return rc;
-	if (fs_is_cb_name(r->s, dir, name))
-		return -EEXIST;
-	if (mkdirat(dir->fd, name, perm) < 0)
-		return -errno;
-	struct fuse_entry_out *e = (struct fuse_entry_out *)r->s->out;
-	rc = fs_created_entry(r->s, dir, name, S_IFDIR, perm, e);
-	return rc ? rc : (long)sizeof(*e);
+	return create_entry(r, name, S_IFDIR, in.mode & 01777, NULL);
 }
 
 static long remove_common(struct req *r, int flags)

@@ -119,6 +119,29 @@ static bool symbol_contains(const Elf64_Sym *sym, uint64_t vaddr)
 	       vaddr >= sym->st_value && vaddr - sym->st_value < sym->st_size;
 }
 
+/* The file's symbol table and its string table: the first SHT_SYMTAB
+ * section, both sections checked to lie within the file. */
+static int find_symtab(const uint8_t *file, size_t size, Elf64_Ehdr *eh, Elf64_Shdr *sh,
+                       Elf64_Shdr *strs)
+{
+	if (check_header(file, size, eh, NULL))
+		return -ENOENT;
+	if (eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
+	    (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > size - eh->e_shoff)
+		return -ENOENT;
+	for (unsigned i = 0; i < eh->e_shnum; i++) {
+		*sh = shdr_at(file, eh->e_shoff, i);
+		if (sh->sh_type != SHT_SYMTAB || sh->sh_link >= eh->e_shnum ||
+		    sh->sh_entsize != sizeof(Elf64_Sym))
+			continue;
+		*strs = shdr_at(file, eh->e_shoff, sh->sh_link);
+		if (!section_in_file(sh, size) || !section_in_file(strs, size))
+			return -ENOENT;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int elf_kernel_symbolize(const uint8_t *file, size_t size, uint64_t vaddr, char *name,
                          size_t name_len, uint64_t *offset)
 {
@@ -133,84 +156,59 @@ int elf_kernel_symbol_at(const uint8_t *file, size_t size, uint64_t vaddr, char 
                          size_t name_len, uint64_t *start, uint64_t *sym_size)
 {
 	Elf64_Ehdr eh;
-	if (check_header(file, size, &eh, NULL))
+	Elf64_Shdr sh, strs;
+	if (find_symtab(file, size, &eh, &sh, &strs))
 		return -ENOENT;
-	if (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shoff > size ||
-	    (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr) > size - eh.e_shoff)
-		return -ENOENT;
-	for (unsigned i = 0; i < eh.e_shnum; i++) {
-		Elf64_Shdr sh = shdr_at(file, eh.e_shoff, i);
-		if (sh.sh_type != SHT_SYMTAB || sh.sh_link >= eh.e_shnum ||
-		    sh.sh_entsize != sizeof(Elf64_Sym))
+	uint64_t n = sh.sh_size / sizeof(Elf64_Sym);
+	bool found = false;
+	Elf64_Sym best = {0};
+	for (uint64_t k = 0; k < n; k++) {
+		Elf64_Sym sym;
+		memcpy(&sym, file + sh.sh_offset + k * sizeof(sym), sizeof(sym));
+		if (sym.st_name >= strs.sh_size || !symbol_contains(&sym, vaddr))
 			continue;
-		Elf64_Shdr strs = shdr_at(file, eh.e_shoff, sh.sh_link);
-		if (!section_in_file(&sh, size) || !section_in_file(&strs, size))
-			return -ENOENT;
-		uint64_t n = sh.sh_size / sizeof(Elf64_Sym);
-		bool found = false;
-		Elf64_Sym best = {0};
-		for (uint64_t k = 0; k < n; k++) {
-			Elf64_Sym sym;
-			memcpy(&sym, file + sh.sh_offset + k * sizeof(sym), sizeof(sym));
-			if (sym.st_name >= strs.sh_size || !symbol_contains(&sym, vaddr))
-				continue;
-			if (!found || sym.st_value > best.st_value)
-				best = sym;
-			found = true;
-		}
-		if (!found)
-			return -ENOENT;
-		const char *s = (const char *)file + strs.sh_offset + best.st_name;
-		size_t maxlen = strs.sh_size - best.st_name;
-		size_t len = strnlen(s, maxlen);
-		if (len == maxlen || len == 0)
-			return -ENOENT;
-		snprintf(name, name_len, "%.*s", (int)len, s);
-		*start = best.st_value;
-		*sym_size = best.st_size;
-		return 0;
+		if (!found || sym.st_value > best.st_value)
+			best = sym;
+		found = true;
 	}
-	return -ENOENT;
+	if (!found)
+		return -ENOENT;
+	const char *s = (const char *)file + strs.sh_offset + best.st_name;
+	size_t maxlen = strs.sh_size - best.st_name;
+	size_t len = strnlen(s, maxlen);
+	if (len == maxlen || len == 0)
+		return -ENOENT;
+	snprintf(name, name_len, "%.*s", (int)len, s);
+	*start = best.st_value;
+	*sym_size = best.st_size;
+	return 0;
 }
 
 int elf_kernel_read_object(const uint8_t *file, size_t size, const char *name, void *buf,
                            size_t len)
 {
 	Elf64_Ehdr eh;
-	if (check_header(file, size, &eh, NULL))
-		return -ENOENT;
-	if (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shoff > size ||
-	    (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr) > size - eh.e_shoff)
+	Elf64_Shdr sh, strs;
+	if (find_symtab(file, size, &eh, &sh, &strs))
 		return -ENOENT;
 	size_t name_len = strlen(name);
-	for (unsigned i = 0; i < eh.e_shnum; i++) {
-		Elf64_Shdr sh = shdr_at(file, eh.e_shoff, i);
-		if (sh.sh_type != SHT_SYMTAB || sh.sh_link >= eh.e_shnum ||
-		    sh.sh_entsize != sizeof(Elf64_Sym))
+	uint64_t n = sh.sh_size / sizeof(Elf64_Sym);
+	for (uint64_t k = 0; k < n; k++) {
+		Elf64_Sym sym;
+		memcpy(&sym, file + sh.sh_offset + k * sizeof(sym), sizeof(sym));
+		if (ELF64_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_size < len ||
+		    sym.st_name >= strs.sh_size || strs.sh_size - sym.st_name <= name_len ||
+		    memcmp(file + strs.sh_offset + sym.st_name, name, name_len + 1) != 0)
 			continue;
-		Elf64_Shdr strs = shdr_at(file, eh.e_shoff, sh.sh_link);
-		if (!section_in_file(&sh, size) || !section_in_file(&strs, size))
+		if (sym.st_shndx == SHN_UNDEF || sym.st_shndx >= eh.e_shnum)
 			return -ENOENT;
-		uint64_t n = sh.sh_size / sizeof(Elf64_Sym);
-		for (uint64_t k = 0; k < n; k++) {
-			Elf64_Sym sym;
-			memcpy(&sym, file + sh.sh_offset + k * sizeof(sym), sizeof(sym));
-			if (ELF64_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_size < len ||
-			    sym.st_name >= strs.sh_size || strs.sh_size - sym.st_name <= name_len ||
-			    memcmp(file + strs.sh_offset + sym.st_name, name, name_len + 1) != 0)
-				continue;
-			if (sym.st_shndx == SHN_UNDEF || sym.st_shndx >= eh.e_shnum)
-				return -ENOENT;
-			Elf64_Shdr data = shdr_at(file, eh.e_shoff, sym.st_shndx);
-			if (data.sh_type != SHT_PROGBITS || !section_in_file(&data, size) ||
-			    sym.st_value < data.sh_addr ||
-			    sym.st_value - data.sh_addr > data.sh_size ||
-			    len > data.sh_size - (sym.st_value - data.sh_addr))
-				return -ENOENT;
-			memcpy(buf, file + data.sh_offset + (sym.st_value - data.sh_addr), len);
-			return 0;
-		}
-		return -ENOENT;
+		Elf64_Shdr data = shdr_at(file, eh.e_shoff, sym.st_shndx);
+		if (data.sh_type != SHT_PROGBITS || !section_in_file(&data, size) ||
+		    sym.st_value < data.sh_addr || sym.st_value - data.sh_addr > data.sh_size ||
+		    len > data.sh_size - (sym.st_value - data.sh_addr))
+			return -ENOENT;
+		memcpy(buf, file + data.sh_offset + (sym.st_value - data.sh_addr), len);
+		return 0;
 	}
 	return -ENOENT;
 }
