@@ -167,9 +167,9 @@ static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error
 {
 	struct virtio_blk *b = dev;
 	struct virtq *vq = &t->vq[q];
-	int rc;
+	int rc = 0;
 	unsigned served = 0;
-	while ((rc = virtq_pop(vq, t->mem, &b->chain, err)) > 0) {
+	while (served < virtq_batch(vq) && (rc = virtq_pop(vq, t->mem, &b->chain, err)) > 0) {
 		struct virtq_chain *c = &b->chain;
 		struct blk_req_header h;
 		/* A request needs its header and a status byte; anything less
@@ -187,7 +187,7 @@ static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error
 	}
 	if (served)
 		virtio_mmio_interrupt(t, q);
-	return rc < 0 ? rc : 0;
+	return rc < 0 ? rc : served == virtq_batch(vq) ? VIRTIO_NOTIFY_MORE : 0;
 }
 
 #define BLK_OPS(ro)                                                                                \

@@ -40,8 +40,9 @@ static void read_config(void *dev, uint32_t off, void *data, uint32_t len)
 static int drain_tx(struct virtio_console *c, struct virtio_mmio *t, struct vmp_error *err)
 {
 	struct virtq *q = &t->vq[QUEUE_TX];
-	int rc;
-	while ((rc = virtq_pop(q, t->mem, &c->chain, err)) > 0) {
+	int rc = 0;
+	unsigned took = 0;
+	while (took++ < virtq_batch(q) && (rc = virtq_pop(q, t->mem, &c->chain, err)) > 0) {
 		unsigned n;
 		const struct iovec *iov = virtq_chain_readable(&c->chain, &n);
 		for (unsigned i = 0; i < n; i++)
@@ -50,7 +51,7 @@ static int drain_tx(struct virtio_console *c, struct virtio_mmio *t, struct vmp_
 		virtq_push(q, c->chain.head, 0);
 	}
 	virtio_mmio_interrupt(t, QUEUE_TX);
-	return rc < 0 ? rc : 0;
+	return rc < 0 ? rc : rc > 0 ? VIRTIO_NOTIFY_MORE : 0;
 }
 
 static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error *err)

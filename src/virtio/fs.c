@@ -62,9 +62,9 @@ static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error
 {
 	struct virtio_fs *fs = dev;
 	struct virtq *vq = &t->vq[q];
-	int rc;
+	int rc = 0;
 	unsigned served = 0;
-	while ((rc = virtq_pop(vq, t->mem, &fs->chain, err)) > 0) {
+	while (served < virtq_batch(vq) && (rc = virtq_pop(vq, t->mem, &fs->chain, err)) > 0) {
 		uint32_t len = 0;
 		if (fs->be && fs->be->request) {
 			unsigned nin, nout;
@@ -82,7 +82,7 @@ static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error
 	}
 	if (served)
 		virtio_mmio_interrupt(t, q);
-	return rc < 0 ? rc : 0;
+	return rc < 0 ? rc : served == virtq_batch(vq) ? VIRTIO_NOTIFY_MORE : 0;
 }
 
 static void reset(void *dev)

@@ -73,6 +73,7 @@ static void reset_device(struct virtio_mmio *t)
 	t->driver_features = 0;
 	t->interrupt_status = 0;
 	t->queue_sel = 0;
+	t->pending = 0;
 	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
 		virtq_reset(&t->vq[i]);
 	if (t->ops->reset)
@@ -190,6 +191,21 @@ static int access_config(struct virtio_mmio *t, uint64_t off, uint8_t *data, uin
 	return 0;
 }
 
+/* Queue q's notify, if the driver may notify it now; remembers whether
+ * the device yielded with work left. Under t->lock. */
+static int notify_queue(struct virtio_mmio *t, uint32_t q, struct vmp_error *err)
+{
+	if (q >= t->ops->num_queues || !t->vq[q].ready || !(t->status & STATUS_DRIVER_OK))
+		return 0;
+	t->pending &= ~(1u << q);
+	int rc = t->ops->notify(t->dev, t, q, err);
+	if (rc == VIRTIO_NOTIFY_MORE) {
+		t->pending |= 1u << q;
+		rc = 0;
+	}
+	return rc < 0 ? rc : 0;
+}
+
 int virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint32_t len,
                        bool is_write, struct vmp_error *err)
 {
@@ -210,15 +226,36 @@ int virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint3
 		uint32_t v;
 		memcpy(&v, data, 4);
 		if (off == REG_QUEUE_NOTIFY) {
-			if (v < t->ops->num_queues && t->vq[v].ready &&
-			    (t->status & STATUS_DRIVER_OK))
-				rc = t->ops->notify(t->dev, t, v, err);
+			rc = notify_queue(t, v, err);
 		} else {
 			rc = write_reg(t, off, v, err);
 		}
 	}
 	if (rc)
 		t->status |= STATUS_DEVICE_NEEDS_RESET;
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+bool virtio_mmio_pending(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->lock);
+	bool pending = t->pending != 0;
+	pthread_mutex_unlock(&t->lock);
+	return pending;
+}
+
+int virtio_mmio_continue(struct virtio_mmio *t, struct vmp_error *err)
+{
+	int rc = 0;
+	pthread_mutex_lock(&t->lock);
+	for (uint32_t q = 0; !rc && q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		if (t->pending & (1u << q))
+			rc = notify_queue(t, q, err);
+	if (rc) {
+		t->pending = 0;
+		t->status |= STATUS_DEVICE_NEEDS_RESET;
+	}
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }

@@ -10,11 +10,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mem/guest_mem.h"
 #include "util/error.h"
 #include "virtio/virtqueue.h"
-#include "mem/guest_mem.h"
 
 #define VIRTIO_MMIO_MAX_QUEUES 16
+#define VIRTIO_NOTIFY_MORE     1
 
 #define VIRTIO_F_VERSION_1      (1ull << 32)
 #define VIRTIO_RING_F_EVENT_IDX (1ull << 29)
@@ -30,8 +31,10 @@ struct virtio_device_ops {
 	/* Device config space, at most 256 bytes; off+len is pre-checked. */
 	uint32_t config_size;
 	void (*read_config)(void *dev, uint32_t off, void *data, uint32_t len);
-	/* The driver notified queue q. Returns 0, or negative if the guest
-	 * broke the rules (message in err): the VM is then stopped. */
+	/* The driver notified queue q. Returns 0, VIRTIO_NOTIFY_MORE when it
+	 * took virtq_batch() chains and more may be waiting (the transport
+	 * calls it again through virtio_mmio_continue), or negative if the
+	 * guest broke the rules (message in err): the VM is then stopped. */
 	int (*notify)(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error *err);
 	/* The driver reset the device (status 0). */
 	void (*reset)(void *dev);
@@ -49,6 +52,7 @@ struct virtio_mmio {
 	uint64_t driver_features;
 	uint32_t interrupt_status;
 	uint32_t config_generation;
+	uint32_t pending; /* queues whose notify yielded with work left */
 	struct virtq vq[VIRTIO_MMIO_MAX_QUEUES];
 };
 
@@ -61,6 +65,14 @@ void virtio_mmio_destroy(struct virtio_mmio *t);
  * device into an error that must stop the VM. */
 int virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint32_t len,
                        bool is_write, struct vmp_error *err);
+
+/* Whether a notify yielded with work left (VIRTIO_NOTIFY_MORE): the
+ * caller serves it with virtio_mmio_continue, batch by batch, checking
+ * between batches whether the VM is being stopped. */
+bool virtio_mmio_pending(struct virtio_mmio *t);
+/* One more batch of every queue that yielded. Like virtio_mmio_access,
+ * negative if the guest broke the rules. */
+int virtio_mmio_continue(struct virtio_mmio *t, struct vmp_error *err);
 
 /* Raises the used-buffer interrupt if queue q asks for one. Call with
  * t->lock held (devices do, from notify or their own threads). */

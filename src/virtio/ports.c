@@ -179,10 +179,10 @@ static void handle_ctrl(struct virtio_ports *p, uint32_t id, uint16_t event, uin
 static int drain_ctrl_tx(struct virtio_ports *p, struct virtio_mmio *t, struct vmp_error *err)
 {
 	struct virtq *q = &t->vq[QUEUE_CTRL_TX];
-	int rc;
-	bool took = false;
-	while ((rc = virtq_pop(q, t->mem, &p->chain, err)) > 0) {
-		took = true;
+	int rc = 0;
+	unsigned took = 0;
+	while (took < virtq_batch(q) && (rc = virtq_pop(q, t->mem, &p->chain, err)) > 0) {
+		took++;
 		uint8_t hdr[CTRL_HDR_LEN];
 		if (virtq_chain_read(&p->chain, 0, hdr, sizeof(hdr)) == sizeof(hdr)) {
 			uint32_t id = hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
@@ -196,17 +196,18 @@ static int drain_ctrl_tx(struct virtio_ports *p, struct virtio_mmio *t, struct v
 		virtio_mmio_interrupt(t, QUEUE_CTRL_TX);
 	if (rc < 0)
 		return rc;
-	return flush_ctrl(p, t, err);
+	rc = flush_ctrl(p, t, err);
+	return rc ? rc : took == virtq_batch(q) ? VIRTIO_NOTIFY_MORE : 0;
 }
 
 static int drain_port_tx(struct virtio_ports *p, struct virtio_mmio *t, unsigned port,
                          struct vmp_error *err)
 {
 	struct virtq *q = &t->vq[queue_tx(port)];
-	int rc;
-	bool took = false;
-	while ((rc = virtq_pop(q, t->mem, &p->chain, err)) > 0) {
-		took = true;
+	int rc = 0;
+	unsigned took = 0;
+	while (took < virtq_batch(q) && (rc = virtq_pop(q, t->mem, &p->chain, err)) > 0) {
+		took++;
 		unsigned n;
 		const struct iovec *iov = virtq_chain_readable(&p->chain, &n);
 		for (unsigned i = 0; i < n; i++)
@@ -216,7 +217,7 @@ static int drain_port_tx(struct virtio_ports *p, struct virtio_mmio *t, unsigned
 	}
 	if (took)
 		virtio_mmio_interrupt(t, queue_tx(port));
-	return rc < 0 ? rc : 0;
+	return rc < 0 ? rc : took == virtq_batch(q) ? VIRTIO_NOTIFY_MORE : 0;
 }
 
 static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error *err)

@@ -12,8 +12,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "util/error.h"
 #include "mem/guest_mem.h"
+#include "util/error.h"
 
 #define VIRTQ_MAX_SIZE 256
 
@@ -49,6 +49,15 @@ struct virtq {
 	uint16_t signalled_used; /* used_idx when the guest was last notified */
 	bool signalled_valid;
 };
+
+/* How many chains one notify takes from q before the device yields
+ * (VIRTIO_NOTIFY_MORE): one ring's worth. A guest can republish buffers
+ * from another vCPU as fast as the device takes them; the vCPU serving
+ * the device then checks for a stop or the deadline between batches. */
+static inline unsigned virtq_batch(const struct virtq *q)
+{
+	return q->size ? q->size : 1;
+}
 
 /* A chain taken from the ring: its buffers, each already checked and
  * translated to a host pointer (the device-readable ones first), and

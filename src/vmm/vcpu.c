@@ -117,6 +117,8 @@ static enum loop handle_io(struct vm_vcpu *c)
 	return LOOP_CONTINUE;
 }
 
+static bool should_stop(struct vm *vm);
+
 static enum loop handle_mmio(struct vm_vcpu *c)
 {
 	struct vm *vm = c->vm;
@@ -131,8 +133,17 @@ static enum loop handle_mmio(struct vm_vcpu *c)
 			continue;
 		c->stats.mmio_virtio++;
 		struct vmp_error err = {0};
-		if (virtio_mmio_access(t, addr - t->base, r->mmio.data, len, r->mmio.is_write,
-		                       &err)) {
+		int rc = virtio_mmio_access(t, addr - t->base, r->mmio.data, len, r->mmio.is_write,
+		                            &err);
+		/* A device that yielded with work left (a guest republishing
+		 * buffers from another vCPU) is served on batch by batch, as
+		 * long as nobody stops the VM and its deadline has not come. */
+		while (!rc && virtio_mmio_pending(t)) {
+			if (should_stop(vm))
+				return LOOP_END;
+			rc = virtio_mmio_continue(t, &err);
+		}
+		if (rc) {
 			vm_fail(vm, VMPROC_FAILURE_GUEST_ERROR, err.code, "guest misused %s: %s",
 			        t->ops->name, err.msg);
 			return LOOP_END;

@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "mem/guest_mem.h"
 #include "mmio_driver.h"
 #include "virtio/mmio.h"
 #include "virtio/ports.h"
 #include "virtio/virtqueue.h"
-#include "mem/guest_mem.h"
 
 /* virtio-console (virtio 1.x, 5.3). */
 #define DEVICE_ID_CONSOLE     3
@@ -93,9 +93,22 @@ struct rec {
 
 static struct rec g_rec;
 
+/* A guest on another vCPU that puts buffer head back on queue q every
+ * time the device takes it, left more times. */
+static struct {
+	unsigned q;
+	uint16_t head;
+	unsigned long left;
+} g_republish;
+static void republish(void);
+
 static void be_data(void *userdata, unsigned port, const uint8_t *data, size_t len)
 {
 	struct rec *r = &g_rec;
+	if (g_republish.left) {
+		g_republish.left--;
+		republish();
+	}
 	if (userdata != &g_rec)
 		r->bad_userdata = true;
 	r->data_calls++;
@@ -352,6 +365,14 @@ static uint16_t post_out(unsigned q, const void *data, uint32_t len)
 {
 	struct seg s = {.len = len, .data = data};
 	return publish(q, &s, 1);
+}
+
+static void republish(void)
+{
+	unsigned q = g_republish.q;
+	uint16_t idx = rd16(avail_gpa(q) + 2);
+	wr16(avail_gpa(q) + 4 + 2u * (idx % QSIZE), g_republish.head);
+	wr16(avail_gpa(q) + 2, (uint16_t)(idx + 1));
 }
 
 /* One device-writable buffer of len bytes. */
@@ -1112,6 +1133,47 @@ static int direct_notify(unsigned q)
 	return rc;
 }
 
+/* A guest that republishes a buffer as fast as the device takes it cannot
+ * hold the device (and the vCPU thread serving it) for good: each notify
+ * takes one ring's worth and yields, and the transport says so, so the
+ * vCPU can check for a stop between batches. Before batches, the first
+ * kick never returned (alarm). */
+static void republishing_guest_cannot_hold_the_device(void)
+{
+	SETUP(3, k_names, k_closed);
+	BRING_UP();
+	HANDSHAKE();
+	g_rec.data_calls = 0;
+	uint16_t h = post_out(q_tx(1), "x", 1);
+	g_republish.q = q_tx(1);
+	g_republish.head = h;
+	g_republish.left = ~0ul; /* for ever */
+	alarm(10);
+	CHECK(kick(q_tx(1)) == 0);
+	CHECK(virtio_mmio_pending(&g_t));
+	CHECK_MSG(g_rec.data_calls == QSIZE, "%u calls", g_rec.data_calls);
+	CHECK(virtio_mmio_continue(&g_t, &g_err) == 0);
+	CHECK(virtio_mmio_pending(&g_t));
+	CHECK_MSG(g_rec.data_calls == 2 * QSIZE, "%u calls", g_rec.data_calls);
+	/* The guest stops: the device catches up and has nothing left. */
+	g_republish.left = 0;
+	for (int i = 0; i < 3 && virtio_mmio_pending(&g_t); i++)
+		CHECK(virtio_mmio_continue(&g_t, &g_err) == 0);
+	CHECK(!virtio_mmio_pending(&g_t));
+	CHECK(used_idx(q_tx(1)) == rd16(avail_gpa(q_tx(1)) + 2));
+	alarm(0);
+	CHECK(!needs_reset());
+	/* A reset forgets what was pending. */
+	g_republish.left = ~0ul;
+	h = post_out(q_tx(1), "y", 1);
+	g_republish.head = h;
+	CHECK(kick(q_tx(1)) == 0 && virtio_mmio_pending(&g_t));
+	g_republish.left = 0;
+	wr(R_STATUS, 0);
+	CHECK(!virtio_mmio_pending(&g_t));
+	teardown();
+}
+
 static void out_of_range_notifies_are_ignored(void)
 {
 	SETUP(2, k_names, k_closed);
@@ -1613,7 +1675,8 @@ static void ports_restore_rejects_bad_states(void)
 	teardown();
 }
 
-TEST_LIST(T(new_rejects_bad_arguments), T(features_and_config), T(device_ready_adds_every_port),
+TEST_LIST(T(republishing_guest_cannot_hold_the_device), T(new_rejects_bad_arguments),
+          T(features_and_config), T(device_ready_adds_every_port),
           T(messages_wait_for_control_buffers), T(port_ready_sends_name_then_open),
           T(guest_open_state_and_event), T(guest_writes_reach_the_backend),
           T(send_fills_receive_buffers), T(send_needs_driver_ok), T(send_after_detach_is_epipe),
