@@ -370,6 +370,17 @@ typedef struct vmproc_file_ops {
 VMPROC_API int vmproc_cmd_file(vmproc_cmd *cmd, const char *guest_path, unsigned mode,
                                const vmproc_file_ops *ops, void *userdata);
 
+/* The most host file descriptors the command's host files may hold open
+ * for the guest at once (default VMPROC_FD_LIMIT_DEFAULT): one per file
+ * or directory of a share the guest has looked up and not yet forgotten,
+ * and one per file it has open. Past it the guest gets ENFILE ("Too many
+ * open files in system"), and the process's other VMs and threads keep
+ * their descriptors. Choose it so that the VMs you run at once, times
+ * this, stay under your RLIMIT_NOFILE (the vmproc CLI raises its soft
+ * limit to the hard one). */
+#define VMPROC_FD_LIMIT_DEFAULT 4096u
+VMPROC_API int vmproc_cmd_fd_limit(vmproc_cmd *cmd, unsigned max_fds);
+
 /* How a child ended. */
 typedef struct vmproc_status {
 	int exited;             /* 1 if the program exited: then code is its exit code */

@@ -75,6 +75,7 @@ int vmproc_cmd_new(vmproc_cmd **out, const char *program)
 	for (int i = 0; i < 3; i++)
 		cmd->stdio[i].fd = -1;
 	cmd->capture_limit = VMPROC_CAPTURE_LIMIT_DEFAULT;
+	cmd->fd_limit = VMPROC_FD_LIMIT_DEFAULT;
 	int rc = 0;
 	if (!(cmd->program = strdup(program)) || !(cmd->cwd = strdup("/")))
 		rc = -ENOMEM;
@@ -369,6 +370,14 @@ int vmproc_cmd_capture_limit(vmproc_cmd *cmd, size_t max_bytes)
 	if (begin(cmd))
 		return -EINVAL;
 	cmd->capture_limit = max_bytes;
+	return 0;
+}
+
+int vmproc_cmd_fd_limit(vmproc_cmd *cmd, unsigned max_fds)
+{
+	if (begin(cmd))
+		return -EINVAL;
+	cmd->fd_limit = max_fds;
 	return 0;
 }
 

@@ -58,6 +58,7 @@ struct vmproc_cmd {
 	struct cmd_stdio stdio[3];
 	vmproc_snapshot_mode snapshot;
 	size_t capture_limit; /* per captured stream */
+	unsigned fd_limit;    /* host fds for host files */
 	struct cmd_share *shares;
 	size_t nshares;
 	char *root; /* NULL: the guest's own root */

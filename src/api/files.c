@@ -298,6 +298,7 @@ int cmd_files_build(const vmproc_cmd *cmd, struct fuse_server **out, cmd_put_fn 
 	int rc = fuse_server_new(&s, err);
 	if (rc)
 		return rc;
+	fuse_server_set_fd_limit(s, cmd->fd_limit);
 	if (cmd->root) {
 		unsigned f = cmd->root_flags;
 		/* An overlay's lower layer is never written: the host enforces

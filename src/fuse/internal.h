@@ -14,6 +14,7 @@
 #ifndef VMP_FUSE_INTERNAL_H
 #define VMP_FUSE_INTERNAL_H
 
+#include <errno.h>
 #include <limits.h>
 #include <linux/fuse.h>
 #include <stdbool.h>
@@ -127,8 +128,12 @@ struct fuse_server {
 	uint32_t nused;     /* slots ever handed out (high-water mark) */
 	uint32_t node_free; /* free list head (0 = empty) */
 	uint32_t nnodes;    /* live nodes */
-	uint32_t *buckets;  /* hash of NODE_HOST nodes by (share, dev, ino) */
-	uint32_t nbuckets;  /* power of two */
+	/* Host fds held for the guest (nodes' O_PATH fds, open files and
+	 * directories) and the most it may hold: past it, what would take
+	 * another gets ENFILE, so one guest cannot use up the process's fds. */
+	uint32_t nfds, max_fds;
+	uint32_t *buckets; /* hash of NODE_HOST nodes by (share, dev, ino) */
+	uint32_t nbuckets; /* power of two */
 
 	struct fuse_handle *hchunk[HANDLE_CHUNKS];
 	uint32_t hslots, hused, handle_free, nhandles;
@@ -151,6 +156,12 @@ struct fuse_node *fs_node_at(const struct fuse_server *s, uint32_t slot);
 /* The live node for a guest's node id, or NULL (slot, if not NULL, gets its
  * slot). */
 struct fuse_node *fs_node_get(const struct fuse_server *s, uint64_t nodeid, uint32_t *slot);
+/* -ENFILE if n more host fds would pass the server's budget, else 0. */
+static inline int fs_fd_budget(const struct fuse_server *s, unsigned n)
+{
+	return s->nfds + n > s->max_fds ? -ENFILE : 0;
+}
+
 /* A new node (fields zero, fd -1) or -ENFILE / -ENOMEM. */
 int fs_node_alloc(struct fuse_server *s, uint32_t *slot);
 /* Closes the node's fd, unhashes and frees the slot. */

@@ -57,7 +57,9 @@ int fs_host_node(struct fuse_server *s, uint32_t share, int fd, const struct sta
 		*slotp = slot;
 		return 0;
 	}
-	int rc = fs_node_alloc(s, &slot);
+	int rc = fs_fd_budget(s, 1);
+	if (!rc)
+		rc = fs_node_alloc(s, &slot);
 	if (rc) {
 		close(fd);
 		return rc;
@@ -66,6 +68,7 @@ int fs_host_node(struct fuse_server *s, uint32_t share, int fd, const struct sta
 	n->kind = NODE_HOST;
 	n->idx = share;
 	n->fd = fd;
+	s->nfds++;
 	n->dev = st->st_dev;
 	n->ino = st->st_ino;
 	n->type = st->st_mode & S_IFMT;

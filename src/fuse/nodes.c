@@ -122,8 +122,10 @@ void fs_node_free(struct fuse_server *s, uint32_t slot)
 	struct fuse_node *n = fs_node_at(s, slot);
 	if (n->kind == NODE_HOST)
 		unhash(s, slot);
-	if (n->fd >= 0)
+	if (n->fd >= 0) {
 		close(n->fd);
+		s->nfds--;
+	}
 	uint32_t gen = n->gen;
 	memset(n, 0, sizeof(*n));
 	n->gen = gen; /* bumped on reuse */
@@ -248,8 +250,10 @@ int fs_handle_alloc(struct fuse_server *s, uint8_t kind, uint64_t *fh, struct fu
 static void handle_release(struct fuse_server *s, uint32_t slot)
 {
 	struct fuse_handle *h = handle_at(s, slot);
-	if (h->fd >= 0)
+	if (h->fd >= 0) {
 		close(h->fd);
+		s->nfds--;
+	}
 	uint32_t gen = h->gen;
 	memset(h, 0, sizeof(*h));
 	h->gen = gen;

@@ -23,6 +23,8 @@ long fs_op_opendir(struct req *r)
 	if (n->kind == NODE_HOST) {
 		if (n->type != S_IFDIR)
 			return -ENOTDIR;
+		if (fs_fd_budget(s, 1))
+			return -ENFILE;
 		fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
@@ -39,6 +41,7 @@ long fs_op_opendir(struct req *r)
 	}
 	if (n->kind == NODE_HOST) {
 		h->fd = fd;
+		s->nfds++;
 		h->idx = n->idx;
 		h->has_cb = n->has_cb;
 		h->dev = n->dev;

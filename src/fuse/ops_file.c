@@ -93,10 +93,13 @@ long fs_op_open(struct req *r)
 		int hflags = 0;
 		rc = host_flags(in.flags, fs_share_ro(s, n->idx), &hflags);
 		if (!rc)
+			rc = fs_fd_budget(s, 1);
+		if (!rc)
 			rc = open_host(s, n, hflags);
 		if (rc >= 0) {
 			h->kind = HANDLE_FILE;
 			h->fd = rc;
+			s->nfds++;
 			h->idx = n->idx;
 			h->ro = fs_share_ro(s, n->idx);
 			h->dev = n->dev;
@@ -134,6 +137,9 @@ long fs_op_create(struct req *r)
 	if (rc)
 		return rc;
 	mode_t perm = in.mode & 01777;
+	/* The open file and, for a new one, its node. */
+	if (fs_fd_budget(s, 2))
+		return -ENFILE;
 	uint64_t fh;
 	struct fuse_handle *h;
 	rc = fs_handle_alloc(s, HANDLE_FILE, &fh, &h);
@@ -186,6 +192,7 @@ long fs_op_create(struct req *r)
 	}
 	const struct fuse_node *n = fs_node_get(s, out->e.nodeid, NULL);
 	h->fd = fd;
+	s->nfds++;
 	h->idx = dir->idx;
 	h->dev = n ? n->dev : 0;
 	h->ino = n ? n->ino : 0;

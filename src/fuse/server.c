@@ -355,8 +355,14 @@ int fuse_server_new(struct fuse_server **out, struct vmp_error *err)
 		return vmp_fail(err, -ENOMEM, "fuse server: out of memory");
 	}
 	clock_gettime(CLOCK_REALTIME, &s->t0);
+	s->max_fds = VMPROC_FD_LIMIT_DEFAULT;
 	*out = s;
 	return 0;
+}
+
+void fuse_server_set_fd_limit(struct fuse_server *s, unsigned max_fds)
+{
+	s->max_fds = max_fds;
 }
 
 void fuse_server_free(struct fuse_server *s)

@@ -50,6 +50,11 @@ struct fuse_server;
 int fuse_server_new(struct fuse_server **out, struct vmp_error *err);
 /* Closes every host fd and releases everything (NULL is fine). */
 void fuse_server_free(struct fuse_server *s);
+/* The most host fds the server holds for the guest at once: an O_PATH fd
+ * per file the guest has looked up and not forgotten, one per open file
+ * or directory (default VMPROC_FD_LIMIT_DEFAULT). Past it LOOKUP, OPEN,
+ * CREATE and OPENDIR get ENFILE. The shares' own roots count too. */
+void fuse_server_set_fd_limit(struct fuse_server *s, unsigned max_fds);
 
 /* Adds the top-level entry name (one path component) exposing the host
  * directory host_dir (opened now; -ENOTDIR / -ENOENT / -EACCES with a

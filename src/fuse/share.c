@@ -63,6 +63,7 @@ int fuse_server_add_dir(struct fuse_server *s, const char *name, const char *hos
 	n->pinned = true;
 	n->idx = idx;
 	n->fd = fd;
+	s->nfds++;
 	n->dev = st.st_dev;
 	n->ino = st.st_ino;
 	n->type = S_IFDIR;

@@ -463,6 +463,33 @@ static void missing_host_directory(struct scenario *s)
 	vmproc_cmd_free(cmd);
 }
 
+/* A guest holds at most its budget of host fds: past it, it sees ENFILE
+ * ("Too many open files in system") and goes on; the process keeps its
+ * other fds (no_fd_or_thread_leaks; test_fuse_server test_fd_budget
+ * shows the room coming back with FORGET and RELEASE). */
+static void fd_budget_gives_enfile(struct scenario *s)
+{
+	char dir[PATH_MAX];
+	path_of(dir, sizeof(dir), "many");
+	SCHECK(s,
+	       sh("mkdir -p '%s' && for i in $(seq 100); do echo x > '%s'/f$i; done", dir, dir) ==
+	           0,
+	       "host files");
+	vmproc_cmd *cmd = shell("ls -l /mnt/m > /dev/null 2> /tmp/err; echo ls=$?; "
+	                        "grep -c 'Too many open files in system' /tmp/err");
+	share(cmd, "many", "/mnt/m", VMPROC_SHARE_READONLY);
+	SCHECK(s, vmproc_cmd_fd_limit(cmd, 40) == 0, "fd limit");
+	struct ran r;
+	run_output(s, cmd, &r);
+	SCHECK(s, r.rc == 0 && r.st.exited && r.st.code == 0, "%s; stdout %s; stderr %s", r.text,
+	       r.out, r.err);
+	int enfile = 0;
+	const char *count = strstr(r.out, "ls=1\n");
+	SCHECK(s, count && sscanf(count + 5, "%d", &enfile) == 1 && enfile > 0 && enfile < 100,
+	       "ls should see ENFILE for some files: %s", r.out);
+	ran_free(&r, cmd);
+}
+
 static struct scenario scenarios[] = {
     {"share_read_write", share_read_write, 0, ""},
     {"read_only_enforced_by_host", read_only_enforced_by_host, 0, ""},
@@ -474,6 +501,7 @@ static struct scenario scenarios[] = {
     {"root_read_write", root_read_write, 0, ""},
     {"callback_files", callback_files, 0, ""},
     {"missing_host_directory", missing_host_directory, 0, ""},
+    {"fd_budget_gives_enfile", fd_budget_gives_enfile, 0, ""},
 };
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -521,6 +549,7 @@ SCENARIO_TEST(root_read_only)
 SCENARIO_TEST(root_read_write)
 SCENARIO_TEST(callback_files)
 SCENARIO_TEST(missing_host_directory)
+SCENARIO_TEST(fd_budget_gives_enfile)
 
 /* Every fd the shares opened is closed again with their children. */
 static void no_fd_or_thread_leaks(void)
@@ -535,12 +564,12 @@ static void no_fd_or_thread_leaks(void)
 int main(int argc, char **argv)
 {
 	static const struct harness_test tests[] = {
-	    T(share_read_write_test), T(read_only_enforced_by_host_test),
-	    T(every_operation_test),  T(no_escape_test),
-	    T(tar_round_trip_test),   T(root_overlay_test),
-	    T(root_read_only_test),   T(root_read_write_test),
-	    T(callback_files_test),   T(missing_host_directory_test),
-	    T(no_fd_or_thread_leaks),
+	    T(share_read_write_test),       T(read_only_enforced_by_host_test),
+	    T(every_operation_test),        T(no_escape_test),
+	    T(tar_round_trip_test),         T(root_overlay_test),
+	    T(root_read_only_test),         T(root_read_write_test),
+	    T(callback_files_test),         T(missing_host_directory_test),
+	    T(fd_budget_gives_enfile_test), T(no_fd_or_thread_leaks),
 	};
 	if (argc > 1)
 		filter = argv[1];

@@ -2183,6 +2183,64 @@ static void test_handle_limit(void)
 	teardown(s);
 }
 
+static int count_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 65536; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* A guest that looks up and opens without end, never sending FORGET or
+ * RELEASE, holds at most its budget of host fds; past it, ENFILE. */
+static void test_fd_budget(void)
+{
+	struct fuse_server *s = setup_init();
+	CHECK(s);
+	if (!s)
+		return;
+	enum { LIMIT = 10, FILES = 30 };
+	for (int i = 0; i < FILES; i++) {
+		char rel[64];
+		snprintf(rel, sizeof(rel), "share/f%d", i);
+		host_write(rel, "x");
+	}
+	fuse_server_set_fd_limit(s, LIMIT);
+	uint64_t share = share_node(s);
+	int before = count_fds();
+	uint64_t nodes[FILES] = {0};
+	int ok = 0, rc = 0;
+	for (int i = 0; i < FILES; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "f%d", i);
+		struct fuse_entry_out e;
+		rc = do_lookup(s, share, name, &e);
+		if (rc) {
+			CHECK_MSG(rc == -ENFILE, "lookup %d: %d", i, rc);
+			break;
+		}
+		nodes[ok++] = e.nodeid;
+	}
+	CHECK_MSG(rc == -ENFILE && ok > 0 && ok < LIMIT, "%d lookups before %d", ok, rc);
+	CHECK_MSG(count_fds() - before == ok, "%d fds for %d nodes", count_fds() - before, ok);
+	/* What it already knows still answers; opening needs one more fd. */
+	CHECK(do_lookup(s, share, "f0", NULL) == 0);
+	uint64_t fh;
+	CHECK(do_open(s, FUSE_OPEN, nodes[0], O_RDONLY, &fh, NULL) == -ENFILE);
+	CHECK(do_open(s, FUSE_OPENDIR, share, O_RDONLY, &fh, NULL) == -ENFILE);
+	/* A FORGET gives room back. */
+	do_forget(s, nodes[1], 1);
+	CHECK(do_open(s, FUSE_OPEN, nodes[0], O_RDONLY, &fh, NULL) == 0);
+	char name[16];
+	snprintf(name, sizeof(name), "f%d", ok);
+	CHECK(do_lookup(s, share, name, NULL) == -ENFILE);
+	CHECK(do_release(s, FUSE_RELEASE, nodes[0], fh) == 0);
+	CHECK(do_lookup(s, share, name, NULL) == 0);
+	CHECK(count_fds() - before <= LIMIT);
+	teardown(s);
+	CHECK(count_fds() < before); /* the shares' roots went too */
+}
+
 static void test_split_buffers(void)
 {
 	g_split = 1;
@@ -2198,4 +2256,4 @@ TEST_LIST(T(test_init), T(test_lookup_types), T(test_create_write_read), T(test_
           T(test_symlink_outside), T(test_rename_race), T(test_device_nodes), T(test_forged_ids),
           T(test_unknown_and_enosys), T(test_truncated_requests), T(test_reply_space),
           T(test_callback_vdir), T(test_callback_shadow), T(test_reset_and_setup_errors),
-          T(test_handle_limit), T(test_split_buffers))
+          T(test_fd_budget), T(test_handle_limit), T(test_split_buffers))
