@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "snapshot/cache.h"
 #include "vmproc.h"
 
 static const char magic[8] = {'V', 'M', 'P', 'S', 'N', 'A', 'P', 0};
@@ -357,15 +358,14 @@ int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN], struct 
                   struct vmp_error *err)
 {
 	*out = NULL;
-	/* O_NONBLOCK: a FIFO at path must not hang us (it is then refused
-	 * as not a regular file). */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	/* Not through a symbolic link, and only the user's own file. */
+	int fd = snapshot_cache_open_file(path, err);
 	if (fd < 0)
-		return vmp_fail_errno(err, -errno, "cannot open %s", path);
+		return fd;
 	struct stat st;
 	struct snapshot_file_header h;
 	int rc = fstat(fd, &st) < 0 ? vmp_fail_errno(err, -errno, "cannot stat %s", path) : 0;
-	if (!rc && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(h)))
+	if (!rc && (uint64_t)st.st_size < sizeof(h))
 		rc = vmp_fail(err, -EBADMSG, "%s is too short to be a snapshot", path);
 	if (!rc && read_all(fd, &h, sizeof(h), 0))
 		rc = vmp_fail(err, -EBADMSG, "cannot read the header of %s", path);

@@ -83,7 +83,9 @@ int snapshot_write(const struct snapshot *s, const char *path, struct vmp_error 
 /* Reads and checks a snapshot file. key: the key it must have (NULL: any).
  * Returns -ENOENT if there is no file, -ESTALE if it is a valid file for
  * something else (another key or vmproc version), -EBADMSG if it is
- * corrupt, truncated or not a snapshot; the message says what. */
+ * corrupt, truncated or not a snapshot, -ELOOP if path is a symbolic
+ * link (never followed), -EPERM if the file is not the user's own or is
+ * writable by group or others (snapshot/cache.h); the message says what. */
 int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN], struct snapshot **out,
                   struct vmp_error *err);
 

@@ -608,6 +608,48 @@ static void read_rejects_other_files(void)
 	clean_dir();
 }
 
+/* --- files that are not the user's own ------------------------------- */
+
+static void read_refuses_files_not_the_users_own(void)
+{
+	WRITE_FRESH(1, 1);
+	/* A symbolic link to a good snapshot is not followed. */
+	char link[160];
+	snprintf(link, sizeof(link), "%s/link", g_dir);
+	CHECK(symlink(g_path, link) == 0);
+	struct snapshot *s = (struct snapshot *)1;
+	vmp_error_clear(&g_err);
+	int rc = snapshot_read(link, NULL, &s, &g_err);
+	CHECK_MSG(rc == -ELOOP && s == NULL && strstr(g_err.msg, "symbolic link"), "link: %d %s",
+	          rc, g_err.msg);
+	if (rc == 0)
+		snapshot_unref(s);
+	unlink(link);
+	/* Writable by group or others: refused; readable is fine. */
+	static const struct {
+		mode_t mode;
+		int want;
+	} modes[] = {{0664, -EPERM}, {0646, -EPERM}, {0622, -EPERM}, {0644, 0}, {0600, 0}};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		CHECK(chmod(g_path, modes[i].mode) == 0);
+		rc = read_code(NULL);
+		CHECK_MSG(rc == modes[i].want, "mode %03o: %d (%s)", (unsigned)modes[i].mode, rc,
+		          g_err.msg);
+		CHECK(rc == 0 || strstr(g_err.msg, "writable by group or others"));
+	}
+	/* Another user's (only root can make one). */
+	if (chown(g_path, 65534, 65534) == 0) {
+		rc = read_code(NULL);
+		CHECK_MSG(rc == -EPERM && strstr(g_err.msg, "owned by uid 65534"), "%d (%s)", rc,
+		          g_err.msg);
+	}
+	/* A FIFO is not a snapshot, and does not hang the reader. */
+	unlink(g_path);
+	CHECK(mkfifo(g_path, 0600) == 0);
+	EXPECT_READ(-EBADMSG, "FIFO");
+	clean_dir();
+}
+
 /* --- damage ---------------------------------------------------------- */
 
 static void damaged_header(void)
@@ -996,6 +1038,7 @@ static void new_and_refcount(void)
 
 TEST_LIST(T(hash_is_deterministic_and_sensitive), T(hash_reads_only_len_bytes),
           T(write_read_round_trip), T(rewrite_of_a_read_snapshot), T(all_zero_memory),
-          T(read_rejects_other_files), T(damaged_header), T(damaged_state), T(damaged_memory),
-          T(truncated_files), T(crafted_headers), T(crafted_mem_off_wraps_around),
-          T(crafted_vcpu_state), T(write_failures), T(new_and_refcount))
+          T(read_rejects_other_files), T(read_refuses_files_not_the_users_own), T(damaged_header),
+          T(damaged_state), T(damaged_memory), T(truncated_files), T(crafted_headers),
+          T(crafted_mem_off_wraps_around), T(crafted_vcpu_state), T(write_failures),
+          T(new_and_refcount))
