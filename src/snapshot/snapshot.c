@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -88,11 +89,32 @@ static bool page_is_zero(const uint8_t *p)
 	return true;
 }
 
-/* Hash of every non-zero page of fd's [off, off+size), with its index.
- * Holes (SEEK_DATA) are skipped without reading them. */
-static int hash_memory(int fd, uint64_t off, uint64_t size, uint64_t *out, struct vmp_error *err)
+static int write_all(int fd, const void *data, size_t len, off_t off)
 {
-	uint8_t *buf = malloc(SNAPSHOT_PAGE);
+	const uint8_t *p = data;
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Hash of every non-zero page of fd's [off, off+size), with its index.
+ * Holes (SEEK_DATA) are skipped without reading them. With copy_fd >= 0
+ * each non-zero page is also written there at its offset in memory, so
+ * the bytes hashed are the bytes kept, whatever happens to fd later. */
+static int hash_memory(int fd, uint64_t off, uint64_t size, int copy_fd, uint64_t *out,
+                       struct vmp_error *err)
+{
+	enum { CHUNK = 64 * SNAPSHOT_PAGE };
+	uint8_t *buf = malloc(CHUNK);
 	if (!buf)
 		return vmp_fail(err, -ENOMEM, "out of memory");
 	uint64_t h = 0x736e617073686f74ull;
@@ -114,19 +136,33 @@ static int hash_memory(int fd, uint64_t off, uint64_t size, uint64_t *out, struc
 		}
 		uint64_t from = ((uint64_t)data - off) / SNAPSHOT_PAGE * SNAPSHOT_PAGE + off;
 		uint64_t to = (uint64_t)hole < end ? (uint64_t)hole : end;
-		for (pos = from; pos < to; pos += SNAPSHOT_PAGE) {
-			ssize_t n = pread(fd, buf, SNAPSHOT_PAGE, (off_t)pos);
-			if (n != (ssize_t)SNAPSHOT_PAGE) {
+		for (pos = from; pos < to;) {
+			/* Whole pages: a partial one at a hole is read whole. */
+			uint64_t len = to - pos < CHUNK ? (to - pos + SNAPSHOT_PAGE - 1) /
+			                                      SNAPSHOT_PAGE * SNAPSHOT_PAGE
+			                                : CHUNK;
+			if (len > end - pos)
+				len = end - pos;
+			ssize_t n = pread(fd, buf, len, (off_t)pos);
+			if (n != (ssize_t)len) {
 				rc = n < 0 ? vmp_fail_errno(err, -errno, "reading guest memory")
 				           : vmp_fail(err, -EBADMSG, "guest memory is truncated");
 				goto out;
 			}
-			if (page_is_zero(buf))
-				continue;
-			uint64_t index = (pos - off) / SNAPSHOT_PAGE;
-			h = mix(h ^ snapshot_hash(index, buf, SNAPSHOT_PAGE));
+			for (uint64_t i = 0; i < len && !rc;
+			     i += SNAPSHOT_PAGE, pos += SNAPSHOT_PAGE) {
+				const uint8_t *page = buf + i;
+				if (page_is_zero(page))
+					continue;
+				uint64_t index = (pos - off) / SNAPSHOT_PAGE;
+				h = mix(h ^ snapshot_hash(index, page, SNAPSHOT_PAGE));
+				if (copy_fd >= 0 && (rc = write_all(copy_fd, page, SNAPSHOT_PAGE,
+				                                    (off_t)(pos - off))))
+					vmp_fail_errno(err, rc, "cannot copy guest memory");
+			}
+			if (rc)
+				goto out;
 		}
-		pos = to;
 	}
 out:
 	free(buf);
@@ -187,23 +223,6 @@ static void fill_header(struct snapshot_file_header *h, const struct snapshot *s
 	h->state_len = state_len(s);
 	h->mem_off =
 	    (h->state_off + h->state_len + SNAPSHOT_PAGE - 1) / SNAPSHOT_PAGE * SNAPSHOT_PAGE;
-}
-
-static int write_all(int fd, const void *data, size_t len, off_t off)
-{
-	const uint8_t *p = data;
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
 }
 
 /* Copies the non-zero pages of the snapshot's memory to fd at off. */
@@ -272,7 +291,7 @@ int snapshot_write(const struct snapshot *s, const char *path, struct vmp_error 
 	if (!rc) {
 		state_copy((struct snapshot *)s, state, true);
 		h.state_hash = snapshot_hash(1, state, h.state_len);
-		rc = hash_memory(s->mem_fd, s->mem_off, s->mem_size, &h.mem_hash, err);
+		rc = hash_memory(s->mem_fd, s->mem_off, s->mem_size, -1, &h.mem_hash, err);
 	}
 	if (!rc && ftruncate(fd, (off_t)(h.mem_off + h.mem_size)) < 0)
 		rc = vmp_fail_errno(err, -errno, "cannot size %s", tmp);
@@ -354,6 +373,23 @@ static int check_header(const struct snapshot_file_header *h, uint64_t file_size
 	return 0;
 }
 
+#define MEMORY_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+/* An empty (all holes) memfd of size bytes that can be sealed. */
+static int memory_copy_new(uint64_t size, int *out, struct vmp_error *err)
+{
+	int fd = memfd_create("vmproc-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return vmp_fail_errno(err, -errno, "memfd_create");
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int rc = vmp_fail_errno(err, -errno, "cannot size the guest memory");
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return 0;
+}
+
 int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN], struct snapshot **out,
                   struct vmp_error *err)
 {
@@ -386,25 +422,35 @@ int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN], struct 
 		s->ndev = h.ndev;
 		s->has_channel = h.has_channel != 0;
 		s->mem_size = h.mem_size;
-		s->mem_off = h.mem_off;
 		state_copy(s, state, false);
 		for (uint32_t i = 0; !rc && i < s->nvcpus; i++)
 			rc = x86_vcpu_state_check(&s->vcpu[i], err);
 		if (rc)
 			rc = -EBADMSG;
 	}
+	/* Clones map a sealed copy of the memory, made as it is verified:
+	 * the file may be rewritten or truncated later (a clone mapping it
+	 * would see the new bytes, or SIGBUS the host); the copy cannot. */
 	uint64_t mem_hash = 0;
-	if (!rc && (rc = hash_memory(fd, h.mem_off, h.mem_size, &mem_hash, err)))
+	int mem = -1;
+	if (!rc)
+		rc = memory_copy_new(h.mem_size, &mem, err);
+	if (!rc && (rc = hash_memory(fd, h.mem_off, h.mem_size, mem, &mem_hash, err)))
 		rc = rc == -EBADMSG || rc == -EIO ? -EBADMSG : rc;
 	if (!rc && mem_hash != h.mem_hash)
 		rc = vmp_fail(err, -EBADMSG, "%s: the guest memory is damaged", path);
+	if (!rc && fcntl(mem, F_ADD_SEALS, MEMORY_SEALS) < 0)
+		rc = vmp_fail_errno(err, -errno, "cannot seal the guest memory");
 	free(state);
+	close(fd);
 	if (rc) {
+		if (mem >= 0)
+			close(mem);
 		snapshot_unref(s);
-		close(fd);
 		return rc;
 	}
-	s->mem_fd = fd;
+	s->mem_fd = mem;
+	s->mem_off = 0;
 	*out = s;
 	return 0;
 }

@@ -1,9 +1,10 @@
 /* A VM snapshot: everything needed to start a new VM exactly where a
  * booted one stood when its init became ready for a command. Guest RAM
- * stays in a file (a memfd for a template made in this process, the
- * snapshot file for one loaded from disk) that every clone maps
- * copy-on-write; the rest (vCPUs, interrupt controllers, clocks,
- * devices) is a few KiB copied into each clone.
+ * stays in a memfd (the template VM's own for a template made in this
+ * process; for one loaded from disk, a sealed copy of the file's memory,
+ * made while it is verified) that every clone maps copy-on-write; the
+ * rest (vCPUs, interrupt controllers, clocks, devices) is a few KiB
+ * copied into each clone.
  *
  * A snapshot is immutable once made and reference-counted, so a template
  * can be freed while clones made from it still run. Functions here are
@@ -85,7 +86,10 @@ int snapshot_write(const struct snapshot *s, const char *path, struct vmp_error 
  * something else (another key or vmproc version), -EBADMSG if it is
  * corrupt, truncated or not a snapshot, -ELOOP if path is a symbolic
  * link (never followed), -EPERM if the file is not the user's own or is
- * writable by group or others (snapshot/cache.h); the message says what. */
+ * writable by group or others (snapshot/cache.h); the message says what.
+ * The snapshot's memory is a sealed memfd (no write, shrink or grow)
+ * copied from the file as it was verified: nothing done to the file
+ * later reaches it. */
 int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN], struct snapshot **out,
                   struct vmp_error *err);
 

@@ -251,6 +251,60 @@ static void template_freed_while_clones_run(void)
 	vmproc_cmd_free(cmd);
 }
 
+/* Overwrites every byte of path with 0xcc (its size kept). */
+static int overwrite(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	static char junk[1 << 20];
+	memset(junk, 0xcc, sizeof(junk));
+	int rc = 0;
+	for (off_t off = 0; off < st.st_size && !rc; off += (off_t)sizeof(junk)) {
+		size_t n = st.st_size - off < (off_t)sizeof(junk) ? (size_t)(st.st_size - off)
+		                                                  : sizeof(junk);
+		if (pwrite(fd, junk, n, off) != (ssize_t)n)
+			rc = -EIO;
+	}
+	close(fd);
+	return rc;
+}
+
+/* A template loaded from a file that is then rewritten, then truncated:
+ * its clones still run from the memory that was verified (a clone that
+ * mapped the file would see the junk, or SIGBUS the host). */
+static void loaded_template_outlives_its_file(void)
+{
+	if (!tmpl)
+		return;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/copy.snap", cache_dir);
+	int rc = vmproc_template_save(tmpl, path);
+	CHECK_MSG(rc == 0, "save: %d %s", rc, vmproc_template_error(tmpl));
+	vmproc_template *t = NULL;
+	CHECK(vmproc_template_new(&t, cfg) == 0);
+	rc = t ? vmproc_template_load(t, path) : -1;
+	CHECK_MSG(rc == 0, "load: %d %s", rc, t ? vmproc_template_error(t) : "");
+	if (rc) {
+		vmproc_template_free(t);
+		unlink(path);
+		return;
+	}
+	char out[1024];
+	CHECK(overwrite(path) == 0);
+	rc = run_sh(t, "echo after-rewrite", NULL, out, sizeof(out), NULL);
+	CHECK_MSG(rc == 0 && !strcmp(out, "after-rewrite\n"), "rewritten: %s", out);
+	CHECK(truncate(path, 0) == 0);
+	rc = run_sh(t, "echo after-truncate", NULL, out, sizeof(out), NULL);
+	CHECK_MSG(rc == 0 && !strcmp(out, "after-truncate\n"), "truncated: %s", out);
+	vmproc_template_free(t);
+	unlink(path);
+}
+
 static int damage(const char *path, off_t off, int truncate_to_off)
 {
 	int fd = open(path, O_RDWR);
@@ -417,6 +471,7 @@ int main(int argc, char **argv)
 	    {"never_mode_boots", never_mode_boots},
 	    {"other_configuration_is_refused", other_configuration_is_refused},
 	    {"template_freed_while_clones_run", template_freed_while_clones_run},
+	    {"loaded_template_outlives_its_file", loaded_template_outlives_its_file},
 	    {"not_a_snapshot", not_a_snapshot},
 	    {"damaged_cache_files_are_rejected_and_rebuilt",
 	     damaged_cache_files_are_rejected_and_rebuilt},

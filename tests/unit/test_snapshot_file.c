@@ -464,7 +464,7 @@ static void write_read_round_trip(void)
 				CHECK(same_state(s, r));
 				CHECK(r->vcpu[0].regs.rip == 0xffffffff81000000ull);
 				CHECK(r->vcpu[cpus[c] - 1].msrs[2].data == 0x100 * cpus[c] + 2);
-				CHECK(r->mem_off == h.mem_off && r->mem_fd >= 0);
+				CHECK(r->mem_off == 0 && r->mem_fd >= 0); /* a copy */
 				CHECK(atomic_load(&r->refs) == 1);
 				uint8_t *m = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
 				                  MAP_PRIVATE, r->mem_fd, (off_t)r->mem_off);
@@ -488,7 +488,66 @@ static void write_read_round_trip(void)
 	clean_dir();
 }
 
-/* A snapshot read from a file (memory at mem_off in it) written again,
+/* What a clone maps is what was verified: the file rewritten, then
+ * truncated, after snapshot_read changes nothing of it (a mapping of the
+ * file would see the new bytes, then raise SIGBUS). */
+static void memory_is_a_sealed_copy(void)
+{
+	WRITE_FRESH(1, 1);
+	struct snapshot *r = NULL;
+	vmp_error_clear(&g_err);
+	CHECK_MSG(snapshot_read(g_path, NULL, &r, &g_err) == 0 && r, "%s", g_err.msg);
+	uint8_t *want = expected_mem(), *got = malloc(MEM_SIZE);
+	if (!r || !want || !got) {
+		CHECK(want && got);
+		goto out;
+	}
+	struct snapshot_file_header h;
+	CHECK(read_header(&h) == 0);
+	/* Every page rewritten (holes and data), then the file cut short. */
+	uint8_t junk[PAGE];
+	memset(junk, 0xee, sizeof(junk));
+	for (unsigned p = 0; p < NPAGES; p++)
+		CHECK(poke(h.mem_off + (uint64_t)p * PAGE, junk, PAGE) == 0);
+	ssize_t n = pread(r->mem_fd, got, MEM_SIZE, (off_t)r->mem_off);
+	CHECK_MSG(n == MEM_SIZE && !memcmp(got, want, MEM_SIZE), "after a rewrite: %zd", n);
+	CHECK(truncate(g_path, 0) == 0);
+	n = pread(r->mem_fd, got, MEM_SIZE, (off_t)r->mem_off);
+	bool same = n == MEM_SIZE && !memcmp(got, want, MEM_SIZE);
+	CHECK_MSG(same, "after truncation: %zd", n);
+	/* Sparse like the file: the holes were not filled in. */
+	struct stat st;
+	CHECK(fstat(r->mem_fd, &st) == 0 && (uint64_t)st.st_blocks * 512 <= 16 * PAGE);
+	/* As a clone maps it (only when it is there: a mapping past the
+	 * end of the file would raise SIGBUS). */
+	uint8_t *m = same ? mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, r->mem_fd,
+	                         (off_t)r->mem_off)
+	                  : MAP_FAILED;
+	CHECK(!same || m != MAP_FAILED);
+	if (m != MAP_FAILED) {
+		CHECK(memcmp(m, want, MEM_SIZE) == 0);
+		m[DATA_PAGE * PAGE] ^= 1; /* copy-on-write */
+		munmap(m, MEM_SIZE);
+	}
+	/* Sealed: not even this process can change it. */
+	int seals = fcntl(r->mem_fd, F_GET_SEALS);
+	CHECK_MSG(seals >= 0 &&
+	              (seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) ==
+	                  (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+	          "seals %#x", seals);
+	CHECK(pwrite(r->mem_fd, junk, 1, 0) < 0 && errno == EPERM);
+	CHECK(ftruncate(r->mem_fd, PAGE) < 0 && errno == EPERM);
+	CHECK(mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, r->mem_fd, 0) == MAP_FAILED);
+	n = pread(r->mem_fd, got, MEM_SIZE, 0);
+	CHECK(n == MEM_SIZE && !memcmp(got, want, MEM_SIZE));
+out:
+	free(want);
+	free(got);
+	snapshot_unref(r);
+	clean_dir();
+}
+
+/* A snapshot read from a file (memory in a sealed copy) written again,
  * as a template loaded from disk and saved elsewhere would be. */
 static void rewrite_of_a_read_snapshot(void)
 {
@@ -497,7 +556,7 @@ static void rewrite_of_a_read_snapshot(void)
 	CHECK(snapshot_read(g_path, NULL, &r, &g_err) == 0 && r);
 	if (!r)
 		return;
-	CHECK(r->mem_off > 0);
+	CHECK(r->mem_off == 0);
 	char path2[160];
 	snprintf(path2, sizeof(path2), "%s/second", g_dir);
 	vmp_error_clear(&g_err);
@@ -1037,8 +1096,8 @@ static void new_and_refcount(void)
 }
 
 TEST_LIST(T(hash_is_deterministic_and_sensitive), T(hash_reads_only_len_bytes),
-          T(write_read_round_trip), T(rewrite_of_a_read_snapshot), T(all_zero_memory),
-          T(read_rejects_other_files), T(read_refuses_files_not_the_users_own), T(damaged_header),
-          T(damaged_state), T(damaged_memory), T(truncated_files), T(crafted_headers),
-          T(crafted_mem_off_wraps_around), T(crafted_vcpu_state), T(write_failures),
-          T(new_and_refcount))
+          T(write_read_round_trip), T(memory_is_a_sealed_copy), T(rewrite_of_a_read_snapshot),
+          T(all_zero_memory), T(read_rejects_other_files), T(read_refuses_files_not_the_users_own),
+          T(damaged_header), T(damaged_state), T(damaged_memory), T(truncated_files),
+          T(crafted_headers), T(crafted_mem_off_wraps_around), T(crafted_vcpu_state),
+          T(write_failures), T(new_and_refcount))
