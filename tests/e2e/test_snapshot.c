@@ -176,6 +176,47 @@ static void spawn_uses_the_cache_by_default(void)
 	CHECK_MSG(from == 1, "vmproc_child_from_snapshot %d", from);
 }
 
+/* A cache directory others can write is not used: a snapshot planted in
+ * it (here a good one, as the test can make) is never loaded. ALWAYS
+ * fails at once, AUTO boots. */
+static void unsafe_cache_dir_is_refused(void)
+{
+	if (!tmpl)
+		return;
+	char dir[PATH_MAX], planted[PATH_MAX * 2];
+	snprintf(dir, sizeof(dir), "%s/shared", cache_dir);
+	CHECK(mkdir(dir, 0700) == 0 && chmod(dir, 0777) == 0);
+	snprintf(planted, sizeof(planted), "%s%s", dir, strrchr(snap_path, '/'));
+	int rc = vmproc_template_save(tmpl, planted);
+	CHECK_MSG(rc == 0, "%d %s", rc, vmproc_template_error(tmpl));
+	setenv("VMPROC_CACHE_DIR", dir, 1);
+	vmproc_template *t = NULL;
+	CHECK(vmproc_template_new(&t, cfg) == 0);
+	rc = t ? vmproc_template_cached(t) : -1;
+	CHECK_MSG(rc == -EPERM && strstr(vmproc_template_error(t), "writable by group or others"),
+	          "%d %s", rc, t ? vmproc_template_error(t) : "");
+	vmproc_template_free(t);
+	vmproc_cmd *cmd = NULL;
+	vmproc_child *c = NULL;
+	CHECK(vmproc_cmd_new(&cmd, "/bin/true") == 0);
+	CHECK(cmd && vmproc_cmd_snapshot(cmd, VMPROC_SNAPSHOT_ALWAYS) == 0);
+	rc = cmd ? vmproc_spawn(cmd, cfg, &c) : -1;
+	CHECK_MSG(rc == -EPERM && !c && strstr(vmproc_cmd_error(cmd), dir), "%d %s", rc,
+	          cmd ? vmproc_cmd_error(cmd) : "");
+	vmproc_child_free(c);
+	c = NULL;
+	/* AUTO: a cold boot (no need to wait for it). */
+	CHECK(cmd && vmproc_cmd_snapshot(cmd, VMPROC_SNAPSHOT_AUTO) == 0);
+	rc = cmd ? vmproc_spawn(cmd, cfg, &c) : -1;
+	CHECK_MSG(rc == 0 && c && vmproc_child_from_snapshot(c) == 0, "%d %s", rc,
+	          cmd ? vmproc_cmd_error(cmd) : "");
+	vmproc_child_free(c);
+	vmproc_cmd_free(cmd);
+	setenv("VMPROC_CACHE_DIR", cache_dir, 1);
+	unlink(planted);
+	rmdir(dir);
+}
+
 static void never_mode_boots(void)
 {
 	vmproc_cmd *cmd = NULL;
@@ -349,10 +390,18 @@ static void damaged_cache_files_are_rejected_and_rebuilt(void)
 	CHECK(damage(snap_path, st.st_size / 2, 1) == 0);
 	rc = vmproc_template_load(t, snap_path);
 	CHECK_MSG(rc == -EBADMSG, "truncated: %d %s", rc, vmproc_template_error(t));
-	/* The cache rebuilds it (one more boot) and the result works. */
+	/* The cache rebuilds it (one more boot) and the result works. A
+	 * symbolic link planted at its lock file is not followed. */
+	char lock[PATH_MAX], victim[PATH_MAX];
+	snprintf(lock, sizeof(lock), "%s.lock", snap_path);
+	snprintf(victim, sizeof(victim), "%s/victim", cache_dir);
+	unlink(lock);
+	CHECK(symlink(victim, lock) == 0);
 	double t0 = now_s();
 	rc = vmproc_template_cached(t);
 	CHECK_MSG(rc == 0, "%d %s", rc, vmproc_template_error(t));
+	CHECK_MSG(access(victim, F_OK) < 0, "the lock file's symbolic link was followed");
+	unlink(victim);
 	fprintf(stderr, "# rebuilt in %.1f s\n", now_s() - t0);
 	struct stat st2;
 	CHECK(stat(snap_path, &st2) == 0 && st2.st_size == st.st_size);
@@ -468,6 +517,7 @@ int main(int argc, char **argv)
 	    {"cache_builds_a_template", cache_builds_a_template},
 	    {"clones_run_concurrently_and_apart", clones_run_concurrently_and_apart},
 	    {"spawn_uses_the_cache_by_default", spawn_uses_the_cache_by_default},
+	    {"unsafe_cache_dir_is_refused", unsafe_cache_dir_is_refused},
 	    {"never_mode_boots", never_mode_boots},
 	    {"other_configuration_is_refused", other_configuration_is_refused},
 	    {"template_freed_while_clones_run", template_freed_while_clones_run},
