@@ -17,7 +17,11 @@ WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow 
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -Isrc -Iguest/include \
 	-fvisibility=hidden -fPIC -MMD -MP -DVMPROC_DATADIR='"$(VMPROC_DATADIR)"'
-LDLIBS := -lpthread -lrt
+# libcrypto (OpenSSL, libssl-dev): HMAC-SHA256 for snapshot files.
+CRYPTO_CFLAGS := $(shell pkg-config --cflags libcrypto 2>/dev/null)
+CRYPTO_LIBS := $(or $(shell pkg-config --libs libcrypto 2>/dev/null),-lcrypto)
+ALL_CFLAGS += $(CRYPTO_CFLAGS)
+LDLIBS := -lpthread -lrt $(CRYPTO_LIBS)
 ifeq ($(SANITIZE),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined

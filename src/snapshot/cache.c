@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,4 +105,73 @@ int snapshot_cache_lock(const char *path, struct vmp_error *err)
 		return rc;
 	}
 	return fd;
+}
+
+/* Reads the secret from path; -ENOENT if there is none. */
+static int read_secret(const char *path, uint8_t secret[SNAPSHOT_SECRET_LEN], struct vmp_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return -ENOENT;
+		if (errno == ELOOP)
+			return vmp_fail(err, -EPERM, "%s is a symbolic link: refused", path);
+		return vmp_fail_errno(err, -errno, "cannot open %s", path);
+	}
+	struct stat st;
+	int rc = fstat(fd, &st) < 0 ? vmp_fail_errno(err, -errno, "cannot stat %s", path) : 0;
+	if (!rc && (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)))
+		rc = vmp_fail(err, -EPERM,
+		              "the snapshot key %s must be a file of uid %u readable by no one "
+		              "else (it is uid %u, mode %03o): refused",
+		              path, (unsigned)geteuid(), (unsigned)st.st_uid,
+		              (unsigned)(st.st_mode & 0777));
+	if (!rc && st.st_size != SNAPSHOT_SECRET_LEN)
+		rc = vmp_fail(err, -EBADMSG,
+		              "the snapshot key %s is damaged (%lld bytes): delete it", path,
+		              (long long)st.st_size);
+	if (!rc && pread(fd, secret, SNAPSHOT_SECRET_LEN, 0) != SNAPSHOT_SECRET_LEN)
+		rc = vmp_fail(err, -EIO, "cannot read %s", path);
+	close(fd);
+	return rc;
+}
+
+/* Makes a new secret at path, unless one is there already. */
+static int make_secret(const char *path, struct vmp_error *err)
+{
+	uint8_t secret[SNAPSHOT_SECRET_LEN];
+	if (getrandom(secret, sizeof(secret), 0) != (ssize_t)sizeof(secret))
+		return vmp_fail_errno(err, -errno, "getrandom");
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
+		return vmp_fail(err, -ENAMETOOLONG, "the snapshot key path is too long");
+	int fd = mkostemp(tmp, O_CLOEXEC); /* 0600 */
+	if (fd < 0) {
+		explicit_bzero(secret, sizeof(secret));
+		return vmp_fail_errno(err, -errno, "cannot create %s", tmp);
+	}
+	int rc = 0;
+	if (write(fd, secret, sizeof(secret)) != (ssize_t)sizeof(secret) || fsync(fd) < 0)
+		rc = vmp_fail_errno(err, -EIO, "cannot write %s", tmp);
+	explicit_bzero(secret, sizeof(secret));
+	close(fd);
+	/* link, unlike rename, never replaces a key another process made. */
+	if (!rc && link(tmp, path) < 0 && errno != EEXIST)
+		rc = vmp_fail_errno(err, -errno, "cannot create %s", path);
+	unlink(tmp);
+	return rc;
+}
+
+int snapshot_cache_secret(const char *dir, uint8_t secret[SNAPSHOT_SECRET_LEN],
+                          struct vmp_error *err)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/key", dir) >= (int)sizeof(path))
+		return vmp_fail(err, -ENAMETOOLONG, "the snapshot key path is too long");
+	int rc = read_secret(path, secret, err);
+	if (rc == -ENOENT && !(rc = make_secret(path, err)))
+		rc = read_secret(path, secret, err);
+	if (rc == -ENOENT)
+		rc = vmp_fail(err, rc, "%s vanished as it was made", path);
+	return rc;
 }

@@ -5,6 +5,9 @@
 #ifndef VMP_SNAPSHOT_CACHE_H
 #define VMP_SNAPSHOT_CACHE_H
 
+#include <stdint.h>
+
+#include "snapshot/snapshot.h"
 #include "util/error.h"
 
 /* Checks the file open at fd (path for the message): a regular file,
@@ -29,5 +32,15 @@ int snapshot_cache_dir(const char *dir, struct vmp_error *err);
  * through a symbolic link; the user's own, checked as a file is): the
  * fd to close to release it, or a negative errno and why. */
 int snapshot_cache_lock(const char *path, struct vmp_error *err);
+
+/* The user's secret that authenticates snapshot files (snapshot.h):
+ * SNAPSHOT_SECRET_LEN random bytes in dir/key, made on first use
+ * (getrandom; written to a temporary file, then linked into place, so no
+ * one ever reads half a key; if two processes race, both use the one
+ * linked first). The file must be the effective user's own, readable by
+ * no one else and of the right size. 0, or a negative errno and why:
+ * -EPERM for a key file others can read or that is not the user's own. */
+int snapshot_cache_secret(const char *dir, uint8_t secret[SNAPSHOT_SECRET_LEN],
+                          struct vmp_error *err);
 
 #endif

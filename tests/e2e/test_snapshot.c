@@ -259,6 +259,35 @@ static void other_configuration_is_refused(void)
 	vmproc_config_free(other);
 }
 
+/* Snapshot files are authenticated with the user's secret (the cache's
+ * key file): under another secret the same file is refused, and the
+ * cache would rebuild it. */
+static void another_secret_is_refused(void)
+{
+	if (!snap_path[0])
+		return;
+	char key[512], saved[512];
+	snprintf(key, sizeof(key), "%s/key", cache_dir);
+	snprintf(saved, sizeof(saved), "%s/key.saved", cache_dir);
+	struct stat st;
+	CHECK_MSG(stat(key, &st) == 0 && (st.st_mode & 077) == 0 && st.st_size == 32, "%s: %s", key,
+	          strerror(errno));
+	CHECK(rename(key, saved) == 0);
+	int fd = open(key, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && write(fd, "another user's secret, 32 bytes", 32) == 32);
+	if (fd >= 0)
+		close(fd);
+	vmproc_template *t = NULL;
+	CHECK(vmproc_template_new(&t, cfg) == 0);
+	int rc = t ? vmproc_template_load(t, snap_path) : -1;
+	CHECK_MSG(rc == -EBADMSG && strstr(vmproc_template_error(t), "authenticate"), "%d %s", rc,
+	          t ? vmproc_template_error(t) : "");
+	CHECK(rename(saved, key) == 0);
+	rc = t ? vmproc_template_load(t, snap_path) : -1;
+	CHECK_MSG(rc == 0, "%d %s", rc, t ? vmproc_template_error(t) : "");
+	vmproc_template_free(t);
+}
+
 static void template_freed_while_clones_run(void)
 {
 	if (!snap_path[0])
@@ -520,6 +549,7 @@ int main(int argc, char **argv)
 	    {"unsafe_cache_dir_is_refused", unsafe_cache_dir_is_refused},
 	    {"never_mode_boots", never_mode_boots},
 	    {"other_configuration_is_refused", other_configuration_is_refused},
+	    {"another_secret_is_refused", another_secret_is_refused},
 	    {"template_freed_while_clones_run", template_freed_while_clones_run},
 	    {"loaded_template_outlives_its_file", loaded_template_outlives_its_file},
 	    {"not_a_snapshot", not_a_snapshot},

@@ -5,9 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <dirent.h>
 
 #include "harness.h"
 #include "snapshot/cache.h"
@@ -170,5 +174,99 @@ static void lock_file_is_private_and_not_followed(void)
 	rmdir(lock);
 }
 
+static int secret_code(const char *dir, uint8_t secret[SNAPSHOT_SECRET_LEN])
+{
+	vmp_error_clear(&g_err);
+	int rc = snapshot_cache_secret(dir, secret, &g_err);
+	return rc && !g_err.msg[0] ? -10000 : rc;
+}
+
+static unsigned entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	unsigned n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+struct racer {
+	const char *dir;
+	uint8_t secret[SNAPSHOT_SECRET_LEN];
+	int rc;
+};
+
+static void *race_secret(void *arg)
+{
+	struct racer *r = arg;
+	struct vmp_error e = {0};
+	r->rc = snapshot_cache_secret(r->dir, r->secret, &e);
+	return NULL;
+}
+
+static void secret_is_made_once_and_private(void)
+{
+	CHECK(setup_dir() == 0);
+	char dir[PATH_MAX], key[PATH_MAX + 8];
+	snprintf(dir, sizeof(dir), "%s/s1", g_dir);
+	snprintf(key, sizeof(key), "%s/key", dir);
+	CHECK(dir_code(dir) == 0);
+	uint8_t a[SNAPSHOT_SECRET_LEN], b[SNAPSHOT_SECRET_LEN];
+	static const uint8_t zero[SNAPSHOT_SECRET_LEN];
+	CHECK_MSG(secret_code(dir, a) == 0, "%s", g_err.msg);
+	struct stat st;
+	CHECK(lstat(key, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600 &&
+	      st.st_size == SNAPSHOT_SECRET_LEN);
+	CHECK(memcmp(a, zero, sizeof(a)) != 0);
+	CHECK(entries(dir) == 1); /* no temporary file left */
+	/* Read back, not made again. */
+	CHECK(secret_code(dir, b) == 0 && !memcmp(a, b, sizeof(a)));
+	/* Another cache: another secret. */
+	char dir2[PATH_MAX];
+	snprintf(dir2, sizeof(dir2), "%s/s2", g_dir);
+	CHECK(dir_code(dir2) == 0 && secret_code(dir2, b) == 0 && memcmp(a, b, sizeof(a)));
+	/* Readable or writable by others, another user's, a link: refused. */
+	static const mode_t bad[] = {0640, 0604, 0620, 0602, 0666};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(chmod(key, bad[i]) == 0);
+		int rc = secret_code(dir, b);
+		CHECK_MSG(rc == -EPERM, "mode %o: %d %s", (unsigned)bad[i], rc, g_err.msg);
+	}
+	CHECK(chmod(key, 0400) == 0 && secret_code(dir, b) == 0 && !memcmp(a, b, sizeof(a)));
+	if (chown(key, 65534, 65534) == 0)
+		CHECK(secret_code(dir, b) == -EPERM);
+	char moved[PATH_MAX + 8];
+	snprintf(moved, sizeof(moved), "%s/elsewhere", g_dir);
+	CHECK(rename(key, moved) == 0 && chown(moved, geteuid(), getegid()) == 0);
+	CHECK(chmod(moved, 0600) == 0 && symlink(moved, key) == 0);
+	CHECK(secret_code(dir, b) == -EPERM);
+	/* Damaged (the wrong size): refused, not silently replaced. */
+	unlink(key);
+	int fd = open(key, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && write(fd, a, 16) == 16);
+	if (fd >= 0)
+		close(fd);
+	CHECK(secret_code(dir, b) == -EBADMSG);
+	/* Processes racing to make it all end up with the same one. */
+	char dir3[PATH_MAX];
+	snprintf(dir3, sizeof(dir3), "%s/s3", g_dir);
+	CHECK(dir_code(dir3) == 0);
+	struct racer r[8];
+	pthread_t t[8];
+	for (int i = 0; i < 8; i++) {
+		r[i] = (struct racer){.dir = dir3, .rc = -1};
+		CHECK(pthread_create(&t[i], NULL, race_secret, &r[i]) == 0);
+	}
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 8; i++)
+		CHECK_MSG(r[i].rc == 0 && !memcmp(r[i].secret, r[0].secret, SNAPSHOT_SECRET_LEN),
+		          "racer %d: %d", i, r[i].rc);
+	CHECK(entries(dir3) == 1);
+}
+
 TEST_LIST(T(dir_is_made_private), T(unsafe_dir_is_refused),
-          T(lock_file_is_private_and_not_followed))
+          T(lock_file_is_private_and_not_followed), T(secret_is_made_once_and_private))

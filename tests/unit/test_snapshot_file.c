@@ -1,7 +1,7 @@
 /* Snapshots without a VM: a synthetic struct snapshot (recognisable
  * state values, a 4 MiB memfd with a few non-zero pages) written to a
  * file in a temporary directory and read back; then that file damaged,
- * truncated or re-written with a header whose hash is right but whose
+ * truncated or re-written with a header whose MAC is right but whose
  * values are not, each of which snapshot_read must refuse. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +14,9 @@
 
 #include <dirent.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "harness.h"
 #include "snapshot/snapshot.h"
 #include "util/error.h"
@@ -23,8 +26,8 @@
 /* The on-disk header (snapshot.h); its size is part of the format. */
 /* What snapshot.c writes as header_size and state_off (checked on every
  * file the tests write, in check_layout). */
-_Static_assert(sizeof(struct snapshot_file_header) == 152, "the snapshot file header is 152 bytes");
-_Static_assert(offsetof(struct snapshot_file_header, header_hash) == 144, "header_hash is last");
+_Static_assert(sizeof(struct snapshot_file_header) == 192, "the snapshot file header is 192 bytes");
+_Static_assert(offsetof(struct snapshot_file_header, header_mac) == 160, "header_mac is last");
 
 #define PAGE     SNAPSHOT_PAGE
 #define MEM_SIZE (4u << 20)
@@ -38,6 +41,8 @@ static const unsigned k_pages[] = {0, 5, 6, 300, NPAGES - 1};
 static char g_dir[64];
 static char g_path[128];
 static struct vmp_error g_err;
+/* The user's secret the files are written with (any 32 bytes will do). */
+static const uint8_t g_secret[SNAPSHOT_SECRET_LEN] = "a test secret, 32 bytes long...";
 
 /* --- helpers -------------------------------------------------------- */
 
@@ -234,7 +239,7 @@ static int write_fresh(uint32_t nvcpus, uint32_t ndev)
 	if (!s)
 		return -1;
 	vmp_error_clear(&g_err);
-	int rc = snapshot_write(s, g_path, &g_err);
+	int rc = snapshot_write(s, g_path, g_secret, &g_err);
 	snapshot_unref(s);
 	return rc;
 }
@@ -255,7 +260,7 @@ static int read_code(const uint8_t *key)
 	fill_key(k, 0x40);
 	struct snapshot *s = (struct snapshot *)1;
 	vmp_error_clear(&g_err);
-	int rc = snapshot_read(g_path, key ? key : k, &s, &g_err);
+	int rc = snapshot_read(g_path, key ? key : k, g_secret, &s, &g_err);
 	if (rc == 0) {
 		snapshot_unref(s);
 		return 0;
@@ -282,17 +287,31 @@ static int read_header(struct snapshot_file_header *h)
 	return n == (ssize_t)sizeof(*h) ? 0 : -1;
 }
 
-static uint64_t header_hash_of(const struct snapshot_file_header *h)
+/* HMAC-SHA256 of the header with header_mac zero, under secret: made
+ * here with OpenSSL's one-shot HMAC(), apart from the library's. */
+static void header_mac_of(const struct snapshot_file_header *h, const uint8_t *secret,
+                          uint8_t out[SNAPSHOT_MAC_LEN])
 {
 	struct snapshot_file_header c = *h;
-	c.header_hash = 0;
-	return snapshot_hash(2, &c, sizeof(c));
+	memset(c.header_mac, 0, sizeof(c.header_mac));
+	unsigned len = 0;
+	if (!HMAC(EVP_sha256(), secret, SNAPSHOT_SECRET_LEN, (const uint8_t *)&c, sizeof(c), out,
+	          &len) ||
+	    len != SNAPSHOT_MAC_LEN)
+		memset(out, 0, SNAPSHOT_MAC_LEN);
 }
 
-/* Writes h with a correct header_hash. */
+static bool header_mac_is_right(const struct snapshot_file_header *h)
+{
+	uint8_t mac[SNAPSHOT_MAC_LEN];
+	header_mac_of(h, g_secret, mac);
+	return !memcmp(mac, h->header_mac, SNAPSHOT_MAC_LEN);
+}
+
+/* Writes h with a correct header_mac. */
 static int write_header(struct snapshot_file_header *h)
 {
-	h->header_hash = header_hash_of(h);
+	header_mac_of(h, g_secret, h->header_mac);
 	int fd = open(g_path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -347,7 +366,7 @@ static bool check_layout(const struct snapshot_file_header *h, uint32_t nvcpus, 
 	       h->state_len == state && h->mem_off % PAGE == 0 &&
 	       h->mem_off >= h->state_off + h->state_len && h->mem_off - state < 2 * PAGE &&
 	       h->mem_size == MEM_SIZE && h->nvcpus == nvcpus && h->ndev == ndev &&
-	       h->has_channel == 1 && h->header_hash == header_hash_of(h) &&
+	       h->has_channel == 1 && header_mac_is_right(h) &&
 	       !strcmp(h->vmproc_version, VMPROC_VERSION_STRING);
 }
 
@@ -437,7 +456,7 @@ static void write_read_round_trip(void)
 			if (!s)
 				continue;
 			vmp_error_clear(&g_err);
-			int rc = snapshot_write(s, g_path, &g_err);
+			int rc = snapshot_write(s, g_path, g_secret, &g_err);
 			CHECK_MSG(rc == 0, "%u cpus %u devs: write %d: %s", cpus[c], devs[d], rc,
 			          g_err.msg);
 			CHECK_MSG(dir_entries() == 1, "%u entries: a temporary file is left",
@@ -458,7 +477,7 @@ static void write_read_round_trip(void)
 
 			struct snapshot *r = NULL;
 			vmp_error_clear(&g_err);
-			rc = snapshot_read(g_path, s->key, &r, &g_err);
+			rc = snapshot_read(g_path, s->key, g_secret, &r, &g_err);
 			CHECK_MSG(rc == 0 && r, "read %d: %s", rc, g_err.msg);
 			if (r) {
 				CHECK(same_state(s, r));
@@ -496,7 +515,7 @@ static void memory_is_a_sealed_copy(void)
 	WRITE_FRESH(1, 1);
 	struct snapshot *r = NULL;
 	vmp_error_clear(&g_err);
-	CHECK_MSG(snapshot_read(g_path, NULL, &r, &g_err) == 0 && r, "%s", g_err.msg);
+	CHECK_MSG(snapshot_read(g_path, NULL, g_secret, &r, &g_err) == 0 && r, "%s", g_err.msg);
 	uint8_t *want = expected_mem(), *got = malloc(MEM_SIZE);
 	if (!r || !want || !got) {
 		CHECK(want && got);
@@ -553,15 +572,15 @@ static void rewrite_of_a_read_snapshot(void)
 {
 	WRITE_FRESH(2, 2);
 	struct snapshot *r = NULL, *r2 = NULL;
-	CHECK(snapshot_read(g_path, NULL, &r, &g_err) == 0 && r);
+	CHECK(snapshot_read(g_path, NULL, g_secret, &r, &g_err) == 0 && r);
 	if (!r)
 		return;
 	CHECK(r->mem_off == 0);
 	char path2[160];
 	snprintf(path2, sizeof(path2), "%s/second", g_dir);
 	vmp_error_clear(&g_err);
-	CHECK_MSG(snapshot_write(r, path2, &g_err) == 0, "%s", g_err.msg);
-	CHECK(snapshot_read(path2, r->key, &r2, &g_err) == 0 && r2);
+	CHECK_MSG(snapshot_write(r, path2, g_secret, &g_err) == 0, "%s", g_err.msg);
+	CHECK(snapshot_read(path2, r->key, g_secret, &r2, &g_err) == 0 && r2);
 	uint8_t *want = expected_mem();
 	if (r2 && want) {
 		CHECK(same_state(r, r2));
@@ -575,12 +594,12 @@ static void rewrite_of_a_read_snapshot(void)
 	}
 	/* Over an existing file: replaced, nothing else left. */
 	r->key[0] ^= 1;
-	CHECK(snapshot_write(r, path2, &g_err) == 0);
+	CHECK(snapshot_write(r, path2, g_secret, &g_err) == 0);
 	CHECK(dir_entries() == 2);
 	uint8_t k[SNAPSHOT_KEY_LEN];
 	memcpy(k, r->key, sizeof(k));
 	struct snapshot *r3 = NULL;
-	CHECK(snapshot_read(path2, k, &r3, &g_err) == 0 && r3);
+	CHECK(snapshot_read(path2, k, g_secret, &r3, &g_err) == 0 && r3);
 	snapshot_unref(r3);
 	free(want);
 	snapshot_unref(r2);
@@ -596,11 +615,11 @@ static void all_zero_memory(void)
 	CHECK(s != NULL);
 	if (!s)
 		return;
-	CHECK(snapshot_write(s, g_path, &g_err) == 0);
+	CHECK(snapshot_write(s, g_path, g_secret, &g_err) == 0);
 	struct stat st;
 	CHECK(stat(g_path, &st) == 0 && (uint64_t)st.st_blocks * 512 <= 16 * PAGE + 64 * 1024);
 	struct snapshot *r = NULL;
-	CHECK(snapshot_read(g_path, s->key, &r, &g_err) == 0 && r);
+	CHECK(snapshot_read(g_path, s->key, g_secret, &r, &g_err) == 0 && r);
 	if (r) {
 		uint8_t *m =
 		    mmap(NULL, MEM_SIZE, PROT_READ, MAP_PRIVATE, r->mem_fd, (off_t)r->mem_off);
@@ -629,7 +648,7 @@ static void read_rejects_other_files(void)
 	other[SNAPSHOT_KEY_LEN - 1] ^= 0x80;
 	CHECK(read_code(other) == -ESTALE);
 	struct snapshot *s = NULL;
-	CHECK(snapshot_read(g_path, NULL, &s, &g_err) == 0 && s);
+	CHECK(snapshot_read(g_path, NULL, g_secret, &s, &g_err) == 0 && s);
 	snapshot_unref(s);
 
 	/* Missing file. */
@@ -638,7 +657,7 @@ static void read_rejects_other_files(void)
 	char missing[160];
 	snprintf(missing, sizeof(missing), "%s/no/such/dir", g_dir);
 	s = (struct snapshot *)1;
-	CHECK(snapshot_read(missing, NULL, &s, &g_err) == -ENOENT && s == NULL);
+	CHECK(snapshot_read(missing, NULL, g_secret, &s, &g_err) == -ENOENT && s == NULL);
 
 	/* Empty, short text, long text. */
 	CHECK(write_text("", 0) == 0);
@@ -667,6 +686,56 @@ static void read_rejects_other_files(void)
 	clean_dir();
 }
 
+/* --- authentication ------------------------------------------------- */
+
+/* What someone without the user's secret can make is refused: a file
+ * written by this very code under another secret (theirs), with a state
+ * of their choosing, or a good file with its header re-MACed under a
+ * guessed one. */
+static void forged_files_are_refused(void)
+{
+	static const uint8_t theirs[SNAPSHOT_SECRET_LEN] = "someone else's secret, 32 bytes";
+	CHECK(setup_dir() == 0);
+	struct snapshot *s = make_snapshot(1, 1, true);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	s->vcpu[0].regs.rip = 0x4141414141414141ull;
+	vmp_error_clear(&g_err);
+	CHECK(snapshot_write(s, g_path, theirs, &g_err) == 0);
+	snapshot_unref(s);
+	int rc = read_code(NULL);
+	CHECK_MSG(rc == -EBADMSG && strstr(g_err.msg, "authenticate"), "%d %s", rc, g_err.msg);
+	/* ... which the secret it was made with does read. */
+	s = NULL;
+	CHECK(snapshot_read(g_path, NULL, theirs, &s, &g_err) == 0 && s &&
+	      s->vcpu[0].regs.rip == 0x4141414141414141ull);
+	snapshot_unref(s);
+	/* A good file, its header's MAC made with a guessed secret. */
+	WRITE_FRESH(1, 1);
+	struct snapshot_file_header h;
+	CHECK(read_header(&h) == 0);
+	static const uint8_t zero[SNAPSHOT_SECRET_LEN];
+	header_mac_of(&h, zero, h.header_mac);
+	CHECK(poke(0, &h, sizeof(h)) == 0);
+	EXPECT_READ(-EBADMSG, "header MAC under a guessed secret");
+	/* A good file's data MAC moved onto another good file's header (both
+	 * the user's): the header MAC covers it. */
+	WRITE_FRESH(1, 1);
+	CHECK(read_header(&h) == 0);
+	uint8_t other_mac[SNAPSHOT_MAC_LEN];
+	struct snapshot_file_header z;
+	s = make_snapshot(1, 1, false);
+	CHECK(s && snapshot_write(s, g_path, g_secret, &g_err) == 0);
+	snapshot_unref(s);
+	CHECK(read_header(&z) == 0);
+	memcpy(other_mac, h.data_mac, sizeof(other_mac));
+	memcpy(z.data_mac, other_mac, sizeof(other_mac));
+	CHECK(poke(0, &z, sizeof(z)) == 0);
+	EXPECT_READ(-EBADMSG, "data MAC of another file");
+	clean_dir();
+}
+
 /* --- files that are not the user's own ------------------------------- */
 
 static void read_refuses_files_not_the_users_own(void)
@@ -678,7 +747,7 @@ static void read_refuses_files_not_the_users_own(void)
 	CHECK(symlink(g_path, link) == 0);
 	struct snapshot *s = (struct snapshot *)1;
 	vmp_error_clear(&g_err);
-	int rc = snapshot_read(link, NULL, &s, &g_err);
+	int rc = snapshot_read(link, NULL, g_secret, &s, &g_err);
 	CHECK_MSG(rc == -ELOOP && s == NULL && strstr(g_err.msg, "symbolic link"), "link: %d %s",
 	          rc, g_err.msg);
 	if (rc == 0)
@@ -872,8 +941,8 @@ static void crafted_headers(void)
 	CRAFT(-EBADMSG, "state_len huge", h->state_len = ~0ull);
 	CRAFT(-EBADMSG, "state_off 0", h->state_off = 0);
 	CRAFT(-EBADMSG, "state_off +8", h->state_off += 8);
-	CRAFT(-EBADMSG, "state_hash", h->state_hash ^= 1);
-	CRAFT(-EBADMSG, "mem_hash", h->mem_hash ^= 1);
+	CRAFT(-EBADMSG, "data_mac", h->data_mac[0] ^= 1);
+	CRAFT(-EBADMSG, "data_mac last byte", h->data_mac[SNAPSHOT_MAC_LEN - 1] ^= 0x80);
 
 	/* Made by another vmproc, or another build of it: stale. */
 	CRAFT(-ESTALE, "format_version", h->format_version = SNAPSHOT_FORMAT_VERSION + 1);
@@ -894,14 +963,14 @@ static void crafted_headers(void)
 }
 
 /* The wrap-around: mem_off + mem_size overflows to 0 (or a small value),
- * with mem_hash that of memory with no data, as a reader that hashed
+ * with data_mac that of memory with no data, as a reader that read
  * nothing would compute. */
 static void crafted_mem_off_wraps_around(void)
 {
 	CHECK(setup_dir() == 0);
-	/* The hash of all-zero memory, from a real file. */
+	/* The MAC of all-zero memory, from a real file. */
 	struct snapshot *s = make_snapshot(1, 1, false);
-	CHECK(s && snapshot_write(s, g_path, &g_err) == 0);
+	CHECK(s && snapshot_write(s, g_path, g_secret, &g_err) == 0);
 	snapshot_unref(s);
 	struct snapshot_file_header z;
 	CHECK(read_header(&z) == 0);
@@ -913,7 +982,7 @@ static void crafted_mem_off_wraps_around(void)
 		struct snapshot_file_header h;
 		CHECK(read_header(&h) == 0);
 		h.mem_off = offs[i];
-		h.mem_hash = z.mem_hash;
+		memcpy(h.data_mac, z.data_mac, sizeof(h.data_mac));
 		CHECK(write_header(&h) == 0);
 		int rc = read_code(NULL);
 		CHECK_MSG(rc == -EBADMSG, "mem_off 0x%llx: %d (%s)", (unsigned long long)offs[i],
@@ -922,32 +991,16 @@ static void crafted_mem_off_wraps_around(void)
 	clean_dir();
 }
 
-/* Rewrites the state blob of g_path after change(vcpu index, state),
- * with a correct state_hash and header_hash. */
+/* Rewrites g_path with vCPU cpu's state changed, as someone with the
+ * user's secret can: through snapshot_write, so the MACs are right. */
 static int rewrite_state(uint32_t cpu, void (*change)(struct x86_vcpu_state *))
 {
-	struct snapshot_file_header h;
-	if (read_header(&h))
+	struct snapshot *s = NULL;
+	if (snapshot_read(g_path, NULL, g_secret, &s, &g_err))
 		return -1;
-	uint8_t *st = malloc(h.state_len);
-	int fd = open(g_path, O_RDWR | O_CLOEXEC);
-	int rc = -1;
-	if (st && fd >= 0 &&
-	    pread(fd, st, h.state_len, (off_t)h.state_off) == (ssize_t)h.state_len) {
-		struct x86_vcpu_state v;
-		uint64_t at = sizeof(struct x86_vm_state) + cpu * sizeof(v);
-		memcpy(&v, st + at, sizeof(v));
-		change(&v);
-		memcpy(st + at, &v, sizeof(v));
-		h.state_hash = snapshot_hash(1, st, h.state_len);
-		h.header_hash = header_hash_of(&h);
-		if (pwrite(fd, st, h.state_len, (off_t)h.state_off) == (ssize_t)h.state_len &&
-		    pwrite(fd, &h, sizeof(h), 0) == sizeof(h))
-			rc = 0;
-	}
-	if (fd >= 0)
-		close(fd);
-	free(st);
+	change(&s->vcpu[cpu]);
+	int rc = snapshot_write(s, g_path, g_secret, &g_err);
+	snapshot_unref(s);
 	return rc;
 }
 
@@ -974,11 +1027,11 @@ static void too_many_xcrs(struct x86_vcpu_state *v)
 
 static void crafted_vcpu_state(void)
 {
-	/* The control: a changed value with the hashes made right is read. */
+	/* The control: a changed value with the MACs made right is read. */
 	WRITE_FRESH(2, 1);
 	CHECK(rewrite_state(1, set_rip) == 0);
 	struct snapshot *s = NULL;
-	CHECK(snapshot_read(g_path, NULL, &s, &g_err) == 0 && s);
+	CHECK(snapshot_read(g_path, NULL, g_secret, &s, &g_err) == 0 && s);
 	if (s)
 		CHECK(s->vcpu[1].regs.rip == 0x1234 && s->vcpu[0].regs.rip != 0x1234);
 	snapshot_unref(s);
@@ -1026,16 +1079,16 @@ static void write_failures(void)
 	/* A directory that does not exist. */
 	snprintf(p, sizeof(p), "%s/no/such/dir/snap", g_dir);
 	vmp_error_clear(&g_err);
-	int rc = snapshot_write(s, p, &g_err);
+	int rc = snapshot_write(s, p, g_secret, &g_err);
 	CHECK_MSG(rc == -ENOENT && g_err.msg[0], "%d: %s", rc, g_err.msg);
 	snprintf(p, sizeof(p), "/nonexistent-vmproc-dir/snap");
 	vmp_error_clear(&g_err);
-	CHECK(snapshot_write(s, p, &g_err) < 0 && g_err.msg[0]);
+	CHECK(snapshot_write(s, p, g_secret, &g_err) < 0 && g_err.msg[0]);
 	/* Over a directory: the temporary file goes, the directory stays. */
 	snprintf(p, sizeof(p), "%s/adir", g_dir);
 	CHECK(mkdir(p, 0700) == 0);
 	vmp_error_clear(&g_err);
-	CHECK(snapshot_write(s, p, &g_err) < 0 && g_err.msg[0]);
+	CHECK(snapshot_write(s, p, g_secret, &g_err) < 0 && g_err.msg[0]);
 	CHECK(dir_entries() == 1);
 	rmdir(p);
 	/* A path too long. */
@@ -1043,19 +1096,19 @@ static void write_failures(void)
 	p[sizeof(p) - 1] = 0;
 	p[0] = '/';
 	vmp_error_clear(&g_err);
-	CHECK(snapshot_write(s, p, &g_err) == -ENAMETOOLONG && g_err.msg[0]);
+	CHECK(snapshot_write(s, p, g_secret, &g_err) == -ENAMETOOLONG && g_err.msg[0]);
 	/* No memory, or too many devices: refused, nothing written. */
 	int fd = s->mem_fd;
 	s->mem_fd = -1;
 	vmp_error_clear(&g_err);
-	CHECK(snapshot_write(s, g_path, &g_err) == -EINVAL && g_err.msg[0]);
+	CHECK(snapshot_write(s, g_path, g_secret, &g_err) == -EINVAL && g_err.msg[0]);
 	s->mem_fd = fd;
 	s->ndev = SNAPSHOT_MAX_DEVICES + 1;
 	vmp_error_clear(&g_err);
-	CHECK(snapshot_write(s, g_path, &g_err) == -EINVAL && g_err.msg[0]);
+	CHECK(snapshot_write(s, g_path, g_secret, &g_err) == -EINVAL && g_err.msg[0]);
 	CHECK(dir_entries() == 0);
 	/* NULL err is fine. */
-	CHECK(snapshot_write(s, g_path, NULL) == -EINVAL);
+	CHECK(snapshot_write(s, g_path, g_secret, NULL) == -EINVAL);
 	s->ndev = 1;
 	snapshot_unref(s);
 	clean_dir();
@@ -1097,7 +1150,8 @@ static void new_and_refcount(void)
 
 TEST_LIST(T(hash_is_deterministic_and_sensitive), T(hash_reads_only_len_bytes),
           T(write_read_round_trip), T(memory_is_a_sealed_copy), T(rewrite_of_a_read_snapshot),
-          T(all_zero_memory), T(read_rejects_other_files), T(read_refuses_files_not_the_users_own),
-          T(damaged_header), T(damaged_state), T(damaged_memory), T(truncated_files),
-          T(crafted_headers), T(crafted_mem_off_wraps_around), T(crafted_vcpu_state),
-          T(write_failures), T(new_and_refcount))
+          T(all_zero_memory), T(read_rejects_other_files), T(forged_files_are_refused),
+          T(read_refuses_files_not_the_users_own), T(damaged_header), T(damaged_state),
+          T(damaged_memory), T(truncated_files), T(crafted_headers),
+          T(crafted_mem_off_wraps_around), T(crafted_vcpu_state), T(write_failures),
+          T(new_and_refcount))
