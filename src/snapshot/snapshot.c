@@ -544,10 +544,11 @@ int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN],
 		s->has_channel = h.has_channel != 0;
 		s->mem_size = h.mem_size;
 		state_copy(s, state, false);
+		struct vmp_error why = {0};
 		for (uint32_t i = 0; !rc && i < s->nvcpus; i++)
-			rc = x86_vcpu_state_check(&s->vcpu[i], err);
-		if (rc)
-			rc = -EBADMSG;
+			rc = x86_vcpu_state_check(&s->vcpu[i], &why);
+		if (rc) /* recorded with the code returned */
+			rc = vmp_fail(err, -EBADMSG, "%s: %s", path, why.msg);
 	}
 	if (!rc && fcntl(mem, F_ADD_SEALS, MEMORY_SEALS) < 0)
 		rc = vmp_fail_errno(err, -errno, "cannot seal the guest memory");

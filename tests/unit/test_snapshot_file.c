@@ -267,6 +267,8 @@ static int read_code(const uint8_t *key)
 	}
 	if (s != NULL || g_err.msg[0] == '\0' || g_err.code == 0)
 		return -10000; /* an error must leave *out NULL and say why */
+	if (g_err.code != rc)
+		return -10001; /* with the code it returns (found by fuzz_snapshot) */
 	return rc;
 }
 
