@@ -22,15 +22,7 @@ static struct vmp_error g_err;
 
 static int setup_dir(void)
 {
-	if (g_dir[0])
-		return 0;
-	const char *tmp = getenv("TMPDIR");
-	snprintf(g_dir, sizeof(g_dir), "%s/vmp-cache-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(g_dir)) {
-		g_dir[0] = 0;
-		return -1;
-	}
-	return 0;
+	return harness_temp_dir(g_dir, sizeof(g_dir), "vmp-cache");
 }
 
 __attribute__((destructor)) static void remove_dir(void)

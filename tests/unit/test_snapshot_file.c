@@ -169,12 +169,8 @@ static int setup_dir(void)
 {
 	if (g_dir[0])
 		return 0;
-	const char *tmp = getenv("TMPDIR");
-	snprintf(g_dir, sizeof(g_dir), "%s/vmp-snap-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(g_dir)) {
-		g_dir[0] = 0;
+	if (harness_temp_dir(g_dir, sizeof(g_dir), "vmp-snap"))
 		return -1;
-	}
 	snprintf(g_path, sizeof(g_path), "%s/snap", g_dir);
 	return 0;
 }
