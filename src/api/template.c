@@ -238,12 +238,13 @@ static int load_or_build(const struct vm_config *cfg, const uint8_t key[SNAPSHOT
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return vmp_fail(err, n < 0 ? n : -ENAMETOOLONG, "no snapshot cache directory");
 	/* A directory someone else can write (or a key others can read) is
-	 * not used at all: its files could have been planted. One that
+	 * not used at all: its files could have been planted. Nor is one
+	 * whose key is damaged: every file in it would be rebuilt in vain. One that
 	 * cannot be made only costs the next spawn a boot: this one goes on
 	 * with the snapshot it builds. */
 	struct vmp_error save_err = {0};
 	int rc = cache_open(dir, secret, &save_err);
-	if (rc == -EPERM)
+	if (rc == -EPERM || rc == -EBADMSG) /* unsafe, or a damaged key to delete */
 		return vmp_fail(err, rc, "%s", save_err.msg);
 	struct vmp_error load_err = {0};
 	if (!rc && !(rc = snapshot_read(path, key, secret, out, &load_err))) {

@@ -282,6 +282,14 @@ static void another_secret_is_refused(void)
 	int rc = t ? vmproc_template_load(t, snap_path) : -1;
 	CHECK_MSG(rc == -EBADMSG && strstr(vmproc_template_error(t), "authenticate"), "%d %s", rc,
 	          t ? vmproc_template_error(t) : "");
+	/* A damaged key refuses the cache at once (no boot, no rebuild). */
+	fd = open(key, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	CHECK(fd >= 0 && write(fd, "short", 5) == 5);
+	if (fd >= 0)
+		close(fd);
+	rc = t ? vmproc_template_cached(t) : -1;
+	CHECK_MSG(rc == -EBADMSG && strstr(vmproc_template_error(t), "damaged"), "%d %s", rc,
+	          t ? vmproc_template_error(t) : "");
 	CHECK(rename(saved, key) == 0);
 	rc = t ? vmproc_template_load(t, snap_path) : -1;
 	CHECK_MSG(rc == 0, "%d %s", rc, t ? vmproc_template_error(t) : "");
