@@ -4,10 +4,11 @@
 set -euo pipefail
 
 packages=(
-	# host build and tests
-	build-essential make pkg-config clang clang-format clang-tidy cppcheck
+	# host build and tests; libssl-dev: libcrypto, whose HMAC-SHA256
+	# authenticates snapshot files (the guest kernel build needs it too)
+	build-essential make pkg-config clang clang-format clang-tidy cppcheck libssl-dev
 	# guest kernel build (Debian's kernel source, built with our fragment)
-	linux-source-6.1 flex bison bc libelf-dev libssl-dev xz-utils kmod
+	linux-source-6.1 flex bison bc libelf-dev xz-utils kmod
 	# guest user space: static init, busybox, initramfs, system image
 	musl-tools busybox-static cpio erofs-utils
 	# benchmark peer

@@ -63,6 +63,21 @@ static int harness_run(const struct harness_test *tests, size_t n, int argc, cha
 	return failed ? 1 : 0;
 }
 
+/* Makes a private temporary directory $TMPDIR/<prefix>-XXXXXX (TMPDIR
+ * unset: /tmp) into buf, once: later calls keep the one made. 0 or -1. */
+static inline int harness_temp_dir(char *buf, size_t len, const char *prefix)
+{
+	if (buf[0])
+		return 0;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(buf, len, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+	if (!mkdtemp(buf)) {
+		buf[0] = 0;
+		return -1;
+	}
+	return 0;
+}
+
 #define TEST_LIST(...)                                                                             \
 	int main(int argc, char **argv)                                                            \
 	{                                                                                          \

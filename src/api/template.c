@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/command.h"
+#include "snapshot/cache.h"
 #include "virtio/ports.h"
 #include "vmm/host.h"
 #include "vmm/vm.h"
@@ -206,80 +206,77 @@ static int cache_path(const uint8_t key[SNAPSHOT_KEY_LEN], char *buf, size_t len
 	return n < 0 ? -EINVAL : n;
 }
 
-/* mkdir -p, for the cache directory. */
-static int make_dirs(const char *path)
+/* The user's snapshot cache directory, made if missing and checked, and
+ * the secret in it that authenticates snapshot files (snapshot/cache.h). */
+static int cache_open(char dir[PATH_MAX], uint8_t secret[SNAPSHOT_SECRET_LEN],
+                      struct vmp_error *err)
 {
-	char p[PATH_MAX];
-	if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p))
-		return -ENAMETOOLONG;
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	if (mkdir(p, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	int n = vmproc_snapshot_cache_dir(dir, PATH_MAX);
+	if (n < 0 || n >= PATH_MAX)
+		return vmp_fail(err, n < 0 ? n : -ENAMETOOLONG,
+		                "no snapshot cache directory (set VMPROC_CACHE_DIR)");
+	int rc = snapshot_cache_dir(dir, err);
+	return rc ? rc : snapshot_cache_secret(dir, secret, err);
 }
 
-/* Serialises builds of one snapshot across threads and processes: the
- * first spawn of a configuration boots its template, the others wait
- * for the file instead of booting their own. -1 if locking is not
- * possible (the build then goes on unserialised). */
-static int lock_build(const char *path)
+/* What snapshot_read refuses that a build replaces: in a safe cache
+ * directory, the file at path is the user's to rename over. */
+static bool rebuilds(int rc)
 {
-	char lock[PATH_MAX];
-	if (snprintf(lock, sizeof(lock), "%s.lock", path) >= (int)sizeof(lock))
-		return -1;
-	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	while (flock(fd, LOCK_EX) < 0)
-		if (errno != EINTR) {
-			close(fd);
-			return -1;
-		}
-	return fd;
+	return rc == -ENOENT || rc == -ESTALE || rc == -EBADMSG || rc == -ELOOP || rc == -EPERM;
 }
 
+/* Builds of one snapshot are serialised across threads and processes
+ * (snapshot_cache_lock): the first spawn of a configuration boots its
+ * template, the others wait for the file instead of booting their own. */
 static int load_or_build(const struct vm_config *cfg, const uint8_t key[SNAPSHOT_KEY_LEN],
                          struct snapshot **out, struct vmp_error *err)
 {
 	char path[PATH_MAX], dir[PATH_MAX];
+	uint8_t secret[SNAPSHOT_SECRET_LEN];
 	int n = cache_path(key, path, sizeof(path));
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return vmp_fail(err, n < 0 ? n : -ENAMETOOLONG, "no snapshot cache directory");
-	struct vmp_error load_err = {0};
-	int rc = snapshot_read(path, key, out, &load_err);
-	if (!rc)
-		return 0;
-	if (rc != -ENOENT && rc != -ESTALE && rc != -EBADMSG)
-		return vmp_fail(err, rc, "%s", load_err.msg);
-	vmproc_snapshot_cache_dir(dir, sizeof(dir));
+	/* A directory someone else can write (or a key others can read) is
+	 * not used at all: its files could have been planted. Nor is one
+	 * whose key is damaged: every file in it would be rebuilt in vain. One that
+	 * cannot be made only costs the next spawn a boot: this one goes on
+	 * with the snapshot it builds. */
 	struct vmp_error save_err = {0};
-	if ((rc = make_dirs(dir)))
-		vmp_fail_errno(&save_err, rc, "cannot create %s", dir);
-	int lock = lock_build(path);
+	int rc = cache_open(dir, secret, &save_err);
+	if (rc == -EPERM || rc == -EBADMSG) /* unsafe, or a damaged key to delete */
+		return vmp_fail(err, rc, "%s", save_err.msg);
+	struct vmp_error load_err = {0};
+	if (!rc && !(rc = snapshot_read(path, key, secret, out, &load_err))) {
+		explicit_bzero(secret, sizeof(secret));
+		return 0;
+	}
+	if (!save_err.code && !rebuilds(rc)) {
+		explicit_bzero(secret, sizeof(secret));
+		return vmp_fail(err, rc, "%s", load_err.msg);
+	}
+	struct vmp_error lock_err = {0};
+	int lock = save_err.code ? -1 : snapshot_cache_lock(path, &lock_err);
 	/* Someone else may have built it while we waited for the lock. */
 	vmp_error_clear(&load_err);
-	if (lock >= 0 && !snapshot_read(path, key, out, &load_err)) {
+	if (lock >= 0 && !snapshot_read(path, key, secret, out, &load_err)) {
 		close(lock);
+		explicit_bzero(secret, sizeof(secret));
 		return 0;
 	}
-	/* Missing, stale or damaged: build it again. */
-	if ((rc = template_boot(cfg, out, err))) {
-		if (lock >= 0)
-			close(lock);
-		return rc;
+	/* Missing, stale or damaged: build it again (without the lock if
+	 * it could not be taken: then perhaps twice). */
+	rc = template_boot(cfg, out, err);
+	if (!rc) {
+		memcpy((*out)->key, key, SNAPSHOT_KEY_LEN);
+		if (!save_err.code)
+			snapshot_write(*out, path, secret, &save_err);
 	}
-	memcpy((*out)->key, key, SNAPSHOT_KEY_LEN);
-	if (!save_err.code)
-		snapshot_write(*out, path, &save_err);
+	explicit_bzero(secret, sizeof(secret));
 	if (lock >= 0)
 		close(lock);
+	if (rc)
+		return rc;
 	/* A cache that cannot be written costs the next spawn a boot; this
 	 * spawn goes on with the snapshot it has. */
 	return 0;
@@ -372,7 +369,12 @@ int vmproc_template_save(vmproc_template *t, const char *path)
 	struct snapshot *s = template_snapshot(t);
 	if (!s)
 		return vmp_fail(&t->err, -ENOENT, "the template holds no snapshot yet");
-	int rc = snapshot_write(s, path, &t->err);
+	char dir[PATH_MAX];
+	uint8_t secret[SNAPSHOT_SECRET_LEN];
+	int rc = cache_open(dir, secret, &t->err);
+	if (!rc)
+		rc = snapshot_write(s, path, secret, &t->err);
+	explicit_bzero(secret, sizeof(secret));
 	snapshot_unref(s);
 	return rc;
 }
@@ -382,11 +384,15 @@ int vmproc_template_load(vmproc_template *t, const char *path)
 	if (!t || !path)
 		return -EINVAL;
 	vmp_error_clear(&t->err);
-	uint8_t key[SNAPSHOT_KEY_LEN];
+	uint8_t key[SNAPSHOT_KEY_LEN], secret[SNAPSHOT_SECRET_LEN];
+	char dir[PATH_MAX];
 	struct snapshot *s = NULL;
 	int rc = template_key(&t->cfg, key, &t->err);
 	if (!rc)
-		rc = snapshot_read(path, key, &s, &t->err);
+		rc = cache_open(dir, secret, &t->err);
+	if (!rc)
+		rc = snapshot_read(path, key, secret, &s, &t->err);
+	explicit_bzero(secret, sizeof(secret));
 	if (!rc)
 		set_snapshot(t, s);
 	return rc;

@@ -6,9 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "snapshot/cache.h"
 #include "vmproc.h"
 
 static const char magic[8] = {'V', 'M', 'P', 'S', 'N', 'A', 'P', 0};
@@ -87,14 +93,121 @@ static bool page_is_zero(const uint8_t *p)
 	return true;
 }
 
-/* Hash of every non-zero page of fd's [off, off+size), with its index.
- * Holes (SEEK_DATA) are skipped without reading them. */
-static int hash_memory(int fd, uint64_t off, uint64_t size, uint64_t *out, struct vmp_error *err)
+/* --- authentication ----------------------------------------------------- */
+
+#if defined(FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION) && defined(VMPROC_DATADIR)
+#error "the fuzzing hook (MACs not compared) in a build of the library"
+#endif
+
+/* HMAC-SHA256 keyed with the user's secret (OpenSSL's libcrypto). */
+static int mac_begin(EVP_MAC_CTX **out, const uint8_t secret[SNAPSHOT_SECRET_LEN],
+                     struct vmp_error *err)
 {
-	uint8_t *buf = malloc(SNAPSHOT_PAGE);
+	*out = NULL;
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_free(mac); /* ctx holds its own reference */
+	char digest[] = "SHA256";
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+	    OSSL_PARAM_construct_end(),
+	};
+	if (!ctx || !EVP_MAC_init(ctx, secret, SNAPSHOT_SECRET_LEN, params)) {
+		EVP_MAC_CTX_free(ctx);
+		return vmp_fail(err, -ENOSYS, "libcrypto has no HMAC-SHA256");
+	}
+	*out = ctx;
+	return 0;
+}
+
+static int mac_end(EVP_MAC_CTX *ctx, uint8_t out[SNAPSHOT_MAC_LEN], struct vmp_error *err)
+{
+	size_t len = 0;
+	int ok = EVP_MAC_final(ctx, out, &len, SNAPSHOT_MAC_LEN) && len == SNAPSHOT_MAC_LEN;
+	EVP_MAC_CTX_free(ctx);
+	return ok ? 0 : vmp_fail(err, -EIO, "HMAC failed");
+}
+
+/* The MAC of len bytes at data, in one go. */
+static int mac_of(const uint8_t secret[SNAPSHOT_SECRET_LEN], const void *data, size_t len,
+                  uint8_t out[SNAPSHOT_MAC_LEN], struct vmp_error *err)
+{
+	EVP_MAC_CTX *ctx;
+	int rc = mac_begin(&ctx, secret, err);
+	if (!rc && !EVP_MAC_update(ctx, data, len)) {
+		EVP_MAC_CTX_free(ctx);
+		return vmp_fail(err, -EIO, "HMAC failed");
+	}
+	return rc ? rc : mac_end(ctx, out, err);
+}
+
+/* Constant time. A fuzzing build (tests/fuzz) takes any MAC, so that its
+ * inputs reach the parser behind it; the library refuses to build so. */
+static bool mac_equal(const uint8_t a[SNAPSHOT_MAC_LEN], const uint8_t b[SNAPSHOT_MAC_LEN])
+{
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	(void)a, (void)b;
+	return true;
+#else
+	return CRYPTO_memcmp(a, b, SNAPSHOT_MAC_LEN) == 0;
+#endif
+}
+
+/* The header's MAC: of the header with header_mac zero. */
+static int header_mac(const struct snapshot_file_header *h,
+                      const uint8_t secret[SNAPSHOT_SECRET_LEN], uint8_t out[SNAPSHOT_MAC_LEN],
+                      struct vmp_error *err)
+{
+	struct snapshot_file_header c = *h;
+	memset(c.header_mac, 0, sizeof(c.header_mac));
+	return mac_of(secret, &c, sizeof(c), out, err);
+}
+
+/* Starts the data MAC (of the state, then of the memory, mac_memory). */
+static int data_mac_begin(EVP_MAC_CTX **ctx, const uint8_t secret[SNAPSHOT_SECRET_LEN],
+                          const uint8_t *state, uint64_t len, struct vmp_error *err)
+{
+	static const char label[16] = "vmproc snapshot"; /* apart from the header's input */
+	int rc = mac_begin(ctx, secret, err);
+	if (!rc && (!EVP_MAC_update(*ctx, (const uint8_t *)label, sizeof(label)) ||
+	            !EVP_MAC_update(*ctx, state, len))) {
+		EVP_MAC_CTX_free(*ctx);
+		*ctx = NULL;
+		rc = vmp_fail(err, -EIO, "HMAC failed");
+	}
+	return rc;
+}
+
+static int write_all(int fd, const void *data, size_t len, off_t off)
+{
+	const uint8_t *p = data;
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Adds every non-zero page of fd's [off, off+size) to the MAC, after its
+ * index (64 bits, little endian): the MAC does not depend on how the file
+ * system stores holes. Holes (SEEK_DATA) are skipped without reading
+ * them. With copy_fd >= 0 each non-zero page is also written there at
+ * its offset in memory, so the bytes authenticated are the bytes kept,
+ * whatever happens to fd later. */
+static int mac_memory(int fd, uint64_t off, uint64_t size, int copy_fd, EVP_MAC_CTX *ctx,
+                      struct vmp_error *err)
+{
+	enum { CHUNK = 64 * SNAPSHOT_PAGE };
+	uint8_t *buf = malloc(CHUNK);
 	if (!buf)
 		return vmp_fail(err, -ENOMEM, "out of memory");
-	uint64_t h = 0x736e617073686f74ull;
 	uint64_t pos = off, end = off + size;
 	int rc = 0;
 	while (pos < end) {
@@ -113,23 +226,39 @@ static int hash_memory(int fd, uint64_t off, uint64_t size, uint64_t *out, struc
 		}
 		uint64_t from = ((uint64_t)data - off) / SNAPSHOT_PAGE * SNAPSHOT_PAGE + off;
 		uint64_t to = (uint64_t)hole < end ? (uint64_t)hole : end;
-		for (pos = from; pos < to; pos += SNAPSHOT_PAGE) {
-			ssize_t n = pread(fd, buf, SNAPSHOT_PAGE, (off_t)pos);
-			if (n != (ssize_t)SNAPSHOT_PAGE) {
+		for (pos = from; pos < to;) {
+			/* Whole pages: a partial one at a hole is read whole. */
+			uint64_t len = to - pos < CHUNK ? (to - pos + SNAPSHOT_PAGE - 1) /
+			                                      SNAPSHOT_PAGE * SNAPSHOT_PAGE
+			                                : CHUNK;
+			if (len > end - pos)
+				len = end - pos;
+			ssize_t n = pread(fd, buf, len, (off_t)pos);
+			if (n != (ssize_t)len) {
 				rc = n < 0 ? vmp_fail_errno(err, -errno, "reading guest memory")
 				           : vmp_fail(err, -EBADMSG, "guest memory is truncated");
 				goto out;
 			}
-			if (page_is_zero(buf))
-				continue;
-			uint64_t index = (pos - off) / SNAPSHOT_PAGE;
-			h = mix(h ^ snapshot_hash(index, buf, SNAPSHOT_PAGE));
+			for (uint64_t i = 0; i < len && !rc;
+			     i += SNAPSHOT_PAGE, pos += SNAPSHOT_PAGE) {
+				const uint8_t *page = buf + i;
+				if (page_is_zero(page))
+					continue;
+				uint64_t index = (pos - off) / SNAPSHOT_PAGE; /* x86-64: LE */
+				if (!EVP_MAC_update(ctx, (const uint8_t *)&index, sizeof(index)) ||
+				    !EVP_MAC_update(ctx, page, SNAPSHOT_PAGE))
+					rc = vmp_fail(err, -EIO, "HMAC failed");
+				else if (copy_fd >= 0 &&
+				         (rc = write_all(copy_fd, page, SNAPSHOT_PAGE,
+				                         (off_t)(pos - off))))
+					vmp_fail_errno(err, rc, "cannot copy guest memory");
+			}
+			if (rc)
+				goto out;
 		}
-		pos = to;
 	}
 out:
 	free(buf);
-	*out = h;
 	return rc;
 }
 
@@ -188,23 +317,6 @@ static void fill_header(struct snapshot_file_header *h, const struct snapshot *s
 	    (h->state_off + h->state_len + SNAPSHOT_PAGE - 1) / SNAPSHOT_PAGE * SNAPSHOT_PAGE;
 }
 
-static int write_all(int fd, const void *data, size_t len, off_t off)
-{
-	const uint8_t *p = data;
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
 /* Copies the non-zero pages of the snapshot's memory to fd at off. */
 static int write_memory(const struct snapshot *s, int fd, uint64_t off, struct vmp_error *err)
 {
@@ -254,7 +366,8 @@ static void sync_dir(const char *path)
 	}
 }
 
-int snapshot_write(const struct snapshot *s, const char *path, struct vmp_error *err)
+int snapshot_write(const struct snapshot *s, const char *path,
+                   const uint8_t secret[SNAPSHOT_SECRET_LEN], struct vmp_error *err)
 {
 	if (s->mem_fd < 0 || s->ndev > SNAPSHOT_MAX_DEVICES)
 		return vmp_fail(err, -EINVAL, "incomplete snapshot");
@@ -268,22 +381,25 @@ int snapshot_write(const struct snapshot *s, const char *path, struct vmp_error 
 	fill_header(&h, s);
 	uint8_t *state = malloc(h.state_len);
 	int rc = state ? 0 : vmp_fail(err, -ENOMEM, "out of memory");
+	EVP_MAC_CTX *ctx = NULL;
 	if (!rc) {
 		state_copy((struct snapshot *)s, state, true);
-		h.state_hash = snapshot_hash(1, state, h.state_len);
-		rc = hash_memory(s->mem_fd, s->mem_off, s->mem_size, &h.mem_hash, err);
+		rc = data_mac_begin(&ctx, secret, state, h.state_len, err);
 	}
+	if (!rc && !(rc = mac_memory(s->mem_fd, s->mem_off, s->mem_size, -1, ctx, err))) {
+		rc = mac_end(ctx, h.data_mac, err);
+		ctx = NULL;
+	}
+	EVP_MAC_CTX_free(ctx);
 	if (!rc && ftruncate(fd, (off_t)(h.mem_off + h.mem_size)) < 0)
 		rc = vmp_fail_errno(err, -errno, "cannot size %s", tmp);
 	if (!rc)
 		rc = write_memory(s, fd, h.mem_off, err);
 	if (!rc && (rc = write_all(fd, state, h.state_len, (off_t)h.state_off)))
 		vmp_fail_errno(err, rc, "cannot write %s", tmp);
-	if (!rc) {
-		h.header_hash = snapshot_hash(2, &h, sizeof(h));
-		if ((rc = write_all(fd, &h, sizeof(h), 0)))
-			vmp_fail_errno(err, rc, "cannot write %s", tmp);
-	}
+	if (!rc && !(rc = header_mac(&h, secret, h.header_mac, err)) &&
+	    (rc = write_all(fd, &h, sizeof(h), 0)))
+		vmp_fail_errno(err, rc, "cannot write %s", tmp);
 	if (!rc && fsync(fd) < 0)
 		rc = vmp_fail_errno(err, -errno, "fsync %s", tmp);
 	free(state);
@@ -316,14 +432,20 @@ static int read_all(int fd, void *data, size_t len, off_t off)
 }
 
 static int check_header(const struct snapshot_file_header *h, uint64_t file_size,
-                        const uint8_t *key, const char *path, struct vmp_error *err)
+                        const uint8_t *key, const uint8_t secret[SNAPSHOT_SECRET_LEN],
+                        const char *path, struct vmp_error *err)
 {
-	struct snapshot_file_header c = *h;
-	c.header_hash = 0;
 	if (memcmp(h->magic, magic, sizeof(magic)) != 0)
 		return vmp_fail(err, -EBADMSG, "%s is not a vmproc snapshot", path);
-	if (snapshot_hash(2, &c, sizeof(c)) != h->header_hash)
-		return vmp_fail(err, -EBADMSG, "%s: the header is damaged", path);
+	uint8_t mac[SNAPSHOT_MAC_LEN];
+	int rc = header_mac(h, secret, mac, err);
+	if (rc)
+		return rc;
+	if (!mac_equal(mac, h->header_mac))
+		return vmp_fail(err, -EBADMSG,
+		                "%s: the header does not authenticate (damaged, from another "
+		                "vmproc, or not made with this user's key)",
+		                path);
 	if (h->format_version != SNAPSHOT_FORMAT_VERSION || h->header_size != sizeof(*h) ||
 	    strncmp(h->vmproc_version, VMPROC_VERSION_STRING, sizeof(h->vmproc_version)) != 0)
 		return vmp_fail(err, -ESTALE, "%s was made by another vmproc (%.16s, format %u)",
@@ -353,24 +475,41 @@ static int check_header(const struct snapshot_file_header *h, uint64_t file_size
 	return 0;
 }
 
-int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN], struct snapshot **out,
+#define MEMORY_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+/* An empty (all holes) memfd of size bytes that can be sealed. */
+static int memory_copy_new(uint64_t size, int *out, struct vmp_error *err)
+{
+	int fd = memfd_create("vmproc-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return vmp_fail_errno(err, -errno, "memfd_create");
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int rc = vmp_fail_errno(err, -errno, "cannot size the guest memory");
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return 0;
+}
+
+int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN],
+                  const uint8_t secret[SNAPSHOT_SECRET_LEN], struct snapshot **out,
                   struct vmp_error *err)
 {
 	*out = NULL;
-	/* O_NONBLOCK: a FIFO at path must not hang us (it is then refused
-	 * as not a regular file). */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	/* Not through a symbolic link, and only the user's own file. */
+	int fd = snapshot_cache_open_file(path, err);
 	if (fd < 0)
-		return vmp_fail_errno(err, -errno, "cannot open %s", path);
+		return fd;
 	struct stat st;
 	struct snapshot_file_header h;
 	int rc = fstat(fd, &st) < 0 ? vmp_fail_errno(err, -errno, "cannot stat %s", path) : 0;
-	if (!rc && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(h)))
+	if (!rc && (uint64_t)st.st_size < sizeof(h))
 		rc = vmp_fail(err, -EBADMSG, "%s is too short to be a snapshot", path);
 	if (!rc && read_all(fd, &h, sizeof(h), 0))
 		rc = vmp_fail(err, -EBADMSG, "cannot read the header of %s", path);
 	if (!rc)
-		rc = check_header(&h, (uint64_t)st.st_size, key, path, err);
+		rc = check_header(&h, (uint64_t)st.st_size, key, secret, path, err);
 	struct snapshot *s = NULL;
 	uint8_t *state = NULL;
 	if (!rc && !(s = snapshot_new(h.nvcpus)))
@@ -379,32 +518,50 @@ int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN], struct 
 		rc = vmp_fail(err, -ENOMEM, "out of memory");
 	if (!rc && read_all(fd, state, h.state_len, (off_t)h.state_off))
 		rc = vmp_fail(err, -EBADMSG, "cannot read the state in %s", path);
-	if (!rc && snapshot_hash(1, state, h.state_len) != h.state_hash)
-		rc = vmp_fail(err, -EBADMSG, "%s: the saved state is damaged", path);
+	/* Clones map a sealed copy of the memory, made as it is verified:
+	 * the file may be rewritten or truncated later (a clone mapping it
+	 * would see the new bytes, or SIGBUS the host); the copy cannot. */
+	EVP_MAC_CTX *ctx = NULL;
+	uint8_t mac[SNAPSHOT_MAC_LEN];
+	int mem = -1;
+	if (!rc)
+		rc = memory_copy_new(h.mem_size, &mem, err);
+	if (!rc)
+		rc = data_mac_begin(&ctx, secret, state, h.state_len, err);
+	if (!rc && (rc = mac_memory(fd, h.mem_off, h.mem_size, mem, ctx, err)))
+		rc = rc == -EBADMSG || rc == -EIO ? -EBADMSG : rc;
+	if (!rc) {
+		rc = mac_end(ctx, mac, err);
+		ctx = NULL;
+	}
+	EVP_MAC_CTX_free(ctx);
+	if (!rc && !mac_equal(mac, h.data_mac))
+		rc = vmp_fail(err, -EBADMSG, "%s: the saved state or memory is damaged", path);
+	/* Authenticated: now the state is parsed, and still checked. */
 	if (!rc) {
 		memcpy(s->key, h.key, SNAPSHOT_KEY_LEN);
 		s->ndev = h.ndev;
 		s->has_channel = h.has_channel != 0;
 		s->mem_size = h.mem_size;
-		s->mem_off = h.mem_off;
 		state_copy(s, state, false);
+		struct vmp_error why = {0};
 		for (uint32_t i = 0; !rc && i < s->nvcpus; i++)
-			rc = x86_vcpu_state_check(&s->vcpu[i], err);
-		if (rc)
-			rc = -EBADMSG;
+			rc = x86_vcpu_state_check(&s->vcpu[i], &why);
+		if (rc) /* recorded with the code returned */
+			rc = vmp_fail(err, -EBADMSG, "%s: %s", path, why.msg);
 	}
-	uint64_t mem_hash = 0;
-	if (!rc && (rc = hash_memory(fd, h.mem_off, h.mem_size, &mem_hash, err)))
-		rc = rc == -EBADMSG || rc == -EIO ? -EBADMSG : rc;
-	if (!rc && mem_hash != h.mem_hash)
-		rc = vmp_fail(err, -EBADMSG, "%s: the guest memory is damaged", path);
+	if (!rc && fcntl(mem, F_ADD_SEALS, MEMORY_SEALS) < 0)
+		rc = vmp_fail_errno(err, -errno, "cannot seal the guest memory");
 	free(state);
+	close(fd);
 	if (rc) {
+		if (mem >= 0)
+			close(mem);
 		snapshot_unref(s);
-		close(fd);
 		return rc;
 	}
-	s->mem_fd = fd;
+	s->mem_fd = mem;
+	s->mem_off = 0;
 	*out = s;
 	return 0;
 }

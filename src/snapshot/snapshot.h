@@ -1,24 +1,30 @@
 /* A VM snapshot: everything needed to start a new VM exactly where a
  * booted one stood when its init became ready for a command. Guest RAM
- * stays in a file (a memfd for a template made in this process, the
- * snapshot file for one loaded from disk) that every clone maps
- * copy-on-write; the rest (vCPUs, interrupt controllers, clocks,
- * devices) is a few KiB copied into each clone.
+ * stays in a memfd (the template VM's own for a template made in this
+ * process; for one loaded from disk, a sealed copy of the file's memory,
+ * made while it is verified) that every clone maps copy-on-write; the
+ * rest (vCPUs, interrupt controllers, clocks, devices) is a few KiB
+ * copied into each clone.
  *
  * A snapshot is immutable once made and reference-counted, so a template
  * can be freed while clones made from it still run. Functions here are
  * thread-safe on distinct snapshots; ref/unref on any.
  *
  * On disk (all integers little endian; x86-64 hosts only):
- *   header (struct snapshot_file_header), hashed;
+ *   header (struct snapshot_file_header);
  *   state at state_off: the VM state, nvcpus vCPU states, ndev transport
  *     states, the channel state; each a fixed-size structure whose size
- *     the header records, hashed;
+ *     the header records;
  *   guest RAM at mem_off (page aligned), mem_size bytes, sparse: pages
- *     of zeros are holes. mem_hash covers every non-zero page and its
- *     index, so it does not depend on how the file system stores holes.
- * Anything that does not match (magic, format, vmproc version, sizes,
- * hashes, the caller's key) is rejected, never trusted. */
+ *     of zeros are holes.
+ * Authenticated with HMAC-SHA256 (libcrypto) under the user's secret
+ * (snapshot/cache.h: a file of random bytes, 0600, in the cache): data_mac
+ * covers the state, then every non-zero page after its index (so it does
+ * not depend on how the file system stores holes); header_mac covers the
+ * header (data_mac included). Without the secret a file cannot be forged,
+ * only damaged; the non-cryptographic snapshot_hash only names things.
+ * Anything that does not match (magic, MACs, format, vmproc version,
+ * sizes, the caller's key) is rejected, never trusted. */
 #ifndef VMP_SNAPSHOT_SNAPSHOT_H
 #define VMP_SNAPSHOT_SNAPSHOT_H
 
@@ -35,6 +41,8 @@
 #define SNAPSHOT_MAX_VCPUS   64
 #define SNAPSHOT_KEY_LEN     32
 #define SNAPSHOT_PAGE        4096u
+#define SNAPSHOT_SECRET_LEN  32 /* the HMAC key */
+#define SNAPSHOT_MAC_LEN     32 /* HMAC-SHA256 */
 
 struct snapshot {
 	atomic_int refs;
@@ -66,8 +74,8 @@ struct snapshot_file_header {
 	uint64_t mem_size;
 	uint64_t state_off, state_len;
 	uint64_t mem_off;
-	uint64_t state_hash, mem_hash;
-	uint64_t header_hash; /* of this header with header_hash 0 */
+	uint8_t data_mac[SNAPSHOT_MAC_LEN];   /* of the state and memory */
+	uint8_t header_mac[SNAPSHOT_MAC_LEN]; /* of this header with header_mac 0 */
 };
 
 /* An empty snapshot for nvcpus vCPUs with one reference; mem_fd -1. */
@@ -77,22 +85,29 @@ void snapshot_ref(struct snapshot *s);
 void snapshot_unref(struct snapshot *s);
 
 /* Writes the snapshot to path atomically (a temporary file in the same
- * directory, fsynced, then renamed over path). */
-int snapshot_write(const struct snapshot *s, const char *path, struct vmp_error *err);
+ * directory, fsynced, then renamed over path), authenticated with secret. */
+int snapshot_write(const struct snapshot *s, const char *path,
+                   const uint8_t secret[SNAPSHOT_SECRET_LEN], struct vmp_error *err);
 
-/* Reads and checks a snapshot file. key: the key it must have (NULL: any).
- * Returns -ENOENT if there is no file, -ESTALE if it is a valid file for
- * something else (another key or vmproc version), -EBADMSG if it is
- * corrupt, truncated or not a snapshot; the message says what. */
-int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN], struct snapshot **out,
+/* Reads and checks a snapshot file. key: the key it must have (NULL: any);
+ * secret: the one it was written with. Returns -ENOENT if there is no
+ * file, -ESTALE if it is a valid file for something else (another key or
+ * vmproc version), -EBADMSG if it is corrupt, truncated, not a snapshot
+ * or does not authenticate under secret, -ELOOP if path is a symbolic
+ * link (never followed), -EPERM if the file is not the user's own or is
+ * writable by group or others (snapshot/cache.h); the message says what.
+ * The snapshot's memory is a sealed memfd (no write, shrink or grow)
+ * copied from the file as it was verified: nothing done to the file
+ * later reaches it. */
+int snapshot_read(const char *path, const uint8_t key[SNAPSHOT_KEY_LEN],
+                  const uint8_t secret[SNAPSHOT_SECRET_LEN], struct snapshot **out,
                   struct vmp_error *err);
 
-/* A 64-bit hash of len bytes, seeded (not cryptographic: it detects
- * damage, the key's inputs are not secret). Exposed for the key and for
- * tests. */
+/* A 64-bit hash of len bytes, seeded. Not cryptographic: it names
+ * configurations (the key), it authenticates nothing. */
 uint64_t snapshot_hash(uint64_t seed, const void *data, uint64_t len);
 
 /* Where the format stands; a file of another version is stale. */
-#define SNAPSHOT_FORMAT_VERSION 2
+#define SNAPSHOT_FORMAT_VERSION 3
 
 #endif

@@ -176,6 +176,47 @@ static void spawn_uses_the_cache_by_default(void)
 	CHECK_MSG(from == 1, "vmproc_child_from_snapshot %d", from);
 }
 
+/* A cache directory others can write is not used: a snapshot planted in
+ * it (here a good one, as the test can make) is never loaded. ALWAYS
+ * fails at once, AUTO boots. */
+static void unsafe_cache_dir_is_refused(void)
+{
+	if (!tmpl)
+		return;
+	char dir[PATH_MAX], planted[PATH_MAX * 2];
+	snprintf(dir, sizeof(dir), "%s/shared", cache_dir);
+	CHECK(mkdir(dir, 0700) == 0 && chmod(dir, 0777) == 0);
+	snprintf(planted, sizeof(planted), "%s%s", dir, strrchr(snap_path, '/'));
+	int rc = vmproc_template_save(tmpl, planted);
+	CHECK_MSG(rc == 0, "%d %s", rc, vmproc_template_error(tmpl));
+	setenv("VMPROC_CACHE_DIR", dir, 1);
+	vmproc_template *t = NULL;
+	CHECK(vmproc_template_new(&t, cfg) == 0);
+	rc = t ? vmproc_template_cached(t) : -1;
+	CHECK_MSG(rc == -EPERM && strstr(vmproc_template_error(t), "writable by group or others"),
+	          "%d %s", rc, t ? vmproc_template_error(t) : "");
+	vmproc_template_free(t);
+	vmproc_cmd *cmd = NULL;
+	vmproc_child *c = NULL;
+	CHECK(vmproc_cmd_new(&cmd, "/bin/true") == 0);
+	CHECK(cmd && vmproc_cmd_snapshot(cmd, VMPROC_SNAPSHOT_ALWAYS) == 0);
+	rc = cmd ? vmproc_spawn(cmd, cfg, &c) : -1;
+	CHECK_MSG(rc == -EPERM && !c && strstr(vmproc_cmd_error(cmd), dir), "%d %s", rc,
+	          cmd ? vmproc_cmd_error(cmd) : "");
+	vmproc_child_free(c);
+	c = NULL;
+	/* AUTO: a cold boot (no need to wait for it). */
+	CHECK(cmd && vmproc_cmd_snapshot(cmd, VMPROC_SNAPSHOT_AUTO) == 0);
+	rc = cmd ? vmproc_spawn(cmd, cfg, &c) : -1;
+	CHECK_MSG(rc == 0 && c && vmproc_child_from_snapshot(c) == 0, "%d %s", rc,
+	          cmd ? vmproc_cmd_error(cmd) : "");
+	vmproc_child_free(c);
+	vmproc_cmd_free(cmd);
+	setenv("VMPROC_CACHE_DIR", cache_dir, 1);
+	unlink(planted);
+	rmdir(dir);
+}
+
 static void never_mode_boots(void)
 {
 	vmproc_cmd *cmd = NULL;
@@ -218,6 +259,43 @@ static void other_configuration_is_refused(void)
 	vmproc_config_free(other);
 }
 
+/* Snapshot files are authenticated with the user's secret (the cache's
+ * key file): under another secret the same file is refused, and the
+ * cache would rebuild it. */
+static void another_secret_is_refused(void)
+{
+	if (!snap_path[0])
+		return;
+	char key[512], saved[512];
+	snprintf(key, sizeof(key), "%s/key", cache_dir);
+	snprintf(saved, sizeof(saved), "%s/key.saved", cache_dir);
+	struct stat st;
+	CHECK_MSG(stat(key, &st) == 0 && (st.st_mode & 077) == 0 && st.st_size == 32, "%s: %s", key,
+	          strerror(errno));
+	CHECK(rename(key, saved) == 0);
+	int fd = open(key, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && write(fd, "another user's secret, 32 bytes", 32) == 32);
+	if (fd >= 0)
+		close(fd);
+	vmproc_template *t = NULL;
+	CHECK(vmproc_template_new(&t, cfg) == 0);
+	int rc = t ? vmproc_template_load(t, snap_path) : -1;
+	CHECK_MSG(rc == -EBADMSG && strstr(vmproc_template_error(t), "authenticate"), "%d %s", rc,
+	          t ? vmproc_template_error(t) : "");
+	/* A damaged key refuses the cache at once (no boot, no rebuild). */
+	fd = open(key, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	CHECK(fd >= 0 && write(fd, "short", 5) == 5);
+	if (fd >= 0)
+		close(fd);
+	rc = t ? vmproc_template_cached(t) : -1;
+	CHECK_MSG(rc == -EBADMSG && strstr(vmproc_template_error(t), "damaged"), "%d %s", rc,
+	          t ? vmproc_template_error(t) : "");
+	CHECK(rename(saved, key) == 0);
+	rc = t ? vmproc_template_load(t, snap_path) : -1;
+	CHECK_MSG(rc == 0, "%d %s", rc, t ? vmproc_template_error(t) : "");
+	vmproc_template_free(t);
+}
+
 static void template_freed_while_clones_run(void)
 {
 	if (!snap_path[0])
@@ -249,6 +327,60 @@ static void template_freed_while_clones_run(void)
 	}
 	vmproc_child_free(c);
 	vmproc_cmd_free(cmd);
+}
+
+/* Overwrites every byte of path with 0xcc (its size kept). */
+static int overwrite(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	static char junk[1 << 20];
+	memset(junk, 0xcc, sizeof(junk));
+	int rc = 0;
+	for (off_t off = 0; off < st.st_size && !rc; off += (off_t)sizeof(junk)) {
+		size_t n = st.st_size - off < (off_t)sizeof(junk) ? (size_t)(st.st_size - off)
+		                                                  : sizeof(junk);
+		if (pwrite(fd, junk, n, off) != (ssize_t)n)
+			rc = -EIO;
+	}
+	close(fd);
+	return rc;
+}
+
+/* A template loaded from a file that is then rewritten, then truncated:
+ * its clones still run from the memory that was verified (a clone that
+ * mapped the file would see the junk, or SIGBUS the host). */
+static void loaded_template_outlives_its_file(void)
+{
+	if (!tmpl)
+		return;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/copy.snap", cache_dir);
+	int rc = vmproc_template_save(tmpl, path);
+	CHECK_MSG(rc == 0, "save: %d %s", rc, vmproc_template_error(tmpl));
+	vmproc_template *t = NULL;
+	CHECK(vmproc_template_new(&t, cfg) == 0);
+	rc = t ? vmproc_template_load(t, path) : -1;
+	CHECK_MSG(rc == 0, "load: %d %s", rc, t ? vmproc_template_error(t) : "");
+	if (rc) {
+		vmproc_template_free(t);
+		unlink(path);
+		return;
+	}
+	char out[1024];
+	CHECK(overwrite(path) == 0);
+	rc = run_sh(t, "echo after-rewrite", NULL, out, sizeof(out), NULL);
+	CHECK_MSG(rc == 0 && !strcmp(out, "after-rewrite\n"), "rewritten: %s", out);
+	CHECK(truncate(path, 0) == 0);
+	rc = run_sh(t, "echo after-truncate", NULL, out, sizeof(out), NULL);
+	CHECK_MSG(rc == 0 && !strcmp(out, "after-truncate\n"), "truncated: %s", out);
+	vmproc_template_free(t);
+	unlink(path);
 }
 
 static int damage(const char *path, off_t off, int truncate_to_off)
@@ -295,10 +427,18 @@ static void damaged_cache_files_are_rejected_and_rebuilt(void)
 	CHECK(damage(snap_path, st.st_size / 2, 1) == 0);
 	rc = vmproc_template_load(t, snap_path);
 	CHECK_MSG(rc == -EBADMSG, "truncated: %d %s", rc, vmproc_template_error(t));
-	/* The cache rebuilds it (one more boot) and the result works. */
+	/* The cache rebuilds it (one more boot) and the result works. A
+	 * symbolic link planted at its lock file is not followed. */
+	char lock[PATH_MAX], victim[PATH_MAX];
+	snprintf(lock, sizeof(lock), "%s.lock", snap_path);
+	snprintf(victim, sizeof(victim), "%s/victim", cache_dir);
+	unlink(lock);
+	CHECK(symlink(victim, lock) == 0);
 	double t0 = now_s();
 	rc = vmproc_template_cached(t);
 	CHECK_MSG(rc == 0, "%d %s", rc, vmproc_template_error(t));
+	CHECK_MSG(access(victim, F_OK) < 0, "the lock file's symbolic link was followed");
+	unlink(victim);
 	fprintf(stderr, "# rebuilt in %.1f s\n", now_s() - t0);
 	struct stat st2;
 	CHECK(stat(snap_path, &st2) == 0 && st2.st_size == st.st_size);
@@ -414,9 +554,12 @@ int main(int argc, char **argv)
 	    {"cache_builds_a_template", cache_builds_a_template},
 	    {"clones_run_concurrently_and_apart", clones_run_concurrently_and_apart},
 	    {"spawn_uses_the_cache_by_default", spawn_uses_the_cache_by_default},
+	    {"unsafe_cache_dir_is_refused", unsafe_cache_dir_is_refused},
 	    {"never_mode_boots", never_mode_boots},
 	    {"other_configuration_is_refused", other_configuration_is_refused},
+	    {"another_secret_is_refused", another_secret_is_refused},
 	    {"template_freed_while_clones_run", template_freed_while_clones_run},
+	    {"loaded_template_outlives_its_file", loaded_template_outlives_its_file},
 	    {"not_a_snapshot", not_a_snapshot},
 	    {"damaged_cache_files_are_rejected_and_rebuilt",
 	     damaged_cache_files_are_rejected_and_rebuilt},

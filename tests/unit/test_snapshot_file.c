@@ -1,7 +1,7 @@
 /* Snapshots without a VM: a synthetic struct snapshot (recognisable
  * state values, a 4 MiB memfd with a few non-zero pages) written to a
  * file in a temporary directory and read back; then that file damaged,
- * truncated or re-written with a header whose hash is right but whose
+ * truncated or re-written with a header whose MAC is right but whose
  * values are not, each of which snapshot_read must refuse. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +14,9 @@
 
 #include <dirent.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "harness.h"
 #include "snapshot/snapshot.h"
 #include "util/error.h"
@@ -23,8 +26,8 @@
 /* The on-disk header (snapshot.h); its size is part of the format. */
 /* What snapshot.c writes as header_size and state_off (checked on every
  * file the tests write, in check_layout). */
-_Static_assert(sizeof(struct snapshot_file_header) == 152, "the snapshot file header is 152 bytes");
-_Static_assert(offsetof(struct snapshot_file_header, header_hash) == 144, "header_hash is last");
+_Static_assert(sizeof(struct snapshot_file_header) == 192, "the snapshot file header is 192 bytes");
+_Static_assert(offsetof(struct snapshot_file_header, header_mac) == 160, "header_mac is last");
 
 #define PAGE     SNAPSHOT_PAGE
 #define MEM_SIZE (4u << 20)
@@ -38,6 +41,8 @@ static const unsigned k_pages[] = {0, 5, 6, 300, NPAGES - 1};
 static char g_dir[64];
 static char g_path[128];
 static struct vmp_error g_err;
+/* The user's secret the files are written with (any 32 bytes will do). */
+static const uint8_t g_secret[SNAPSHOT_SECRET_LEN] = "a test secret, 32 bytes long...";
 
 /* --- helpers -------------------------------------------------------- */
 
@@ -164,12 +169,8 @@ static int setup_dir(void)
 {
 	if (g_dir[0])
 		return 0;
-	const char *tmp = getenv("TMPDIR");
-	snprintf(g_dir, sizeof(g_dir), "%s/vmp-snap-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(g_dir)) {
-		g_dir[0] = 0;
+	if (harness_temp_dir(g_dir, sizeof(g_dir), "vmp-snap"))
 		return -1;
-	}
 	snprintf(g_path, sizeof(g_path), "%s/snap", g_dir);
 	return 0;
 }
@@ -234,7 +235,7 @@ static int write_fresh(uint32_t nvcpus, uint32_t ndev)
 	if (!s)
 		return -1;
 	vmp_error_clear(&g_err);
-	int rc = snapshot_write(s, g_path, &g_err);
+	int rc = snapshot_write(s, g_path, g_secret, &g_err);
 	snapshot_unref(s);
 	return rc;
 }
@@ -255,13 +256,15 @@ static int read_code(const uint8_t *key)
 	fill_key(k, 0x40);
 	struct snapshot *s = (struct snapshot *)1;
 	vmp_error_clear(&g_err);
-	int rc = snapshot_read(g_path, key ? key : k, &s, &g_err);
+	int rc = snapshot_read(g_path, key ? key : k, g_secret, &s, &g_err);
 	if (rc == 0) {
 		snapshot_unref(s);
 		return 0;
 	}
 	if (s != NULL || g_err.msg[0] == '\0' || g_err.code == 0)
 		return -10000; /* an error must leave *out NULL and say why */
+	if (g_err.code != rc)
+		return -10001; /* with the code it returns (found by fuzz_snapshot) */
 	return rc;
 }
 
@@ -282,17 +285,31 @@ static int read_header(struct snapshot_file_header *h)
 	return n == (ssize_t)sizeof(*h) ? 0 : -1;
 }
 
-static uint64_t header_hash_of(const struct snapshot_file_header *h)
+/* HMAC-SHA256 of the header with header_mac zero, under secret: made
+ * here with OpenSSL's one-shot HMAC(), apart from the library's. */
+static void header_mac_of(const struct snapshot_file_header *h, const uint8_t *secret,
+                          uint8_t out[SNAPSHOT_MAC_LEN])
 {
 	struct snapshot_file_header c = *h;
-	c.header_hash = 0;
-	return snapshot_hash(2, &c, sizeof(c));
+	memset(c.header_mac, 0, sizeof(c.header_mac));
+	unsigned len = 0;
+	if (!HMAC(EVP_sha256(), secret, SNAPSHOT_SECRET_LEN, (const uint8_t *)&c, sizeof(c), out,
+	          &len) ||
+	    len != SNAPSHOT_MAC_LEN)
+		memset(out, 0, SNAPSHOT_MAC_LEN);
 }
 
-/* Writes h with a correct header_hash. */
+static bool header_mac_is_right(const struct snapshot_file_header *h)
+{
+	uint8_t mac[SNAPSHOT_MAC_LEN];
+	header_mac_of(h, g_secret, mac);
+	return !memcmp(mac, h->header_mac, SNAPSHOT_MAC_LEN);
+}
+
+/* Writes h with a correct header_mac. */
 static int write_header(struct snapshot_file_header *h)
 {
-	h->header_hash = header_hash_of(h);
+	header_mac_of(h, g_secret, h->header_mac);
 	int fd = open(g_path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -347,7 +364,7 @@ static bool check_layout(const struct snapshot_file_header *h, uint32_t nvcpus, 
 	       h->state_len == state && h->mem_off % PAGE == 0 &&
 	       h->mem_off >= h->state_off + h->state_len && h->mem_off - state < 2 * PAGE &&
 	       h->mem_size == MEM_SIZE && h->nvcpus == nvcpus && h->ndev == ndev &&
-	       h->has_channel == 1 && h->header_hash == header_hash_of(h) &&
+	       h->has_channel == 1 && header_mac_is_right(h) &&
 	       !strcmp(h->vmproc_version, VMPROC_VERSION_STRING);
 }
 
@@ -437,7 +454,7 @@ static void write_read_round_trip(void)
 			if (!s)
 				continue;
 			vmp_error_clear(&g_err);
-			int rc = snapshot_write(s, g_path, &g_err);
+			int rc = snapshot_write(s, g_path, g_secret, &g_err);
 			CHECK_MSG(rc == 0, "%u cpus %u devs: write %d: %s", cpus[c], devs[d], rc,
 			          g_err.msg);
 			CHECK_MSG(dir_entries() == 1, "%u entries: a temporary file is left",
@@ -458,13 +475,13 @@ static void write_read_round_trip(void)
 
 			struct snapshot *r = NULL;
 			vmp_error_clear(&g_err);
-			rc = snapshot_read(g_path, s->key, &r, &g_err);
+			rc = snapshot_read(g_path, s->key, g_secret, &r, &g_err);
 			CHECK_MSG(rc == 0 && r, "read %d: %s", rc, g_err.msg);
 			if (r) {
 				CHECK(same_state(s, r));
 				CHECK(r->vcpu[0].regs.rip == 0xffffffff81000000ull);
 				CHECK(r->vcpu[cpus[c] - 1].msrs[2].data == 0x100 * cpus[c] + 2);
-				CHECK(r->mem_off == h.mem_off && r->mem_fd >= 0);
+				CHECK(r->mem_off == 0 && r->mem_fd >= 0); /* a copy */
 				CHECK(atomic_load(&r->refs) == 1);
 				uint8_t *m = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
 				                  MAP_PRIVATE, r->mem_fd, (off_t)r->mem_off);
@@ -488,21 +505,80 @@ static void write_read_round_trip(void)
 	clean_dir();
 }
 
-/* A snapshot read from a file (memory at mem_off in it) written again,
+/* What a clone maps is what was verified: the file rewritten, then
+ * truncated, after snapshot_read changes nothing of it (a mapping of the
+ * file would see the new bytes, then raise SIGBUS). */
+static void memory_is_a_sealed_copy(void)
+{
+	WRITE_FRESH(1, 1);
+	struct snapshot *r = NULL;
+	vmp_error_clear(&g_err);
+	CHECK_MSG(snapshot_read(g_path, NULL, g_secret, &r, &g_err) == 0 && r, "%s", g_err.msg);
+	uint8_t *want = expected_mem(), *got = malloc(MEM_SIZE);
+	if (!r || !want || !got) {
+		CHECK(want && got);
+		goto out;
+	}
+	struct snapshot_file_header h;
+	CHECK(read_header(&h) == 0);
+	/* Every page rewritten (holes and data), then the file cut short. */
+	uint8_t junk[PAGE];
+	memset(junk, 0xee, sizeof(junk));
+	for (unsigned p = 0; p < NPAGES; p++)
+		CHECK(poke(h.mem_off + (uint64_t)p * PAGE, junk, PAGE) == 0);
+	ssize_t n = pread(r->mem_fd, got, MEM_SIZE, (off_t)r->mem_off);
+	CHECK_MSG(n == MEM_SIZE && !memcmp(got, want, MEM_SIZE), "after a rewrite: %zd", n);
+	CHECK(truncate(g_path, 0) == 0);
+	n = pread(r->mem_fd, got, MEM_SIZE, (off_t)r->mem_off);
+	bool same = n == MEM_SIZE && !memcmp(got, want, MEM_SIZE);
+	CHECK_MSG(same, "after truncation: %zd", n);
+	/* Sparse like the file: the holes were not filled in. */
+	struct stat st;
+	CHECK(fstat(r->mem_fd, &st) == 0 && (uint64_t)st.st_blocks * 512 <= 16 * PAGE);
+	/* As a clone maps it (only when it is there: a mapping past the
+	 * end of the file would raise SIGBUS). */
+	uint8_t *m = same ? mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, r->mem_fd,
+	                         (off_t)r->mem_off)
+	                  : MAP_FAILED;
+	CHECK(!same || m != MAP_FAILED);
+	if (m != MAP_FAILED) {
+		CHECK(memcmp(m, want, MEM_SIZE) == 0);
+		m[DATA_PAGE * PAGE] ^= 1; /* copy-on-write */
+		munmap(m, MEM_SIZE);
+	}
+	/* Sealed: not even this process can change it. */
+	int seals = fcntl(r->mem_fd, F_GET_SEALS);
+	CHECK_MSG(seals >= 0 &&
+	              (seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) ==
+	                  (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+	          "seals %#x", seals);
+	CHECK(pwrite(r->mem_fd, junk, 1, 0) < 0 && errno == EPERM);
+	CHECK(ftruncate(r->mem_fd, PAGE) < 0 && errno == EPERM);
+	CHECK(mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, r->mem_fd, 0) == MAP_FAILED);
+	n = pread(r->mem_fd, got, MEM_SIZE, 0);
+	CHECK(n == MEM_SIZE && !memcmp(got, want, MEM_SIZE));
+out:
+	free(want);
+	free(got);
+	snapshot_unref(r);
+	clean_dir();
+}
+
+/* A snapshot read from a file (memory in a sealed copy) written again,
  * as a template loaded from disk and saved elsewhere would be. */
 static void rewrite_of_a_read_snapshot(void)
 {
 	WRITE_FRESH(2, 2);
 	struct snapshot *r = NULL, *r2 = NULL;
-	CHECK(snapshot_read(g_path, NULL, &r, &g_err) == 0 && r);
+	CHECK(snapshot_read(g_path, NULL, g_secret, &r, &g_err) == 0 && r);
 	if (!r)
 		return;
-	CHECK(r->mem_off > 0);
+	CHECK(r->mem_off == 0);
 	char path2[160];
 	snprintf(path2, sizeof(path2), "%s/second", g_dir);
 	vmp_error_clear(&g_err);
-	CHECK_MSG(snapshot_write(r, path2, &g_err) == 0, "%s", g_err.msg);
-	CHECK(snapshot_read(path2, r->key, &r2, &g_err) == 0 && r2);
+	CHECK_MSG(snapshot_write(r, path2, g_secret, &g_err) == 0, "%s", g_err.msg);
+	CHECK(snapshot_read(path2, r->key, g_secret, &r2, &g_err) == 0 && r2);
 	uint8_t *want = expected_mem();
 	if (r2 && want) {
 		CHECK(same_state(r, r2));
@@ -516,12 +592,12 @@ static void rewrite_of_a_read_snapshot(void)
 	}
 	/* Over an existing file: replaced, nothing else left. */
 	r->key[0] ^= 1;
-	CHECK(snapshot_write(r, path2, &g_err) == 0);
+	CHECK(snapshot_write(r, path2, g_secret, &g_err) == 0);
 	CHECK(dir_entries() == 2);
 	uint8_t k[SNAPSHOT_KEY_LEN];
 	memcpy(k, r->key, sizeof(k));
 	struct snapshot *r3 = NULL;
-	CHECK(snapshot_read(path2, k, &r3, &g_err) == 0 && r3);
+	CHECK(snapshot_read(path2, k, g_secret, &r3, &g_err) == 0 && r3);
 	snapshot_unref(r3);
 	free(want);
 	snapshot_unref(r2);
@@ -537,11 +613,11 @@ static void all_zero_memory(void)
 	CHECK(s != NULL);
 	if (!s)
 		return;
-	CHECK(snapshot_write(s, g_path, &g_err) == 0);
+	CHECK(snapshot_write(s, g_path, g_secret, &g_err) == 0);
 	struct stat st;
 	CHECK(stat(g_path, &st) == 0 && (uint64_t)st.st_blocks * 512 <= 16 * PAGE + 64 * 1024);
 	struct snapshot *r = NULL;
-	CHECK(snapshot_read(g_path, s->key, &r, &g_err) == 0 && r);
+	CHECK(snapshot_read(g_path, s->key, g_secret, &r, &g_err) == 0 && r);
 	if (r) {
 		uint8_t *m =
 		    mmap(NULL, MEM_SIZE, PROT_READ, MAP_PRIVATE, r->mem_fd, (off_t)r->mem_off);
@@ -570,7 +646,7 @@ static void read_rejects_other_files(void)
 	other[SNAPSHOT_KEY_LEN - 1] ^= 0x80;
 	CHECK(read_code(other) == -ESTALE);
 	struct snapshot *s = NULL;
-	CHECK(snapshot_read(g_path, NULL, &s, &g_err) == 0 && s);
+	CHECK(snapshot_read(g_path, NULL, g_secret, &s, &g_err) == 0 && s);
 	snapshot_unref(s);
 
 	/* Missing file. */
@@ -579,7 +655,7 @@ static void read_rejects_other_files(void)
 	char missing[160];
 	snprintf(missing, sizeof(missing), "%s/no/such/dir", g_dir);
 	s = (struct snapshot *)1;
-	CHECK(snapshot_read(missing, NULL, &s, &g_err) == -ENOENT && s == NULL);
+	CHECK(snapshot_read(missing, NULL, g_secret, &s, &g_err) == -ENOENT && s == NULL);
 
 	/* Empty, short text, long text. */
 	CHECK(write_text("", 0) == 0);
@@ -605,6 +681,98 @@ static void read_rejects_other_files(void)
 	h.magic[0] = 'X';
 	CHECK(write_header(&h) == 0);
 	EXPECT_READ(-EBADMSG, "magic");
+	clean_dir();
+}
+
+/* --- authentication ------------------------------------------------- */
+
+/* What someone without the user's secret can make is refused: a file
+ * written by this very code under another secret (theirs), with a state
+ * of their choosing, or a good file with its header re-MACed under a
+ * guessed one. */
+static void forged_files_are_refused(void)
+{
+	static const uint8_t theirs[SNAPSHOT_SECRET_LEN] = "someone else's secret, 32 bytes";
+	CHECK(setup_dir() == 0);
+	struct snapshot *s = make_snapshot(1, 1, true);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	s->vcpu[0].regs.rip = 0x4141414141414141ull;
+	vmp_error_clear(&g_err);
+	CHECK(snapshot_write(s, g_path, theirs, &g_err) == 0);
+	snapshot_unref(s);
+	int rc = read_code(NULL);
+	CHECK_MSG(rc == -EBADMSG && strstr(g_err.msg, "authenticate"), "%d %s", rc, g_err.msg);
+	/* ... which the secret it was made with does read. */
+	s = NULL;
+	CHECK(snapshot_read(g_path, NULL, theirs, &s, &g_err) == 0 && s &&
+	      s->vcpu[0].regs.rip == 0x4141414141414141ull);
+	snapshot_unref(s);
+	/* A good file, its header's MAC made with a guessed secret. */
+	WRITE_FRESH(1, 1);
+	struct snapshot_file_header h;
+	CHECK(read_header(&h) == 0);
+	static const uint8_t zero[SNAPSHOT_SECRET_LEN];
+	header_mac_of(&h, zero, h.header_mac);
+	CHECK(poke(0, &h, sizeof(h)) == 0);
+	EXPECT_READ(-EBADMSG, "header MAC under a guessed secret");
+	/* A good file's data MAC moved onto another good file's header (both
+	 * the user's): the header MAC covers it. */
+	WRITE_FRESH(1, 1);
+	CHECK(read_header(&h) == 0);
+	uint8_t other_mac[SNAPSHOT_MAC_LEN];
+	struct snapshot_file_header z;
+	s = make_snapshot(1, 1, false);
+	CHECK(s && snapshot_write(s, g_path, g_secret, &g_err) == 0);
+	snapshot_unref(s);
+	CHECK(read_header(&z) == 0);
+	memcpy(other_mac, h.data_mac, sizeof(other_mac));
+	memcpy(z.data_mac, other_mac, sizeof(other_mac));
+	CHECK(poke(0, &z, sizeof(z)) == 0);
+	EXPECT_READ(-EBADMSG, "data MAC of another file");
+	clean_dir();
+}
+
+/* --- files that are not the user's own ------------------------------- */
+
+static void read_refuses_files_not_the_users_own(void)
+{
+	WRITE_FRESH(1, 1);
+	/* A symbolic link to a good snapshot is not followed. */
+	char link[160];
+	snprintf(link, sizeof(link), "%s/link", g_dir);
+	CHECK(symlink(g_path, link) == 0);
+	struct snapshot *s = (struct snapshot *)1;
+	vmp_error_clear(&g_err);
+	int rc = snapshot_read(link, NULL, g_secret, &s, &g_err);
+	CHECK_MSG(rc == -ELOOP && s == NULL && strstr(g_err.msg, "symbolic link"), "link: %d %s",
+	          rc, g_err.msg);
+	if (rc == 0)
+		snapshot_unref(s);
+	unlink(link);
+	/* Writable by group or others: refused; readable is fine. */
+	static const struct {
+		mode_t mode;
+		int want;
+	} modes[] = {{0664, -EPERM}, {0646, -EPERM}, {0622, -EPERM}, {0644, 0}, {0600, 0}};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		CHECK(chmod(g_path, modes[i].mode) == 0);
+		rc = read_code(NULL);
+		CHECK_MSG(rc == modes[i].want, "mode %03o: %d (%s)", (unsigned)modes[i].mode, rc,
+		          g_err.msg);
+		CHECK(rc == 0 || strstr(g_err.msg, "writable by group or others"));
+	}
+	/* Another user's (only root can make one). */
+	if (chown(g_path, 65534, 65534) == 0) {
+		rc = read_code(NULL);
+		CHECK_MSG(rc == -EPERM && strstr(g_err.msg, "owned by uid 65534"), "%d (%s)", rc,
+		          g_err.msg);
+	}
+	/* A FIFO is not a snapshot, and does not hang the reader. */
+	unlink(g_path);
+	CHECK(mkfifo(g_path, 0600) == 0);
+	EXPECT_READ(-EBADMSG, "FIFO");
 	clean_dir();
 }
 
@@ -771,8 +939,8 @@ static void crafted_headers(void)
 	CRAFT(-EBADMSG, "state_len huge", h->state_len = ~0ull);
 	CRAFT(-EBADMSG, "state_off 0", h->state_off = 0);
 	CRAFT(-EBADMSG, "state_off +8", h->state_off += 8);
-	CRAFT(-EBADMSG, "state_hash", h->state_hash ^= 1);
-	CRAFT(-EBADMSG, "mem_hash", h->mem_hash ^= 1);
+	CRAFT(-EBADMSG, "data_mac", h->data_mac[0] ^= 1);
+	CRAFT(-EBADMSG, "data_mac last byte", h->data_mac[SNAPSHOT_MAC_LEN - 1] ^= 0x80);
 
 	/* Made by another vmproc, or another build of it: stale. */
 	CRAFT(-ESTALE, "format_version", h->format_version = SNAPSHOT_FORMAT_VERSION + 1);
@@ -793,14 +961,14 @@ static void crafted_headers(void)
 }
 
 /* The wrap-around: mem_off + mem_size overflows to 0 (or a small value),
- * with mem_hash that of memory with no data, as a reader that hashed
+ * with data_mac that of memory with no data, as a reader that read
  * nothing would compute. */
 static void crafted_mem_off_wraps_around(void)
 {
 	CHECK(setup_dir() == 0);
-	/* The hash of all-zero memory, from a real file. */
+	/* The MAC of all-zero memory, from a real file. */
 	struct snapshot *s = make_snapshot(1, 1, false);
-	CHECK(s && snapshot_write(s, g_path, &g_err) == 0);
+	CHECK(s && snapshot_write(s, g_path, g_secret, &g_err) == 0);
 	snapshot_unref(s);
 	struct snapshot_file_header z;
 	CHECK(read_header(&z) == 0);
@@ -812,7 +980,7 @@ static void crafted_mem_off_wraps_around(void)
 		struct snapshot_file_header h;
 		CHECK(read_header(&h) == 0);
 		h.mem_off = offs[i];
-		h.mem_hash = z.mem_hash;
+		memcpy(h.data_mac, z.data_mac, sizeof(h.data_mac));
 		CHECK(write_header(&h) == 0);
 		int rc = read_code(NULL);
 		CHECK_MSG(rc == -EBADMSG, "mem_off 0x%llx: %d (%s)", (unsigned long long)offs[i],
@@ -821,32 +989,16 @@ static void crafted_mem_off_wraps_around(void)
 	clean_dir();
 }
 
-/* Rewrites the state blob of g_path after change(vcpu index, state),
- * with a correct state_hash and header_hash. */
+/* Rewrites g_path with vCPU cpu's state changed, as someone with the
+ * user's secret can: through snapshot_write, so the MACs are right. */
 static int rewrite_state(uint32_t cpu, void (*change)(struct x86_vcpu_state *))
 {
-	struct snapshot_file_header h;
-	if (read_header(&h))
+	struct snapshot *s = NULL;
+	if (snapshot_read(g_path, NULL, g_secret, &s, &g_err))
 		return -1;
-	uint8_t *st = malloc(h.state_len);
-	int fd = open(g_path, O_RDWR | O_CLOEXEC);
-	int rc = -1;
-	if (st && fd >= 0 &&
-	    pread(fd, st, h.state_len, (off_t)h.state_off) == (ssize_t)h.state_len) {
-		struct x86_vcpu_state v;
-		uint64_t at = sizeof(struct x86_vm_state) + cpu * sizeof(v);
-		memcpy(&v, st + at, sizeof(v));
-		change(&v);
-		memcpy(st + at, &v, sizeof(v));
-		h.state_hash = snapshot_hash(1, st, h.state_len);
-		h.header_hash = header_hash_of(&h);
-		if (pwrite(fd, st, h.state_len, (off_t)h.state_off) == (ssize_t)h.state_len &&
-		    pwrite(fd, &h, sizeof(h), 0) == sizeof(h))
-			rc = 0;
-	}
-	if (fd >= 0)
-		close(fd);
-	free(st);
+	change(&s->vcpu[cpu]);
+	int rc = snapshot_write(s, g_path, g_secret, &g_err);
+	snapshot_unref(s);
 	return rc;
 }
 
@@ -873,11 +1025,11 @@ static void too_many_xcrs(struct x86_vcpu_state *v)
 
 static void crafted_vcpu_state(void)
 {
-	/* The control: a changed value with the hashes made right is read. */
+	/* The control: a changed value with the MACs made right is read. */
 	WRITE_FRESH(2, 1);
 	CHECK(rewrite_state(1, set_rip) == 0);
 	struct snapshot *s = NULL;
-	CHECK(snapshot_read(g_path, NULL, &s, &g_err) == 0 && s);
+	CHECK(snapshot_read(g_path, NULL, g_secret, &s, &g_err) == 0 && s);
 	if (s)
 		CHECK(s->vcpu[1].regs.rip == 0x1234 && s->vcpu[0].regs.rip != 0x1234);
 	snapshot_unref(s);
@@ -925,16 +1077,16 @@ static void write_failures(void)
 	/* A directory that does not exist. */
 	snprintf(p, sizeof(p), "%s/no/such/dir/snap", g_dir);
 	vmp_error_clear(&g_err);
-	int rc = snapshot_write(s, p, &g_err);
+	int rc = snapshot_write(s, p, g_secret, &g_err);
 	CHECK_MSG(rc == -ENOENT && g_err.msg[0], "%d: %s", rc, g_err.msg);
 	snprintf(p, sizeof(p), "/nonexistent-vmproc-dir/snap");
 	vmp_error_clear(&g_err);
-	CHECK(snapshot_write(s, p, &g_err) < 0 && g_err.msg[0]);
+	CHECK(snapshot_write(s, p, g_secret, &g_err) < 0 && g_err.msg[0]);
 	/* Over a directory: the temporary file goes, the directory stays. */
 	snprintf(p, sizeof(p), "%s/adir", g_dir);
 	CHECK(mkdir(p, 0700) == 0);
 	vmp_error_clear(&g_err);
-	CHECK(snapshot_write(s, p, &g_err) < 0 && g_err.msg[0]);
+	CHECK(snapshot_write(s, p, g_secret, &g_err) < 0 && g_err.msg[0]);
 	CHECK(dir_entries() == 1);
 	rmdir(p);
 	/* A path too long. */
@@ -942,19 +1094,19 @@ static void write_failures(void)
 	p[sizeof(p) - 1] = 0;
 	p[0] = '/';
 	vmp_error_clear(&g_err);
-	CHECK(snapshot_write(s, p, &g_err) == -ENAMETOOLONG && g_err.msg[0]);
+	CHECK(snapshot_write(s, p, g_secret, &g_err) == -ENAMETOOLONG && g_err.msg[0]);
 	/* No memory, or too many devices: refused, nothing written. */
 	int fd = s->mem_fd;
 	s->mem_fd = -1;
 	vmp_error_clear(&g_err);
-	CHECK(snapshot_write(s, g_path, &g_err) == -EINVAL && g_err.msg[0]);
+	CHECK(snapshot_write(s, g_path, g_secret, &g_err) == -EINVAL && g_err.msg[0]);
 	s->mem_fd = fd;
 	s->ndev = SNAPSHOT_MAX_DEVICES + 1;
 	vmp_error_clear(&g_err);
-	CHECK(snapshot_write(s, g_path, &g_err) == -EINVAL && g_err.msg[0]);
+	CHECK(snapshot_write(s, g_path, g_secret, &g_err) == -EINVAL && g_err.msg[0]);
 	CHECK(dir_entries() == 0);
 	/* NULL err is fine. */
-	CHECK(snapshot_write(s, g_path, NULL) == -EINVAL);
+	CHECK(snapshot_write(s, g_path, g_secret, NULL) == -EINVAL);
 	s->ndev = 1;
 	snapshot_unref(s);
 	clean_dir();
@@ -995,7 +1147,9 @@ static void new_and_refcount(void)
 }
 
 TEST_LIST(T(hash_is_deterministic_and_sensitive), T(hash_reads_only_len_bytes),
-          T(write_read_round_trip), T(rewrite_of_a_read_snapshot), T(all_zero_memory),
-          T(read_rejects_other_files), T(damaged_header), T(damaged_state), T(damaged_memory),
-          T(truncated_files), T(crafted_headers), T(crafted_mem_off_wraps_around),
-          T(crafted_vcpu_state), T(write_failures), T(new_and_refcount))
+          T(write_read_round_trip), T(memory_is_a_sealed_copy), T(rewrite_of_a_read_snapshot),
+          T(all_zero_memory), T(read_rejects_other_files), T(forged_files_are_refused),
+          T(read_refuses_files_not_the_users_own), T(damaged_header), T(damaged_state),
+          T(damaged_memory), T(truncated_files), T(crafted_headers),
+          T(crafted_mem_off_wraps_around), T(crafted_vcpu_state), T(write_failures),
+          T(new_and_refcount))
