@@ -476,6 +476,15 @@ VMPROC_API void vmproc_child_free(vmproc_child *child);
  * truncated, damaged, from another vmproc or for another configuration
  * is never used: the cache rebuilds it.
  *
+ * The cache is trusted only if it is the user's own: the directory must
+ * belong to the user (or root) and not be writable by group or others,
+ * and so must every file in it; no file is reached through a symbolic
+ * link. Snapshot files carry an HMAC-SHA256 under a per-user secret kept
+ * in the cache directory (the file "key", mode 0600), so a file written
+ * by anyone without the secret is rejected. A loaded snapshot's memory
+ * is a sealed private copy of the bytes that were verified: rewriting or
+ * truncating the file afterwards changes nothing for its clones.
+ *
  * vmproc_spawn uses the cache by default (vmproc_cmd_snapshot): the
  * first spawn of a configuration boots and stores its template, later
  * ones restore it. */
@@ -496,12 +505,17 @@ VMPROC_API const char *vmproc_template_error(const vmproc_template *t);
  * except vmproc_spawn_template. */
 VMPROC_API int vmproc_template_build(vmproc_template *t);
 /* Writes t's snapshot to path atomically (a temporary file, then
- * rename). Any thread, concurrently with spawns from t. */
+ * rename), authenticated with the user's cache secret (created if
+ * needed), so that only the same user's vmproc_template_load accepts it.
+ * Any thread, concurrently with spawns from t. */
 VMPROC_API int vmproc_template_save(vmproc_template *t, const char *path);
 /* Loads a snapshot file made for t's configuration. -ESTALE: the file
  * is valid but for another configuration or vmproc; -EBADMSG: it is
- * damaged, truncated or not a snapshot; -ENOENT: no such file. Nothing
- * from a rejected file is used. Not concurrent with other calls on t
+ * damaged, truncated, not a snapshot, or not authenticated by this
+ * user's cache secret; -ENOENT: no such file; -ELOOP: path is a symbolic
+ * link; -EPERM: the file (or the cache's secret) belongs to another user
+ * or is writable by group or others. Nothing from a rejected file is
+ * used. Not concurrent with other calls on t
  * except vmproc_spawn_template. */
 VMPROC_API int vmproc_template_load(vmproc_template *t, const char *path);
 /* Loads t's snapshot from the user's cache or, if it is missing or
