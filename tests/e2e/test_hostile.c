@@ -16,9 +16,9 @@
 #ifndef HOSTILE_INITRD
 #define HOSTILE_INITRD "build/hostile-initramfs.cpio"
 #endif
-/* Far beyond a cold boot to init (about 20 s where the guest kernel is
+/* Far beyond a cold boot to init (about 6-20 s where the guest kernel is
  * emulated, more under load and sanitizers). */
-#define TIMEOUT_MS (120 * 1000)
+#define TIMEOUT_MS (60 * 1000)
 #define WATCHDOG_S (TIMEOUT_MS / 1000 + 300)
 
 static void *watchdog(void *arg)

@@ -20,6 +20,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,7 +146,7 @@ static bool host_equals(const char *path, const uint8_t *want, size_t len)
 
 static int make_case(struct vm_case *c)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[PATH_MAX], path[PATH_MAX + 16];
 	snprintf(dir, sizeof(dir), "%s/vm%u", base, c->i);
 	if (mkdir(dir, 0755) < 0)
 		return -1;
@@ -165,9 +166,9 @@ static int make_case(struct vm_case *c)
 		break;
 	case ESCAPE: {
 		snprintf(path, sizeof(path), "%s/secret", base);
-		rc = vmproc_cmd_new(&c->cmd, "/bin/fstest") ||
-		     vmproc_cmd_arg(c->cmd, "escape") || vmproc_cmd_arg(c->cmd, "-i") ||
-		     vmproc_cmd_arg(c->cmd, "5") || vmproc_cmd_arg(c->cmd, "--expect-no-devices") ||
+		rc = vmproc_cmd_new(&c->cmd, "/bin/fstest") || vmproc_cmd_arg(c->cmd, "escape") ||
+		     vmproc_cmd_arg(c->cmd, "-i") || vmproc_cmd_arg(c->cmd, "5") ||
+		     vmproc_cmd_arg(c->cmd, "--expect-no-devices") ||
 		     vmproc_cmd_arg(c->cmd, "--expect-no-setuid") ||
 		     vmproc_cmd_arg(c->cmd, "/mnt/s") || vmproc_cmd_arg(c->cmd, MARKER) ||
 		     vmproc_cmd_arg(c->cmd, "secret") || vmproc_cmd_arg(c->cmd, path) ||
@@ -299,14 +300,14 @@ static void healthy_output_is_byte_exact(void)
 		size_t len;
 		const char *out = out_of(c, VMPROC_STDOUT, &len);
 		CHECK_MSG(c->wait_rc == 0 && c->st.exited && c->st.code == 0,
-		          "vm%u: rc %d exited %d code %d failure %s: %s", i, c->wait_rc, c->st.exited,
-		          c->st.code, vmproc_failure_name(c->st.failure), c->err);
+		          "vm%u: rc %d exited %d code %d failure %s: %s", i, c->wait_rc,
+		          c->st.exited, c->st.code, vmproc_failure_name(c->st.failure), c->err);
 		CHECK_MSG(len == FILE_BYTES && memcmp(out, c->file, FILE_BYTES) == 0,
 		          "vm%u: stdout %zu bytes, not the host file's %d", i, len, FILE_BYTES);
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/vm%u/out", base, i);
-		CHECK_MSG(host_equals(path, c->in, IN_BYTES), "vm%u: the host file is not its stdin",
-		          i);
+		CHECK_MSG(host_equals(path, c->in, IN_BYTES),
+		          "vm%u: the host file is not its stdin", i);
 	}
 	CHECK(checked > 0);
 }
@@ -321,8 +322,8 @@ static void stopped_killed_and_timed_out_end_as_asked(void)
 			          vmproc_failure_name(c->st.failure), c->err);
 		if (c->role == KILLED)
 			CHECK_MSG(c->wait_rc == 0 && c->st.signal == SIGKILL,
-			          "vm%u: rc %d signal %d failure %s: %s", i, c->wait_rc, c->st.signal,
-			          vmproc_failure_name(c->st.failure), c->err);
+			          "vm%u: rc %d signal %d failure %s: %s", i, c->wait_rc,
+			          c->st.signal, vmproc_failure_name(c->st.failure), c->err);
 		if (c->role == TIMED_OUT)
 			CHECK_MSG(c->st.failure == VMPROC_FAILURE_TIMEOUT, "vm%u: %s: %s", i,
 			          vmproc_failure_name(c->st.failure), c->err);
@@ -339,7 +340,8 @@ static void hostile_guests_are_contained(void)
 		if (c->role == FLOOD) {
 			CHECK_MSG(c->st.signal == SIGPIPE && len == FLOOD_LIMIT &&
 			              vmproc_child_output_cut(c->child, VMPROC_STDOUT) == 1,
-			          "vm%u: signal %d, %zu bytes kept: %s", i, c->st.signal, len, c->err);
+			          "vm%u: signal %d, %zu bytes kept: %s", i, c->st.signal, len,
+			          c->err);
 		}
 		if (c->role == ESCAPE) {
 			CHECK_MSG(c->wait_rc == 0 && c->st.exited && c->st.code == 0,
