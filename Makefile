@@ -140,9 +140,12 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE
 	-Isrc -Iguest/include -Itests -Wall -Wextra -Wno-gnu-variable-sized-type-not-at-end \
 	-DVMPROC_DATADIR='"$(VMPROC_DATADIR)"' \
 	$(FUZZ_EXTRA_CFLAGS)
-FUZZ_TARGETS := virtiofs blk
+FUZZ_TARGETS := virtiofs blk ports
 FUZZ_SRCS := $(wildcard src/util/*.c src/virtio/*.c) src/mem/guest_mem.c
 FUZZ_SRCS_virtiofs := $(FUZZ_SRCS) $(wildcard src/fuse/*.c) src/vmm/fuse_backend.c
+# The ports target runs the channel's backend of a spawned child
+# (src/api/child_io.c), which needs the library around it.
+FUZZ_SRCS_ports := $(LIB_SRCS)
 FUZZ_CORPUS_virtiofs := fuse
 FUZZ_WEIGHT_virtiofs := 2
 fuzz_srcs = $(or $(FUZZ_SRCS_$(1)),$(FUZZ_SRCS))

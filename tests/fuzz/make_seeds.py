@@ -2,7 +2,7 @@
 """Seed corpora of the fuzz targets in tests/fuzz/, kept as text.
 
     tests/fuzz/make_seeds.py            rewrites tests/fuzz/corpus/*/*.hex:
-                                        fuse (fuzz_virtiofs), blk
+                                        fuse (fuzz_virtiofs), blk, ports
     tests/fuzz/make_seeds.py --bin DIR HEX...
                                         converts .hex seeds to binary files in
                                         DIR (the build does this, into build/)
@@ -347,7 +347,7 @@ SEEDS["mmio_queue_setup"] = seed(
     lookup("rw"))
 
 
-# --- the device targets (fuzz_blk) ----------------------------------------
+# --- the device targets (fuzz_blk, fuzz_ports) ----------------------------
 # Records of fuzz_guest.h: a target's own kinds are 0-3, these 4-7.
 
 def g_raw(dev, queue, descs=(), heads=(), skew=0, data=b""):
@@ -447,7 +447,84 @@ BLK["mmio"] = dseed(
     blk(segs=(512,)), g_mmio(RW, 0x100, 0, write=False, width=8), g_mmio(RW, 0x114, 0, write=False),
     g_mmio(RW, 0x50, 0), g_mmio(RW, 0x50, 1), g_mmio(RW, 0x38, 8), g_setup(RW), blk(segs=(512,)))
 
-CORPORA = {"fuse": SEEDS, "blk": BLK}
+PORTS = {}
+EV_DEVICE_READY, EV_PORT_ADD, EV_PORT_REMOVE, EV_PORT_READY = 0, 1, 2, 3
+EV_CONSOLE_PORT, EV_RESIZE, EV_PORT_OPEN, EV_PORT_NAME = 4, 5, 6, 7
+P_CTL, P_STDIN, P_STDOUT, P_STDERR = 0, 1, 2, 3
+MSG_EXEC_FAILED, MSG_EXITED = 32, 33
+PORTS_DEV = 0
+
+
+def p_ctrl(event, port=0, value=1, nrx=0, raw_id=None):
+    idsel = 0x80 if raw_id is not None else port
+    return u8(0) + u8(nrx) + u8(event) + u8(idsel) + u32(raw_id or 0) + u16(value)
+
+
+def p_data(port, data, pieces=()):
+    assert len(pieces) <= 3
+    return u8(1) + u8(port) + u8(len(pieces)) + b"".join(u16(p) for p in pieces) + u16(len(data)) + data
+
+
+def p_rx(which, sizes):
+    """which: 'ctrl' or a port; sizes: one receive chain each (up to 4)."""
+    w = 0 if which == "ctrl" else which + 1
+    return u8(2) + u8(w) + u8(len(sizes) - 1) + b"".join(u8(s) for s in sizes)
+
+
+def p_send(port, data):
+    return u8(3) + u8(port << 2) + u16(len(data)) + data
+
+
+def p_open(port, is_open):
+    return u8(3) + u8(1 | (2 if is_open else 0) | port << 2)
+
+
+def msg(mtype, payload):
+    return u32(mtype) + u32(len(payload)) + payload
+
+
+# What Linux's virtio_console does at probe, then each port opened.
+LINUX_PROBE = (p_rx("ctrl", [64] * 4) + p_ctrl(EV_DEVICE_READY, raw_id=0xffffffff, nrx=2) +
+               b"".join(p_ctrl(EV_PORT_READY, p, nrx=2) for p in range(4)) +
+               b"".join(p_ctrl(EV_PORT_OPEN, p) for p in range(4)) + p_rx("ctrl", [64] * 4))
+
+PORTS["probe"] = dseed(LINUX_PROBE)
+PORTS["exited"] = dseed(
+    LINUX_PROBE, p_data(P_CTL, msg(99, b"") + msg(MSG_EXITED, u32(7 << 8)), pieces=(3, 5, 1)),
+    p_data(P_CTL, msg(MSG_EXEC_FAILED, u32(2)) + msg(MSG_EXITED, b"xy") + msg(12345, bytes(16))))
+PORTS["oversized"] = dseed(
+    LINUX_PROBE, p_data(P_CTL, u32(MSG_EXITED) + u32(1 << 30) + bytes(60), pieces=(4, 4)),
+    p_data(P_CTL, msg(MSG_EXITED, u32(0))), p_data(P_CTL, u32(1) + u32(65) + bytes(65)))
+PORTS["stdin"] = dseed(
+    LINUX_PROBE, p_rx(P_STDIN, [16, 100, 255]), p_send(P_STDIN, b"hello, guest\n" * 20),
+    p_send(P_STDIN, b"more"), p_rx(P_STDIN, [8]), p_send(P_STDIN, b"x" * 30), p_open(P_STDIN, False),
+    p_open(P_STDIN, True), p_ctrl(EV_PORT_OPEN, P_STDIN, 0), p_send(P_STDIN, b"closed"),
+    p_send(7, b"nope"), p_open(6, True))
+PORTS["stdout_stderr"] = dseed(
+    LINUX_PROBE, p_data(P_STDOUT, b"out" * 300, pieces=(100, 1000)), p_data(P_STDERR, b"err" * 300),
+    p_data(P_STDOUT, b"O" * 3000), p_data(P_STDERR, b"E" * 2000), p_data(P_STDIN, b"ignored"),
+    p_data(P_STDOUT, b"after the cut"), header=0)
+PORTS["stderr_modes"] = dseed(LINUX_PROBE, p_data(P_STDERR, b"e" * 2500), p_data(P_STDERR, b"e"),
+                              header=1)
+PORTS["broken_rx"] = dseed(
+    LINUX_PROBE, p_rx(P_STDIN, [0]), p_send(P_STDIN, b"data"), p_ctrl(EV_PORT_OPEN, P_STDIN, 1))
+PORTS["broken_ctrl_rx"] = dseed(
+    p_ctrl(EV_DEVICE_READY, raw_id=0xffffffff), p_ctrl(EV_PORT_READY, P_STDIN),
+    g_raw(PORTS_DEV, 0x82, [desc(0, RAW_GPA, 64, 2 | 4, 0)], [0]), p_open(P_STDIN, False),
+    p_ctrl(EV_PORT_READY, P_STDOUT))
+PORTS["ctrl_odd"] = dseed(
+    p_ctrl(EV_DEVICE_READY, value=0), p_ctrl(EV_DEVICE_READY, nrx=3), p_ctrl(EV_DEVICE_READY),
+    p_ctrl(EV_PORT_READY, 5, nrx=2), p_ctrl(EV_PORT_READY, raw_id=1 << 31),
+    p_ctrl(EV_PORT_READY, 1, value=0), p_ctrl(EV_PORT_READY, 1), p_ctrl(EV_PORT_READY, 1),
+    p_ctrl(EV_PORT_OPEN, raw_id=0xffffffff), p_ctrl(EV_RESIZE, 0), p_ctrl(EV_PORT_NAME, 2),
+    p_ctrl(EV_CONSOLE_PORT, 3), p_ctrl(EV_PORT_REMOVE, 2), p_rx("ctrl", [4, 8, 0, 255]),
+    g_notify(PORTS_DEV, 2))
+PORTS["reset_midway"] = dseed(
+    LINUX_PROBE, p_rx(P_STDIN, [64]), g_notify(PORTS_DEV, 3, reset=True), p_send(P_STDIN, b"lost"),
+    g_setup(PORTS_DEV), LINUX_PROBE, p_rx(P_STDIN, [64]), p_send(P_STDIN, b"found"),
+    g_raw(PORTS_DEV, 3, heads=[0] * 8, skew=24), g_notify(PORTS_DEV, 3, rounds=3))
+
+CORPORA = {"fuse": SEEDS, "blk": BLK, "ports": PORTS}
 
 
 def to_hex(b):
