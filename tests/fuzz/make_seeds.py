@@ -2,7 +2,7 @@
 """Seed corpora of the fuzz targets in tests/fuzz/, kept as text.
 
     tests/fuzz/make_seeds.py            rewrites tests/fuzz/corpus/*/*.hex:
-                                        fuse (fuzz_virtiofs), blk, ports
+                                        fuse (fuzz_virtiofs), blk, ports, mmio
     tests/fuzz/make_seeds.py --bin DIR HEX...
                                         converts .hex seeds to binary files in
                                         DIR (the build does this, into build/)
@@ -347,7 +347,7 @@ SEEDS["mmio_queue_setup"] = seed(
     lookup("rw"))
 
 
-# --- the device targets (fuzz_blk, fuzz_ports) ----------------------------
+# --- the device targets (fuzz_blk, fuzz_ports, fuzz_mmio) ----------------
 # Records of fuzz_guest.h: a target's own kinds are 0-3, these 4-7.
 
 def g_raw(dev, queue, descs=(), heads=(), skew=0, data=b""):
@@ -524,7 +524,62 @@ PORTS["reset_midway"] = dseed(
     g_setup(PORTS_DEV), LINUX_PROBE, p_rx(P_STDIN, [64]), p_send(P_STDIN, b"found"),
     g_raw(PORTS_DEV, 3, heads=[0] * 8, skew=24), g_notify(PORTS_DEV, 3, rounds=3))
 
-CORPORA = {"fuse": SEEDS, "blk": BLK, "ports": PORTS}
+MMIO = {}
+CON, DISK, MPORTS, CON2 = 0, 1, 2, 3
+
+
+def m_chain(dev, queue, reads=(), writes=()):
+    return (u8(0) + u8(dev) + u8(queue) + u8(len(reads)) + u8(len(writes)) +
+            b"".join(u16(n) for n in reads + writes))
+
+
+def m_console(data, rx=(), second=False):
+    return u8(1) + u8(1 if second else 0) + u8(len(rx)) + b"".join(u8(n) for n in rx) + u16(len(data)) + data
+
+
+def m_features(dev, features, statuses):
+    return u8(2) + u8(dev) + u64(features) + u8(len(statuses) - 1) + b"".join(u8(s) for s in statuses)
+
+
+def m_reset(dev, setup=True):
+    return u8(3) + u8(dev) + u8(1 if setup else 0)
+
+
+V1 = 1 << 32
+MMIO["console"] = dseed(
+    m_console(b"hello from the host", rx=(8, 64)), m_console(b"", rx=(0, 255)),
+    m_console(b"x" * 600, second=True, rx=(200, 200, 200)), m_chain(CON, 1, (10, 20), (30,)),
+    m_chain(CON, 0, (), (40,)), m_chain(CON2, 1, (5000,)))
+MMIO["all_devices"] = dseed(
+    m_chain(DISK, 0, (16,), (512, 1)), m_chain(MPORTS, 3, (8,)), m_chain(MPORTS, 5, (100,)),
+    m_chain(MPORTS, 2, (), (64,)), m_chain(CON, 1, (3,)), m_chain(CON2, 1, (4,)))
+MMIO["features"] = dseed(
+    m_features(CON, V1, (1, 3, 11, 15)), m_features(CON, V1 | 1 << 5, (1, 3, 11)),
+    m_features(DISK, 0, (1, 3, 11)), m_features(MPORTS, V1 | 2, (0, 11, 15, 0x4f)),
+    m_features(CON2, ~0, (8, 0x80, 0)), g_mmio(CON, 0x14, 1), g_mmio(CON, 0x10, 0, write=False),
+    g_mmio(CON, 0x24, 7), g_mmio(CON, 0x20, 0xffffffff))
+MMIO["registers"] = dseed(*(g_mmio(d, off, val, write=w)
+                            for d in (CON, DISK, MPORTS)
+                            for off, val, w in ((0x0, 0, False), (0x8, 0, False), (0x30, 99, True),
+                                                (0x34, 0, False), (0x44, 1, True), (0x38, 3, True),
+                                                (0x30, 1, True), (0x44, 0, True), (0x38, 8, True),
+                                                (0x44, 1, True), (0x60, 0, False), (0x64, 1, True),
+                                                (0xfc, 0, False), (0x100, 0, False), (0x1ff, 0, False),
+                                                (0xffc, 0, False), (0x52, 0, True))))
+MMIO["hostile_rings"] = dseed(
+    g_setup(CON, 1, 16, (OVER_RINGS, OVER_RINGS, OVER_RINGS), 0x4000), m_console(b"abc", rx=(8,)),
+    g_setup(DISK, 0, 16, (STD, STD, OVER_RINGS), 0x200), m_chain(DISK, 0, (16,), (1,)),
+    g_setup(MPORTS, 3, 64, (IN_RAW, IN_RAW, IN_RAW), 0x0), g_setup(MPORTS, 3, 8, (END, END, END), 0x800),
+    g_setup(CON2, 0, 2, (PAST, STD, STD)), g_setup(CON2, 1, 65535), g_setup(CON2, 1, 0),
+    g_setup(CON), g_setup(DISK), g_setup(MPORTS), g_setup(CON2))
+MMIO["more_and_reset"] = dseed(
+    m_chain(CON, 1, (10,)), g_raw(CON, 1, heads=[0] * 8, skew=8), g_notify(CON, 1, rounds=1),
+    g_notify(CON, 1, rounds=0, reset=True), m_chain(CON, 1, (10,)), m_reset(CON),
+    m_chain(CON, 1, (10,)), g_raw(CON, 1, heads=[0] * 8, skew=8), g_notify(CON, 1, reset=True, setup=True),
+    m_chain(MPORTS, 3, (8,)), g_raw(MPORTS, 3, heads=[0] * 8, skew=8),
+    g_notify(MPORTS, 3, rounds=4, republish=True), m_reset(DISK, False), m_chain(DISK, 0, (16,), (1,)))
+
+CORPORA = {"fuse": SEEDS, "blk": BLK, "ports": PORTS, "mmio": MMIO}
 
 
 def to_hex(b):
