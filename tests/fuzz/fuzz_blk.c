@@ -279,12 +279,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	snprintf(g_base, sizeof(g_base), "/dev/shm/vmproc-fuzz-XXXXXX");
-	if (!mkdtemp(g_base)) {
-		snprintf(g_base, sizeof(g_base), "/tmp/vmproc-fuzz-XXXXXX");
-		must(mkdtemp(g_base) != NULL, "mkdtemp");
-	}
-	atexit(remove_base);
+	private_dir(g_base, sizeof(g_base), remove_base);
 	snprintf(g_rw, sizeof(g_rw), "%s/rw.img", g_base);
 	snprintf(g_ro, sizeof(g_ro), "%s/ro.img", g_base);
 	snprintf(g_neighbour, sizeof(g_neighbour), "%s/neighbour", g_base);
@@ -293,7 +288,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	must(fd >= 0 && write(fd, "neighbour", 9) == 9, g_neighbour);
 	close(fd);
 	fz_init();
-	fprintf(stderr, "fuzz_blk: host tree in %s\n", g_base);
 	return 0;
 }
 

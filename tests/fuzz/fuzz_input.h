@@ -1,7 +1,8 @@
 /* What every libFuzzer target in tests/fuzz/ shares: reading the input
  * (little-endian integers; past its end, zeros), failing an invariant
- * (a message on stderr, then abort(): libFuzzer keeps the input), and
- * counting the host fds open in the process, for the leak checks.
+ * (a message on stderr, then abort(): libFuzzer keeps the input),
+ * counting the host fds open in the process, for the leak checks, and a
+ * private directory for the host files a target serves.
  *
  * Define FUZZ_NAME (the target's name, for messages) before including. */
 #ifndef VMP_TESTS_FUZZ_INPUT_H
@@ -97,6 +98,21 @@ static inline int fd_count(void)
 			n++;
 	closedir(d);
 	return n - 1;
+}
+
+/* Makes a private temporary directory in dir (n bytes, at least 32): on
+ * tmpfs if there is one, as targets rewrite files for every input.
+ * cleanup, which should remove it, runs at exit; a crash leaves it, and
+ * tests/fuzz/run.sh removes it by the line printed here. */
+static inline void private_dir(char *dir, size_t n, void (*cleanup)(void))
+{
+	snprintf(dir, n, "/dev/shm/vmproc-fuzz-XXXXXX");
+	if (!mkdtemp(dir)) {
+		snprintf(dir, n, "/tmp/vmproc-fuzz-XXXXXX");
+		must(mkdtemp(dir) != NULL, "mkdtemp");
+	}
+	atexit(cleanup);
+	fprintf(stderr, FUZZ_NAME ": host tree in %s\n", dir);
 }
 
 #endif

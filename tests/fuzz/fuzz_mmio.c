@@ -164,12 +164,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	snprintf(g_base, sizeof(g_base), "/dev/shm/vmproc-fuzz-XXXXXX");
-	if (!mkdtemp(g_base)) {
-		snprintf(g_base, sizeof(g_base), "/tmp/vmproc-fuzz-XXXXXX");
-		must(mkdtemp(g_base) != NULL, "mkdtemp");
-	}
-	atexit(remove_base);
+	private_dir(g_base, sizeof(g_base), remove_base);
 	snprintf(g_disk, sizeof(g_disk), "%s/disk.img", g_base);
 	uint8_t buf[DISK_BYTES];
 	for (uint32_t i = 0; i < DISK_BYTES; i++)
@@ -178,7 +173,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	must(fd >= 0 && write(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf), g_disk);
 	close(fd);
 	fz_init();
-	fprintf(stderr, "fuzz_mmio: host tree in %s\n", g_base);
 	return 0;
 }
 

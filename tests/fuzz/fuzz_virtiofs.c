@@ -861,13 +861,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	/* tmpfs if there is one: the share is rebuilt for every input. */
-	snprintf(g_base, sizeof(g_base), "/dev/shm/vmproc-fuzz-XXXXXX");
-	if (!mkdtemp(g_base)) {
-		snprintf(g_base, sizeof(g_base), "/tmp/vmproc-fuzz-XXXXXX");
-		must(mkdtemp(g_base) != NULL, "mkdtemp");
-	}
-	atexit(remove_base);
+	private_dir(g_base, sizeof(g_base), remove_base);
 	snprintf(g_share, sizeof(g_share), "%s/share", g_base);
 	snprintf(g_ro, sizeof(g_ro), "%s/ro", g_base);
 	snprintf(g_secret, sizeof(g_secret), "%s/secret", g_base);
@@ -894,7 +888,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	g_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	must(g_efd >= 0, "eventfd");
 	g_trace = getenv("FUZZ_VIRTIOFS_TRACE") != NULL;
-	fprintf(stderr, "fuzz_virtiofs: host tree in %s\n", g_base);
 	return 0;
 }
 
