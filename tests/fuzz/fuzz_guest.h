@@ -84,6 +84,9 @@ struct fz_dev {
 	 * never sticky (for devices that remember a broken ring). */
 	bool tainted, sticky;
 	bool odd; /* a queue is set up elsewhere than FZ_RING (hostile SETUP) */
+	/* A host-side call took a chain that broke the rules and did not
+	 * return it: the next notify must stop the VM. */
+	bool owes_stop;
 	uint16_t next_desc[VIRTIO_MMIO_MAX_QUEUES];
 };
 
@@ -222,6 +225,17 @@ static inline void fz_begin(void)
 	vmp_error_clear(&fz.err);
 }
 
+/* fz_begin for a call from the host's side (a send, input), which may
+ * find the guest's ring broken and keep that for the next notify: a
+ * device that remembers it across resets is never clean again. End it
+ * with fz_end(d, 0, false). */
+static inline void fz_begin_host(struct fz_dev *d)
+{
+	if (d->tainted)
+		d->sticky = true;
+	fz_begin();
+}
+
 static inline uint16_t fz_shadow16(uint64_t gpa)
 {
 	uint16_t v;
@@ -344,6 +358,8 @@ static inline void fz_end(const struct fz_dev *d, int rc, bool known)
 			if (taken - pushed > 1 || (taken != pushed && rc >= 0 && known))
 				fail("%s queue %u: %u chains taken, %u used (call returned %d)",
 				     t->ops->name, q, taken, pushed, rc);
+			if (taken != pushed && !known)
+				fz.dev[e].owes_stop = true;
 			if (!taken)
 				continue;
 			if (taken > m->size)
@@ -462,17 +478,23 @@ static inline int fz_write(struct fz_dev *d, uint64_t off, uint32_t v)
 {
 	uint8_t b[4];
 	memcpy(b, &v, 4);
+	bool owed = d->owes_stop && off == R_QUEUE_NOTIFY && v < d->t.ops->num_queues &&
+	            d->t.vq[v].ready && (d->t.status & S_DRIVER_OK);
 	fz_begin();
 	int rc = fz_access(d, off, b, 4, true);
 	fz_end(d, rc, true);
+	if (owed && rc >= 0)
+		fail("%s: a host-side call found a broken ring, the next notify did not stop "
+		     "the VM",
+		     d->t.ops->name);
 	return rc;
 }
 
 /* Resets the device and sets it up as Linux would: every queue of size
  * FZ_QSIZE at FZ_RING, then DRIVER_OK. If hostile_q is a queue, it gets
- * size and rings as given instead (its enabling may fail). Returns
- * whether the device accepted everything. */
-static inline bool fz_setup_with(struct fz_dev *d, int hostile_q, uint16_t size,
+ * size and rings as given instead; if enabling it fails, the driver stops
+ * there (the VM would be stopped). */
+static inline void fz_setup_with(struct fz_dev *d, int hostile_q, uint16_t size,
                                  const uint64_t gpa[3])
 {
 	unsigned idx = (unsigned)(d - fz.dev);
@@ -480,7 +502,8 @@ static inline bool fz_setup_with(struct fz_dev *d, int hostile_q, uint16_t size,
 	vmp_error_clear(&fz.err);
 	if (!negotiate(d->features))
 		fail("%s: FEATURES_OK refused", d->t.ops->name);
-	bool ok = true;
+	d->tainted = d->odd = hostile_q >= 0;
+	d->owes_stop = false;
 	for (unsigned q = 0; q < d->t.ops->num_queues; q++) {
 		uint64_t base = FZ_RING(idx, q);
 		d->next_desc[q] = 0;
@@ -488,10 +511,8 @@ static inline bool fz_setup_with(struct fz_dev *d, int hostile_q, uint16_t size,
 			fz_begin();
 			int rc = setup_queue_at(q, size, gpa[0], gpa[1], gpa[2]);
 			fz_end(d, rc, true);
-			if (rc) {
-				d->tainted = d->odd = true;
-				return false;
-			}
+			if (rc)
+				return;
 			continue;
 		}
 		memset(fz_ptr(base), 0, 0x400);
@@ -500,8 +521,6 @@ static inline bool fz_setup_with(struct fz_dev *d, int hostile_q, uint16_t size,
 	}
 	if (wr(R_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK))
 		fail("%s: DRIVER_OK: %s", d->t.ops->name, fz.err.msg);
-	d->tainted = d->odd = hostile_q >= 0;
-	return ok;
 }
 
 static inline void fz_setup(struct fz_dev *d)

@@ -112,7 +112,7 @@ static void rec_console(struct input *in)
 	}
 	size_t len = get16(in);
 	const uint8_t *p = take(in, &len);
-	fz_begin();
+	fz_begin_host(d);
 	size_t n = virtio_console_input(g_con[which], &d->t, p, len);
 	fz_end(d, 0, false);
 	if (n > len)

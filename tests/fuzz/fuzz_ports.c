@@ -240,10 +240,8 @@ static void rec_host(struct input *in)
 {
 	uint8_t op = get8(in);
 	unsigned port = (op >> 2) & 7;
-	if (g_d->tainted)
-		g_d->sticky = true; /* what the rings hold may be broken */
 	if (op & 1) {
-		fz_begin();
+		fz_begin_host(g_d);
 		int rc = virtio_ports_set_host_open(g_p, port, op & 2);
 		fz_end(g_d, 0, false);
 		if (port >= NPORTS ? rc != -EINVAL : rc > 0)
@@ -265,7 +263,7 @@ static void rec_host(struct input *in)
 	size_t len = get16(in);
 	const uint8_t *p = take(in, &len);
 	bool open = port < NPORTS && virtio_ports_guest_open(g_p, port);
-	fz_begin();
+	fz_begin_host(g_d);
 	long n = virtio_ports_send(g_p, port, p, len);
 	fz_end(g_d, 0, false);
 	if (port >= NPORTS ? n != -EINVAL : n < 0 || (size_t)n > len || (!open && n))

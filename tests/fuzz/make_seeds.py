@@ -550,6 +550,9 @@ MMIO["console"] = dseed(
     m_console(b"hello from the host", rx=(8, 64)), m_console(b"", rx=(0, 255)),
     m_console(b"x" * 600, second=True, rx=(200, 200, 200)), m_chain(CON, 1, (10, 20), (30,)),
     m_chain(CON, 0, (), (40,)), m_chain(CON2, 1, (5000,)))
+MMIO["console_broken_rx"] = dseed(
+    g_raw(CON, 0x80, [desc(0, RAW_GPA, 64, 2 | 4, 0)], [0]), m_console(b"input"),
+    m_console(b"more", rx=(16,)))
 MMIO["all_devices"] = dseed(
     m_chain(DISK, 0, (16,), (512, 1)), m_chain(MPORTS, 3, (8,)), m_chain(MPORTS, 5, (100,)),
     m_chain(MPORTS, 2, (), (64,)), m_chain(CON, 1, (3,)), m_chain(CON2, 1, (4,)))
