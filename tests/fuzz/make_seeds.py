@@ -445,7 +445,8 @@ BLK["hostile_setup"] = dseed(
 BLK["mmio"] = dseed(
     g_mmio(RW, 0x70, 0), blk(segs=(512,)), g_setup(RW), g_mmio(RW, 0x30, 0), g_mmio(RW, 0x44, 0),
     blk(segs=(512,)), g_mmio(RW, 0x100, 0, write=False, width=8), g_mmio(RW, 0x114, 0, write=False),
-    g_mmio(RW, 0x50, 0), g_mmio(RW, 0x50, 1), g_mmio(RW, 0x38, 8), g_setup(RW), blk(segs=(512,)))
+    g_mmio(RW, 0x50, 0), g_mmio(RW, 0x50, 1), g_mmio(RW, 0x38, 8), g_setup(RW), blk(segs=(512,)),
+    blk(segs=(512,)), g_mmio(RW, 0x44, 1), blk(segs=(512,)))  # QueueReady=1 on a live queue
 
 PORTS = {}
 EV_DEVICE_READY, EV_PORT_ADD, EV_PORT_REMOVE, EV_PORT_READY = 0, 1, 2, 3
