@@ -158,12 +158,7 @@ static int bring_up(uint64_t f)
 static void publish_writable(unsigned q, uint16_t size, uint16_t head)
 {
 	struct virtq_desc d = {.addr = DATA_GPA, .len = 16, .flags = VIRTQ_DESC_F_WRITE};
-	memcpy(g_buf + desc_gpa(q) + 16ull * head, &d, sizeof(d));
-	uint16_t idx;
-	memcpy(&idx, g_buf + avail_gpa(q) + 2, 2);
-	memcpy(g_buf + avail_gpa(q) + 4 + 2ull * (idx & (size - 1)), &head, 2);
-	idx++;
-	memcpy(g_buf + avail_gpa(q) + 2, &idx, 2);
+	publish_desc(g_buf, desc_gpa(q), avail_gpa(q), size, head, d);
 }
 
 static uint16_t used_idx_of(unsigned q)

@@ -80,14 +80,8 @@ static void teardown(void)
 /* One buffer (flags: VIRTQ_DESC_F_*) published on queue q. */
 static void publish(unsigned q, uint64_t gpa, uint32_t len, uint16_t flags)
 {
-	uint16_t slot = g_next[q]++ % QSIZE;
 	struct virtq_desc d = {.addr = gpa, .len = len, .flags = flags};
-	memcpy(g_buf + desc_gpa(q) + 16u * slot, &d, sizeof(d));
-	uint16_t idx;
-	memcpy(&idx, g_buf + desc_gpa(q) + 0x1002, 2);
-	memcpy(g_buf + desc_gpa(q) + 0x1004 + 2u * (idx % QSIZE), &slot, 2);
-	idx++;
-	memcpy(g_buf + desc_gpa(q) + 0x1002, &idx, 2);
+	publish_desc(g_buf, desc_gpa(q), desc_gpa(q) + 0x1000, QSIZE, g_next[q]++ % QSIZE, d);
 }
 
 static uint16_t used_idx(unsigned q)
