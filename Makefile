@@ -127,31 +127,57 @@ check-asan: guest kernel
 	$(MAKE) HOSTBUILD=$(BUILD)/asan SANITIZE=1 check-unit
 	$(MAKE) HOSTBUILD=$(BUILD)/asan SANITIZE=1 check-e2e
 
-# libFuzzer target for virtio-fs and its FUSE server (tests/fuzz/): the
-# library sources it needs, compiled into it with clang and the sanitizers;
-# seeds converted from the text ones in tests/fuzz/corpus/fuse/*.hex.
-# `make check-fuzz FUZZ_SECONDS=N` fuzzes for N seconds (tests/fuzz/run.sh).
+# libFuzzer targets (tests/fuzz/fuzz_<name>.c), built with clang and the
+# sanitizers from instrumented objects of their own (build/fuzz/obj);
+# each one's seeds are converted from the text ones in
+# tests/fuzz/corpus/<corpus>/*.hex. A new target: add its name to
+# FUZZ_TARGETS and, if it needs more than FUZZ_SRCS, set
+# FUZZ_SRCS_<name>; FUZZ_CORPUS_<name> if its corpus folder is not <name>.
+# `make check-fuzz` runs each for FUZZ_SECONDS (times FUZZ_WEIGHT_<name>,
+# default 1) with -timeout=10, so a hang fails (tests/fuzz/run.sh): by
+# default 60 s for virtio-fs and 30 s for each other target, about 2.5
+# minutes in all. FUZZ_SECONDS=N changes them in proportion.
 FUZZ_CC ?= clang
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 30
+FUZZ_DIR ?= $(BUILD)/fuzz
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
-	-Isrc -Iguest/include -Itests -Wall -Wextra
-FUZZ_SRCS := $(wildcard src/util/*.c src/virtio/*.c src/fuse/*.c) src/mem/guest_mem.c \
-	src/vmm/fuse_backend.c
-FUZZ_HEX := $(wildcard tests/fuzz/corpus/fuse/*.hex)
-FUZZ_RUN_ARGS = $(BUILD)/fuzz/fuzz_virtiofs $(BUILD)/fuzz/seeds $(FUZZ_SECONDS) $(BUILD)/fuzz/work
-.PHONY: check-fuzz
-$(BUILD)/fuzz/fuzz_virtiofs: tests/fuzz/fuzz_virtiofs.c tests/unit/mmio_driver.h $(FUZZ_SRCS) \
-		$(wildcard src/*/*.h) include/vmproc.h
+	-Isrc -Iguest/include -Itests -Wall -Wextra -Wno-gnu-variable-sized-type-not-at-end \
+	-DVMPROC_DATADIR='"$(VMPROC_DATADIR)"' \
+	$(FUZZ_EXTRA_CFLAGS)
+FUZZ_TARGETS := virtiofs blk ports mmio
+FUZZ_SRCS := $(wildcard src/util/*.c src/virtio/*.c) src/mem/guest_mem.c
+FUZZ_SRCS_virtiofs := $(FUZZ_SRCS) $(wildcard src/fuse/*.c) src/vmm/fuse_backend.c
+# The ports target runs the channel's backend of a spawned child
+# (src/api/child_io.c), which needs the library around it.
+FUZZ_SRCS_ports := $(LIB_SRCS)
+FUZZ_CORPUS_virtiofs := fuse
+FUZZ_WEIGHT_virtiofs := 2
+fuzz_srcs = $(or $(FUZZ_SRCS_$(1)),$(FUZZ_SRCS))
+fuzz_objs = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(call fuzz_srcs,$(1)))
+fuzz_corpus = $(or $(FUZZ_CORPUS_$(1)),$(1))
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_STAMPS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/seeds/%.stamp)
+.PHONY: check-fuzz fuzz
+.PRECIOUS: $(FUZZ_DIR)/obj/%.o
+$(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_virtiofs.c $(FUZZ_SRCS) -lpthread
-$(BUILD)/fuzz/seeds.stamp: $(FUZZ_HEX) tests/fuzz/make_seeds.py
-	rm -rf $(BUILD)/fuzz/seeds
-	python3 tests/fuzz/make_seeds.py --bin $(BUILD)/fuzz/seeds $(FUZZ_HEX)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+.SECONDEXPANSION:
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_objs,$$*) \
+		$(wildcard tests/fuzz/*.h) tests/unit/mmio_driver.h $(wildcard src/*/*.h) \
+		include/vmproc.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_objs,$*) -lpthread -lrt
+$(FUZZ_DIR)/seeds/%.stamp: $$(wildcard tests/fuzz/corpus/$$(call fuzz_corpus,$$*)/*.hex) \
+		tests/fuzz/make_seeds.py
+	rm -rf $(FUZZ_DIR)/seeds/$*
+	python3 tests/fuzz/make_seeds.py --bin $(FUZZ_DIR)/seeds/$* \
+		$(wildcard tests/fuzz/corpus/$(call fuzz_corpus,$*)/*.hex)
 	touch $@
-# libFuzzer target for the snapshot file parser and the restore validation
-# of the device state in it (tests/fuzz/fuzz_snapshot.c). Built with the
-# fuzzing hook (MACs computed, any value taken) that the library refuses;
-# its seeds are snapshots it writes itself with this build's structures.
+# The snapshot file parser and the restore validation of the device state
+# in it (tests/fuzz/fuzz_snapshot.c) is built apart: with the fuzzing hook
+# (MACs computed, any value taken) that the library refuses, so from
+# objects of its own; its seeds are snapshots it writes itself with this
+# build's structures.
 FUZZ_SNAPSHOT_SRCS := $(FUZZ_SRCS) $(wildcard src/snapshot/*.c) src/x86/kvm_state.c
 $(BUILD)/fuzz/fuzz_snapshot: tests/fuzz/fuzz_snapshot.c $(FUZZ_SNAPSHOT_SRCS) \
 		$(wildcard src/*/*.h) include/vmproc.h
@@ -166,10 +192,11 @@ $(BUILD)/fuzz/snapshot-seeds.stamp: $(BUILD)/fuzz/fuzz_snapshot
 	touch $@
 FUZZ_SNAPSHOT_RUN_ARGS = $(BUILD)/fuzz/fuzz_snapshot $(BUILD)/fuzz/snapshot-seeds \
 	$(FUZZ_SECONDS) $(BUILD)/fuzz/work/fuzz_snapshot
-check-fuzz: $(BUILD)/fuzz/fuzz_virtiofs $(BUILD)/fuzz/seeds.stamp $(BUILD)/fuzz/fuzz_snapshot \
-		$(BUILD)/fuzz/snapshot-seeds.stamp
-	tests/run.sh fuzz "tests/fuzz/run.sh $(FUZZ_RUN_ARGS)" \
-		"tests/fuzz/run.sh $(FUZZ_SNAPSHOT_RUN_ARGS)"
+fuzz: $(FUZZ_BINS) $(FUZZ_STAMPS) $(BUILD)/fuzz/fuzz_snapshot $(BUILD)/fuzz/snapshot-seeds.stamp
+check-fuzz: fuzz
+	tests/run.sh fuzz $(foreach t,$(FUZZ_TARGETS),"tests/fuzz/run.sh $(FUZZ_DIR)/fuzz_$(t) \
+		$(FUZZ_DIR)/seeds/$(t) $$(( $(FUZZ_SECONDS) * $(or $(FUZZ_WEIGHT_$(t)),1) )) \
+		$(FUZZ_DIR)/work/fuzz_$(t)") "tests/fuzz/run.sh $(FUZZ_SNAPSHOT_RUN_ARGS)"
 
 # The whole suite with one summary line at the end (tests/check.sh).
 check: all
@@ -210,4 +237,4 @@ lint:
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(HOSTBUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(HOSTBUILD)/obj $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, end-to-end tests, then both again
 # built with AddressSanitizer and UndefinedBehaviorSanitizer, then the
-# virtio-fs fuzzer for FUZZ_SECONDS (make check-fuzz). Prints each
+# fuzz targets (make check-fuzz; FUZZ_SECONDS, see the Makefile). Prints each
 # suite's summary and, last, one line for everything: "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."

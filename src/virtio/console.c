@@ -12,6 +12,9 @@ struct virtio_console {
 	virtio_console_output_fn out;
 	void *userdata;
 	struct virtq_chain chain; /* scratch, used under the transport lock */
+	/* The receive ring broke while the host fed it: the next notify
+	 * reports it, so the VM is stopped. Under the transport lock. */
+	struct vmp_error broken;
 };
 
 struct virtio_console *virtio_console_new(virtio_console_output_fn out, void *userdata)
@@ -56,6 +59,9 @@ static int drain_tx(struct virtio_console *c, struct virtio_mmio *t, struct vmp_
 
 static int notify(void *dev, struct virtio_mmio *t, unsigned q, struct vmp_error *err)
 {
+	struct virtio_console *c = dev;
+	if (c->broken.code)
+		return vmp_fail(err, c->broken.code, "%s", c->broken.msg);
 	if (q == QUEUE_TX)
 		return drain_tx(dev, t, err);
 	return 0; /* new receive buffers: input is pushed by the host */
@@ -84,8 +90,8 @@ size_t virtio_console_input(struct virtio_console *c, struct virtio_mmio *t, con
 	size_t done = 0;
 	pthread_mutex_lock(&t->lock);
 	struct virtq *q = &t->vq[QUEUE_RX];
-	while (done < len && virtio_mmio_driver_ok(t)) {
-		if (virtq_pop(q, t->mem, &c->chain, NULL) <= 0)
+	while (done < len && virtio_mmio_driver_ok(t) && !c->broken.code) {
+		if (virtq_pop(q, t->mem, &c->chain, &c->broken) <= 0)
 			break;
 		uint64_t n =
 		    virtq_chain_write(&c->chain, 0, (const uint8_t *)data + done, len - done);

@@ -17,7 +17,9 @@ void virtio_console_free(struct virtio_console *c);
 const struct virtio_device_ops *virtio_console_ops(void);
 
 /* Copies up to len bytes into the guest's receive buffers; returns how
- * many were taken (0 when the guest has no buffer ready). Takes t->lock. */
+ * many were taken (0 when the guest has no buffer ready). A receive ring
+ * that breaks the rules takes nothing more, and the next notify fails
+ * (the VMM then stops the VM). Takes t->lock. */
 size_t virtio_console_input(struct virtio_console *c, struct virtio_mmio *t, const void *data,
                             size_t len);
 

@@ -119,6 +119,8 @@ static int write_queue_ready(struct virtio_mmio *t, struct virtq *q, uint32_t va
 		q->ready = false;
 		return 0;
 	}
+	if (q->ready)
+		return 0; /* enabled again: its layout and positions stay */
 	if (q->size == 0 || q->size > t->ops->queue_max)
 		return vmp_fail(err, -EINVAL, "%s: queue %u enabled with size %u (max %u)",
 		                t->ops->name, t->queue_sel, q->size, t->ops->queue_max);

@@ -367,8 +367,10 @@ int virtio_ports_set_host_open(struct virtio_ports *p, unsigned port, bool open)
 		p->port[port].host_open = open;
 		if (p->port[port].ready) {
 			queue_ctrl(p, port, CTRL_PORT_OPEN, open);
-			if (virtio_mmio_driver_ok(t))
-				rc = flush_ctrl(p, t, NULL);
+			/* As in virtio_ports_send: a broken ring is kept for
+			 * the next notify, which stops the VM. */
+			if (virtio_mmio_driver_ok(t) && !p->broken.code)
+				rc = flush_ctrl(p, t, &p->broken);
 		}
 	}
 	pthread_mutex_unlock(&t->lock);

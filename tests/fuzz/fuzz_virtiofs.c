@@ -111,16 +111,16 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#define FUZZ_NAME "fuzz_virtiofs"
+#include "fuzz_input.h"
+
 #include "fuse/server.h"
+#include "mem/guest_mem.h"
 #include "unit/mmio_driver.h"
 #include "virtio/fs.h"
 #include "virtio/mmio.h"
 #include "virtio/virtqueue.h"
-#include "mem/guest_mem.h"
 #include "vmm/fuse_backend.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MEM_SIZE    (1u << 20)
 #define QSIZE       256u
@@ -141,63 +141,6 @@ static const uint64_t desc_gpa[2] = {0x0000, 0x3000};
 static const uint64_t avail_gpa[2] = {0x1000, 0x4000};
 static const uint64_t used_gpa[2] = {0x2000, 0x5000};
 
-/* --- failures ------------------------------------------------------- */
-
-__attribute__((format(printf, 1, 2), noreturn)) static void fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "fuzz_virtiofs: invariant violated: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	abort();
-}
-
-/* --- the input ------------------------------------------------------ */
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t get8(struct input *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint16_t get16(struct input *in)
-{
-	uint16_t lo = get8(in);
-	return (uint16_t)(lo | (uint16_t)get8(in) << 8);
-}
-
-static uint32_t get32(struct input *in)
-{
-	uint32_t lo = get16(in);
-	return lo | (uint32_t)get16(in) << 16;
-}
-
-static uint64_t get64(struct input *in)
-{
-	uint64_t lo = get32(in);
-	return lo | (uint64_t)get32(in) << 32;
-}
-
-/* Up to n bytes of the input (fewer at its end). */
-static const uint8_t *take(struct input *in, size_t *n)
-{
-	if (*n > in->n)
-		*n = in->n;
-	const uint8_t *p = in->p;
-	in->p += *n;
-	in->n -= *n;
-	return p;
-}
-
 /* --- host directories ----------------------------------------------- */
 
 static char g_base[64];
@@ -206,14 +149,6 @@ static uint64_t g_fingerprint;
 static int g_fd_floor; /* the lowest free fd before the server runs */
 static ino_t g_shadowed_ino;
 #define SHADOWED "host file under a callback file\n"
-
-static void must(bool ok, const char *what)
-{
-	if (!ok) {
-		perror(what);
-		abort();
-	}
-}
 
 static void write_file(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
 {
@@ -926,13 +861,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	/* tmpfs if there is one: the share is rebuilt for every input. */
-	snprintf(g_base, sizeof(g_base), "/dev/shm/vmproc-fuzz-XXXXXX");
-	if (!mkdtemp(g_base)) {
-		snprintf(g_base, sizeof(g_base), "/tmp/vmproc-fuzz-XXXXXX");
-		must(mkdtemp(g_base) != NULL, "mkdtemp");
-	}
-	atexit(remove_base);
+	private_dir(g_base, sizeof(g_base), remove_base);
 	snprintf(g_share, sizeof(g_share), "%s/share", g_base);
 	snprintf(g_ro, sizeof(g_ro), "%s/ro", g_base);
 	snprintf(g_secret, sizeof(g_secret), "%s/secret", g_base);
@@ -959,7 +888,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	g_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	must(g_efd >= 0, "eventfd");
 	g_trace = getenv("FUZZ_VIRTIOFS_TRACE") != NULL;
-	fprintf(stderr, "fuzz_virtiofs: host tree in %s\n", g_base);
 	return 0;
 }
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Seed corpus of tests/fuzz/fuzz_virtiofs.c, kept as text.
+"""Seed corpora of the fuzz targets in tests/fuzz/, kept as text.
 
-    tests/fuzz/make_seeds.py            rewrites tests/fuzz/corpus/fuse/*.hex
+    tests/fuzz/make_seeds.py            rewrites tests/fuzz/corpus/*/*.hex:
+                                        fuse (fuzz_virtiofs), blk, ports, mmio
     tests/fuzz/make_seeds.py --bin DIR HEX...
                                         converts .hex seeds to binary files in
                                         DIR (the build does this, into build/)
 
 Each seed is described below with the helpers that follow the harness's input
-format (documented at the top of fuzz_virtiofs.c): a header byte, then
-records. FUSE requests are built from <linux/fuse.h> (7.38) layouts.
+format (documented at the top of each fuzz_<target>.c, and for the records the
+device targets share, of fuzz_guest.h): a header byte, then records.
+fuzz_virtiofs's come first; FUSE requests are built from <linux/fuse.h> (7.38) layouts.
 Node ids and file handles the server hands out are not known in advance:
 requests name them with patches (NODE(k) is the k-th most recent node id a
 reply handed out, FH(k) the k-th most recent file handle).
@@ -18,7 +20,7 @@ import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "corpus", "fuse")
+CORPUS = os.path.join(HERE, "corpus")
 
 # Header bits.
 H_INIT = 1
@@ -345,6 +347,245 @@ SEEDS["mmio_queue_setup"] = seed(
     lookup("rw"))
 
 
+# --- the device targets (fuzz_blk, fuzz_ports, fuzz_mmio) ----------------
+# Records of fuzz_guest.h: a target's own kinds are 0-3, these 4-7.
+
+def g_raw(dev, queue, descs=(), heads=(), skew=0, data=b""):
+    return (u8(4) + u8(dev) + u8(queue) + u8(len(descs)) + b"".join(descs) + u8(len(heads)) +
+            b"".join(u16(h) for h in heads) + u16(skew) + u16(len(data)) + data)
+
+
+def g_mmio(dev, off, val, write=True, width=4):
+    return u8(5) + u8(dev) + u16(off) + u32(val) + u8((1 if write else 0) | {4: 0, 1: 2, 2: 4, 8: 6}[width])
+
+
+# fz_hostile_gpa's choices
+STD, MISALIGN, END, PAST, OVER_RINGS, IN_RAW, HIGH, TOP, HOLE, RAWVAL = range(10)
+
+
+def g_setup(dev, queue=0, size=None, where=(STD, STD, STD), extra=0):
+    """size None: a plain reset and setup; an int: queue set up with that
+    size (a power of two up to 256 goes as its log, anything else as is)."""
+    if size is None:
+        return u8(6) + u8(dev) + u8(0) + u8(0) + u16(0) + bytes(3) + u32(0)
+    pow2 = size and size & (size - 1) == 0 and size <= 256
+    flags = 1 | (0 if pow2 else 2)
+    enc = size.bit_length() - 1 if pow2 else size
+    return u8(6) + u8(dev) + u8(flags) + u8(queue) + u16(enc) + bytes(where) + u32(extra)
+
+
+def g_notify(dev, queue, rounds=0, reset=False, setup=False, republish=False):
+    mode = rounds | (8 if reset else 0) | (16 if setup else 0) | (32 if republish else 0)
+    return u8(7) + u8(dev) + u8(queue) + u8(mode)
+
+
+def dseed(*records, header=0):
+    return u8(header) + b"".join(records)
+
+
+BLK = {}
+T_IN, T_OUT, T_FLUSH, T_GET_ID = 0, 1, 2, 3  # tsel values
+RW, RO = 0, 1
+S_EXACT, S_END_MINUS, S_END_PLUS, S_RAW = range(4)
+
+
+def blk(dev=RW, tsel=T_IN, sector=0, smode=S_EXACT, split=0, segs=(), direction=0, status=0,
+        fill=0, traw=0):
+    """segs: lengths in bytes; whole sectors up to 16 go as counts."""
+    enc = []
+    for n in segs:
+        enc.append(n // 512 if n % 512 == 0 and n // 512 <= 16 else 0x8000 | n)
+    return (u8(0) + u8(dev) + u8(tsel) + u32(traw) + u8(smode) + u64(sector) + u8(split) +
+            u8(len(segs)) + b"".join(u16(e) for e in enc) + u8(direction) + u8(status) + u8(fill))
+
+
+BLK["read_write"] = dseed(
+    blk(segs=(512,)), blk(tsel=T_OUT, sector=3, segs=(1024,), fill=9),
+    blk(sector=3, segs=(512, 512)), blk(sector=2, segs=(2048, 512), split=5),
+    blk(tsel=T_OUT, sector=127, segs=(512,), fill=1), blk(sector=126, segs=(1024,)))
+BLK["edges"] = dseed(
+    blk(smode=S_END_MINUS, sector=1, segs=(512,)), blk(smode=S_END_MINUS, sector=0, segs=(512,)),
+    blk(smode=S_END_PLUS, sector=1, segs=(0,)), blk(smode=S_END_MINUS, sector=0, segs=()),
+    blk(tsel=T_OUT, smode=S_END_MINUS, sector=1, segs=(1024,)),
+    blk(smode=S_RAW, sector=(1 << 64) - 1, segs=(512,)),
+    blk(smode=S_RAW, sector=1 << 55, segs=(512,)), blk(segs=(511,)), blk(segs=(513, 511)),
+    blk(tsel=T_OUT, segs=(100,)), blk(segs=(32767, 32767, 32767, 32767, 32767)))
+BLK["types"] = dseed(
+    blk(tsel=T_FLUSH), blk(tsel=T_GET_ID, segs=(20,)), blk(tsel=T_GET_ID, segs=(5,)),
+    blk(tsel=T_GET_ID, segs=(4096,)), blk(tsel=4, traw=11, segs=(512,)),
+    blk(tsel=4, traw=0xffffffff), blk(dev=RO, tsel=T_OUT, segs=(512,)),
+    blk(dev=RO, segs=(512,)), blk(dev=RO, tsel=T_FLUSH), blk(dev=RO, tsel=T_GET_ID, segs=(20,)))
+BLK["odd_chains"] = dseed(
+    blk(status=1), blk(direction=1, segs=(512,)), blk(direction=2, tsel=T_OUT, segs=(512,)),
+    blk(status=2, segs=(512,)), blk(status=3 | (40 << 2)), blk(split=15, segs=(512,)),
+    blk(tsel=T_IN, direction=1, segs=()), blk(segs=(0, 0, 512)))
+BLK["batch_more"] = dseed(
+    blk(segs=(512,)), g_raw(RW, 0, heads=[0] * 8, skew=8), g_notify(RW, 0, rounds=3),
+    blk(segs=(512,)), g_raw(RW, 0, heads=[0] * 8, skew=8), g_notify(RW, 0, rounds=0, republish=True),
+    g_notify(RW, 0, rounds=2), blk(segs=(512,)), g_raw(RW, 0, heads=[0] * 8, skew=8),
+    g_notify(RW, 0, reset=True, setup=True), blk(segs=(512,)))
+BLK["raw_bad"] = dseed(
+    g_raw(RW, 0, [desc(0, RAW_GPA, 16, 1, 0)], [0]),
+    g_raw(RW, 0, [desc(0, RAW_GPA, 16, 4, 0)], [0]),
+    g_raw(RW, 0, [desc(0, 1 << 40, 16, 0, 0)], [0]),
+    g_raw(RW, 0, [desc(0, (512 << 10) - 8, 16, 1, 1), desc(1, 0x30000, 1, 2, 0)], [0]),
+    g_raw(RW, 0, [desc(0, 0x30000, 1, 3, 1), desc(1, RAW_GPA, 16, 0, 0)], [0]),
+    g_raw(RW, 0, [desc(0, RAW_GPA, 16, 1, 200)], [0]), g_raw(RW, 0, [], [300]),
+    g_raw(RW, 0, [], [0], skew=1000), g_raw(RW, 0x85, [], [0]), blk(segs=(512,)),
+    g_raw(RW, 0, [desc(0, RAW_GPA, 16, 1, 1), desc(1, 0x30000, 512, 3, 2), desc(2, 0x31000, 1, 2, 0)],
+          [0], data=u32(1) + u32(0) + u64(5)),
+    blk(sector=5, segs=(512,)))
+BLK["hostile_setup"] = dseed(
+    g_setup(RW, 0, 3), g_setup(RW, 0, 256), g_setup(RW, 0, 16, (MISALIGN, STD, STD), 1),
+    g_setup(RW, 0, 16, (END, STD, STD), 0x80), g_setup(RW, 0, 16, (PAST, STD, STD)),
+    g_setup(RW, 0, 16, (STD, STD, OVER_RINGS), 0x0), blk(segs=(512,)),
+    g_setup(RW, 0, 16, (IN_RAW, IN_RAW, IN_RAW), 0x100), blk(segs=(512,)),
+    g_setup(RW, 0, 16, (HIGH, STD, STD), 1), g_setup(RW, 0, 16, (TOP, STD, STD)),
+    g_setup(RW, 0, 16, (STD, STD, HOLE)), g_setup(RW), blk(segs=(512,)))
+BLK["mmio"] = dseed(
+    g_mmio(RW, 0x70, 0), blk(segs=(512,)), g_setup(RW), g_mmio(RW, 0x30, 0), g_mmio(RW, 0x44, 0),
+    blk(segs=(512,)), g_mmio(RW, 0x100, 0, write=False, width=8), g_mmio(RW, 0x114, 0, write=False),
+    g_mmio(RW, 0x50, 0), g_mmio(RW, 0x50, 1), g_mmio(RW, 0x38, 8), g_setup(RW), blk(segs=(512,)),
+    blk(segs=(512,)), g_mmio(RW, 0x44, 1), blk(segs=(512,)))  # QueueReady=1 on a live queue
+
+PORTS = {}
+EV_DEVICE_READY, EV_PORT_ADD, EV_PORT_REMOVE, EV_PORT_READY = 0, 1, 2, 3
+EV_CONSOLE_PORT, EV_RESIZE, EV_PORT_OPEN, EV_PORT_NAME = 4, 5, 6, 7
+P_CTL, P_STDIN, P_STDOUT, P_STDERR = 0, 1, 2, 3
+MSG_EXEC_FAILED, MSG_EXITED = 32, 33
+PORTS_DEV = 0
+
+
+def p_ctrl(event, port=0, value=1, nrx=0, raw_id=None):
+    idsel = 0x80 if raw_id is not None else port
+    return u8(0) + u8(nrx) + u8(event) + u8(idsel) + u32(raw_id or 0) + u16(value)
+
+
+def p_data(port, data, pieces=()):
+    assert len(pieces) <= 3
+    return u8(1) + u8(port) + u8(len(pieces)) + b"".join(u16(p) for p in pieces) + u16(len(data)) + data
+
+
+def p_rx(which, sizes):
+    """which: 'ctrl' or a port; sizes: one receive chain each (up to 4)."""
+    w = 0 if which == "ctrl" else which + 1
+    return u8(2) + u8(w) + u8(len(sizes) - 1) + b"".join(u8(s) for s in sizes)
+
+
+def p_send(port, data):
+    return u8(3) + u8(port << 2) + u16(len(data)) + data
+
+
+def p_open(port, is_open):
+    return u8(3) + u8(1 | (2 if is_open else 0) | port << 2)
+
+
+def msg(mtype, payload):
+    return u32(mtype) + u32(len(payload)) + payload
+
+
+# What Linux's virtio_console does at probe, then each port opened.
+LINUX_PROBE = (p_rx("ctrl", [64] * 4) + p_ctrl(EV_DEVICE_READY, raw_id=0xffffffff, nrx=2) +
+               b"".join(p_ctrl(EV_PORT_READY, p, nrx=2) for p in range(4)) +
+               b"".join(p_ctrl(EV_PORT_OPEN, p) for p in range(4)) + p_rx("ctrl", [64] * 4))
+
+PORTS["probe"] = dseed(LINUX_PROBE)
+PORTS["exited"] = dseed(
+    LINUX_PROBE, p_data(P_CTL, msg(99, b"") + msg(MSG_EXITED, u32(7 << 8)), pieces=(3, 5, 1)),
+    p_data(P_CTL, msg(MSG_EXEC_FAILED, u32(2)) + msg(MSG_EXITED, b"xy") + msg(12345, bytes(16))))
+PORTS["oversized"] = dseed(
+    LINUX_PROBE, p_data(P_CTL, u32(MSG_EXITED) + u32(1 << 30) + bytes(60), pieces=(4, 4)),
+    p_data(P_CTL, msg(MSG_EXITED, u32(0))), p_data(P_CTL, u32(1) + u32(65) + bytes(65)))
+PORTS["stdin"] = dseed(
+    LINUX_PROBE, p_rx(P_STDIN, [16, 100, 255]), p_send(P_STDIN, b"hello, guest\n" * 20),
+    p_send(P_STDIN, b"more"), p_rx(P_STDIN, [8]), p_send(P_STDIN, b"x" * 30), p_open(P_STDIN, False),
+    p_open(P_STDIN, True), p_ctrl(EV_PORT_OPEN, P_STDIN, 0), p_send(P_STDIN, b"closed"),
+    p_send(7, b"nope"), p_open(6, True))
+PORTS["stdout_stderr"] = dseed(
+    LINUX_PROBE, p_data(P_STDOUT, b"out" * 300, pieces=(100, 1000)), p_data(P_STDERR, b"err" * 300),
+    p_data(P_STDOUT, b"O" * 3000), p_data(P_STDERR, b"E" * 2000), p_data(P_STDIN, b"ignored"),
+    p_data(P_STDOUT, b"after the cut"), header=0)
+PORTS["stderr_modes"] = dseed(LINUX_PROBE, p_data(P_STDERR, b"e" * 2500), p_data(P_STDERR, b"e"),
+                              header=1)
+PORTS["broken_rx"] = dseed(
+    LINUX_PROBE, p_rx(P_STDIN, [0]), p_send(P_STDIN, b"data"), p_ctrl(EV_PORT_OPEN, P_STDIN, 1))
+PORTS["broken_ctrl_rx"] = dseed(
+    p_ctrl(EV_DEVICE_READY, raw_id=0xffffffff), p_ctrl(EV_PORT_READY, P_STDIN),
+    g_raw(PORTS_DEV, 0x82, [desc(0, RAW_GPA, 64, 2 | 4, 0)], [0]), p_open(P_STDIN, False),
+    p_ctrl(EV_PORT_READY, P_STDOUT))
+PORTS["ctrl_odd"] = dseed(
+    p_ctrl(EV_DEVICE_READY, value=0), p_ctrl(EV_DEVICE_READY, nrx=3), p_ctrl(EV_DEVICE_READY),
+    p_ctrl(EV_PORT_READY, 5, nrx=2), p_ctrl(EV_PORT_READY, raw_id=1 << 31),
+    p_ctrl(EV_PORT_READY, 1, value=0), p_ctrl(EV_PORT_READY, 1), p_ctrl(EV_PORT_READY, 1),
+    p_ctrl(EV_PORT_OPEN, raw_id=0xffffffff), p_ctrl(EV_RESIZE, 0), p_ctrl(EV_PORT_NAME, 2),
+    p_ctrl(EV_CONSOLE_PORT, 3), p_ctrl(EV_PORT_REMOVE, 2), p_rx("ctrl", [4, 8, 0, 255]),
+    g_notify(PORTS_DEV, 2))
+PORTS["reset_midway"] = dseed(
+    LINUX_PROBE, p_rx(P_STDIN, [64]), g_notify(PORTS_DEV, 3, reset=True), p_send(P_STDIN, b"lost"),
+    g_setup(PORTS_DEV), LINUX_PROBE, p_rx(P_STDIN, [64]), p_send(P_STDIN, b"found"),
+    g_raw(PORTS_DEV, 3, heads=[0] * 8, skew=24), g_notify(PORTS_DEV, 3, rounds=3))
+
+MMIO = {}
+CON, DISK, MPORTS, CON2 = 0, 1, 2, 3
+
+
+def m_chain(dev, queue, reads=(), writes=()):
+    return (u8(0) + u8(dev) + u8(queue) + u8(len(reads)) + u8(len(writes)) +
+            b"".join(u16(n) for n in reads + writes))
+
+
+def m_console(data, rx=(), second=False):
+    return u8(1) + u8(1 if second else 0) + u8(len(rx)) + b"".join(u8(n) for n in rx) + u16(len(data)) + data
+
+
+def m_features(dev, features, statuses):
+    return u8(2) + u8(dev) + u64(features) + u8(len(statuses) - 1) + b"".join(u8(s) for s in statuses)
+
+
+def m_reset(dev, setup=True):
+    return u8(3) + u8(dev) + u8(1 if setup else 0)
+
+
+V1 = 1 << 32
+MMIO["console"] = dseed(
+    m_console(b"hello from the host", rx=(8, 64)), m_console(b"", rx=(0, 255)),
+    m_console(b"x" * 600, second=True, rx=(200, 200, 200)), m_chain(CON, 1, (10, 20), (30,)),
+    m_chain(CON, 0, (), (40,)), m_chain(CON2, 1, (5000,)))
+MMIO["console_broken_rx"] = dseed(
+    g_raw(CON, 0x80, [desc(0, RAW_GPA, 64, 2 | 4, 0)], [0]), m_console(b"input"),
+    m_console(b"more", rx=(16,)))
+MMIO["all_devices"] = dseed(
+    m_chain(DISK, 0, (16,), (512, 1)), m_chain(MPORTS, 3, (8,)), m_chain(MPORTS, 5, (100,)),
+    m_chain(MPORTS, 2, (), (64,)), m_chain(CON, 1, (3,)), m_chain(CON2, 1, (4,)))
+MMIO["features"] = dseed(
+    m_features(CON, V1, (1, 3, 11, 15)), m_features(CON, V1 | 1 << 5, (1, 3, 11)),
+    m_features(DISK, 0, (1, 3, 11)), m_features(MPORTS, V1 | 2, (0, 11, 15, 0x4f)),
+    m_features(CON2, ~0, (8, 0x80, 0)), g_mmio(CON, 0x14, 1), g_mmio(CON, 0x10, 0, write=False),
+    g_mmio(CON, 0x24, 7), g_mmio(CON, 0x20, 0xffffffff))
+MMIO["registers"] = dseed(*(g_mmio(d, off, val, write=w)
+                            for d in (CON, DISK, MPORTS)
+                            for off, val, w in ((0x0, 0, False), (0x8, 0, False), (0x30, 99, True),
+                                                (0x34, 0, False), (0x44, 1, True), (0x38, 3, True),
+                                                (0x30, 1, True), (0x44, 0, True), (0x38, 8, True),
+                                                (0x44, 1, True), (0x60, 0, False), (0x64, 1, True),
+                                                (0xfc, 0, False), (0x100, 0, False), (0x1ff, 0, False),
+                                                (0xffc, 0, False), (0x52, 0, True))))
+MMIO["hostile_rings"] = dseed(
+    g_setup(CON, 1, 16, (OVER_RINGS, OVER_RINGS, OVER_RINGS), 0x4000), m_console(b"abc", rx=(8,)),
+    g_setup(DISK, 0, 16, (STD, STD, OVER_RINGS), 0x200), m_chain(DISK, 0, (16,), (1,)),
+    g_setup(MPORTS, 3, 64, (IN_RAW, IN_RAW, IN_RAW), 0x0), g_setup(MPORTS, 3, 8, (END, END, END), 0x800),
+    g_setup(CON2, 0, 2, (PAST, STD, STD)), g_setup(CON2, 1, 65535), g_setup(CON2, 1, 0),
+    g_setup(CON), g_setup(DISK), g_setup(MPORTS), g_setup(CON2))
+MMIO["more_and_reset"] = dseed(
+    m_chain(CON, 1, (10,)), g_raw(CON, 1, heads=[0] * 8, skew=8), g_notify(CON, 1, rounds=1),
+    g_notify(CON, 1, rounds=0, reset=True), m_chain(CON, 1, (10,)), m_reset(CON),
+    m_chain(CON, 1, (10,)), g_raw(CON, 1, heads=[0] * 8, skew=8), g_notify(CON, 1, reset=True, setup=True),
+    m_chain(MPORTS, 3, (8,)), g_raw(MPORTS, 3, heads=[0] * 8, skew=8),
+    g_notify(MPORTS, 3, rounds=4, republish=True), m_reset(DISK, False), m_chain(DISK, 0, (16,), (1,)))
+
+CORPORA = {"fuse": SEEDS, "blk": BLK, "ports": PORTS, "mmio": MMIO}
+
+
 def to_hex(b):
     h = b.hex()
     return "\n".join(h[i:i + 64] for i in range(0, len(h), 64)) + "\n"
@@ -361,14 +602,16 @@ def main(argv):
             with open(os.path.join(outdir, base), "wb") as f:
                 f.write(data)
         return 0
-    os.makedirs(OUT, exist_ok=True)
-    for old in os.listdir(OUT):
-        if old.endswith(".hex") and old[:-4] not in SEEDS:
-            os.remove(os.path.join(OUT, old))
-    for nm, data in sorted(SEEDS.items()):
-        with open(os.path.join(OUT, nm + ".hex"), "w") as f:
-            f.write(to_hex(data))
-    print(f"make_seeds: {len(SEEDS)} seeds in {os.path.relpath(OUT)}")
+    for corpus, seeds in CORPORA.items():
+        out = os.path.join(CORPUS, corpus)
+        os.makedirs(out, exist_ok=True)
+        for old in os.listdir(out):
+            if old.endswith(".hex") and old[:-4] not in seeds:
+                os.remove(os.path.join(out, old))
+        for nm, data in sorted(seeds.items()):
+            with open(os.path.join(out, nm + ".hex"), "w") as f:
+                f.write(to_hex(data))
+        print(f"make_seeds: {len(seeds)} seeds in {os.path.relpath(out)}")
     return 0
 
 

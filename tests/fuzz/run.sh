@@ -45,6 +45,6 @@ fi
 echo "--- last lines of $log:"
 grep -E 'invariant violated|ERROR:|SUMMARY:|^    #[0-9] ' "$log" | head -30
 echo "FAIL $name: crash after ${runs:-?} runs (exit $rc); input: ${artefact:-none written}; log: $log"
-trace=$(echo "${name#fuzz_}" | tr '[:lower:]' '[:upper:]')
-echo "    reproduce: $fuzzer ${artefact:-<input>}  (FUZZ_${trace}_TRACE=1 says what each step did)"
+echo "    reproduce: $fuzzer ${artefact:-<input>}"
+[ "$name" = fuzz_virtiofs ] && echo "    (FUZZ_VIRTIOFS_TRACE=1 prints each reply)"
 exit 1

@@ -10,6 +10,7 @@
 
 #include "util/error.h"
 #include "virtio/mmio.h"
+#include "virtio/virtqueue.h"
 
 #define R_MAGIC               0x000
 #define R_VERSION             0x004
@@ -111,6 +112,20 @@ static inline int setup_queue_at(unsigned q, uint32_t num, uint64_t desc, uint64
 	wr(R_QUEUE_DEVICE_LOW, (uint32_t)used);
 	wr(R_QUEUE_DEVICE_HIGH, (uint32_t)(used >> 32));
 	return wr(R_QUEUE_READY, 1);
+}
+
+/* Writes descriptor d into slot of the table at desc (in guest memory
+ * ram) and publishes slot as the next head in the avail ring at avail of
+ * a queue of size entries. */
+static inline void publish_desc(uint8_t *ram, uint64_t desc, uint64_t avail, uint16_t size,
+                                uint16_t slot, struct virtq_desc d)
+{
+	memcpy(ram + desc + 16ull * slot, &d, sizeof(d));
+	uint16_t idx;
+	memcpy(&idx, ram + avail + 2, 2);
+	memcpy(ram + avail + 4 + 2ull * (idx & (size - 1)), &slot, 2);
+	idx++;
+	memcpy(ram + avail + 2, &idx, 2);
 }
 
 #endif

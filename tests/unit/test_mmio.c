@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "mem/guest_mem.h"
 #include "mmio_driver.h"
 #include "virtio/mmio.h"
 #include "virtio/virtqueue.h"
-#include "mem/guest_mem.h"
 
 /* Register offsets (virtio 1.x, 4.2.2). */
 
@@ -158,12 +158,7 @@ static int bring_up(uint64_t f)
 static void publish_writable(unsigned q, uint16_t size, uint16_t head)
 {
 	struct virtq_desc d = {.addr = DATA_GPA, .len = 16, .flags = VIRTQ_DESC_F_WRITE};
-	memcpy(g_buf + desc_gpa(q) + 16ull * head, &d, sizeof(d));
-	uint16_t idx;
-	memcpy(&idx, g_buf + avail_gpa(q) + 2, 2);
-	memcpy(g_buf + avail_gpa(q) + 4 + 2ull * (idx & (size - 1)), &head, 2);
-	idx++;
-	memcpy(g_buf + avail_gpa(q) + 2, &idx, 2);
+	publish_desc(g_buf, desc_gpa(q), avail_gpa(q), size, head, d);
 }
 
 static uint16_t used_idx_of(unsigned q)
@@ -592,6 +587,32 @@ static void used_buffer_signals_irqfd(void)
 	teardown();
 }
 
+/* QueueReady=1 again on a live queue changes nothing: the device's
+ * positions in the rings stay, so the used index never goes back and no
+ * chain is served twice (found by tests/fuzz/fuzz_blk.c: it restarted the
+ * rings at index 0). */
+static void queue_ready_again_keeps_positions(void)
+{
+	SETUP();
+	CHECK(bring_up(VIRTIO_F_VERSION_1) == 0);
+	g_dev.complete = true;
+	publish_writable(1, 8, 2);
+	publish_writable(1, 8, 3);
+	CHECK(wr(R_QUEUE_NOTIFY, 1) == 0);
+	CHECK(wr(R_QUEUE_NOTIFY, 1) == 0);
+	CHECK(used_idx_of(1) == 2);
+	wr(R_QUEUE_SEL, 1);
+	CHECK(wr(R_QUEUE_READY, 1) == 0);
+	CHECK(rd(R_QUEUE_READY) == 1);
+	CHECK(g_t.vq[1].last_avail == 2 && g_t.vq[1].used_idx == 2);
+	CHECK(wr(R_QUEUE_NOTIFY, 1) == 0); /* nothing new: nothing served */
+	CHECK(used_idx_of(1) == 2);
+	publish_writable(1, 8, 4);
+	CHECK(wr(R_QUEUE_NOTIFY, 1) == 0);
+	CHECK(used_idx_of(1) == 3);
+	teardown();
+}
+
 static void event_idx_negotiated_per_queue(void)
 {
 	SETUP();
@@ -863,5 +884,6 @@ TEST_LIST(T(identification_registers), T(init_rejects_too_many_queues), T(device
           T(notify_invalid_queue_is_ignored), T(notify_before_driver_ok_is_ignored),
           T(notify_error_is_returned), T(odd_access_widths_are_ignored), T(config_space_reads),
           T(reset_clears_device), T(used_buffer_signals_irqfd), T(event_idx_negotiated_per_queue),
-          T(guest_ring_error_fails_access), T(mmio_save_restore_round_trip),
-          T(mmio_restore_of_a_fresh_state), T(mmio_restore_rejects_bad_states))
+          T(queue_ready_again_keeps_positions), T(guest_ring_error_fails_access),
+          T(mmio_save_restore_round_trip), T(mmio_restore_of_a_fresh_state),
+          T(mmio_restore_rejects_bad_states))

@@ -1284,6 +1284,20 @@ static void broken_rings_fail_the_access(void)
 	EXPECT_NO_CTRL();
 	teardown();
 
+	/* The control receive queue broken while the host opens a port: the
+	 * host's call fails, and the next notify stops the VM too (found by
+	 * tests/fuzz/fuzz_ports.c: the guest used to get away with it). */
+	SETUP(2, k_names, open);
+	BRING_UP();
+	HANDSHAKE();
+	post_ctrl_bufs(1);
+	wr16(avail_gpa(Q_CTRL_RX) + 2, (uint16_t)(avail_idx(Q_CTRL_RX) + QSIZE + 1));
+	CHECK(virtio_ports_set_host_open(g_p, 1, true) < 0);
+	EXPECT_NO_CTRL();
+	vmp_error_clear(&g_err);
+	expect_broken("control rx broken under set_host_open", kick(q_tx(0)));
+	teardown();
+
 	/* A port's receive queue: the host's send just takes nothing. */
 	SETUP(1, k_names, k_closed);
 	BRING_UP();
