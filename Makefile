@@ -166,7 +166,7 @@ $(FUZZ_DIR)/obj/%.o: %.c
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_objs,$$*) \
 		$(wildcard tests/fuzz/*.h) tests/unit/mmio_driver.h $(wildcard src/*/*.h) \
 		include/vmproc.h
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_objs,$*) -lpthread -lrt
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_objs,$*) -lpthread -lrt $(CRYPTO_LIBS)
 $(FUZZ_DIR)/seeds/%.stamp: $$(wildcard tests/fuzz/corpus/$$(call fuzz_corpus,$$*)/*.hex) \
 		tests/fuzz/make_seeds.py
 	rm -rf $(FUZZ_DIR)/seeds/$*
@@ -182,7 +182,8 @@ FUZZ_SNAPSHOT_SRCS := $(FUZZ_SRCS) $(wildcard src/snapshot/*.c) src/x86/kvm_stat
 $(BUILD)/fuzz/fuzz_snapshot: tests/fuzz/fuzz_snapshot.c $(FUZZ_SNAPSHOT_SRCS) \
 		$(wildcard src/*/*.h) include/vmproc.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CRYPTO_CFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
+	$(FUZZ_CC) $(filter-out -DVMPROC_DATADIR=%,$(FUZZ_CFLAGS)) $(CRYPTO_CFLAGS) \
+		-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 		-Wno-gnu-variable-sized-type-not-at-end \
 		-o $@ tests/fuzz/fuzz_snapshot.c $(FUZZ_SNAPSHOT_SRCS) -lpthread $(CRYPTO_LIBS)
 $(BUILD)/fuzz/snapshot-seeds.stamp: $(BUILD)/fuzz/fuzz_snapshot
