@@ -17,7 +17,11 @@ WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow 
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -Isrc -Iguest/include \
 	-fvisibility=hidden -fPIC -MMD -MP -DVMPROC_DATADIR='"$(VMPROC_DATADIR)"'
-LDLIBS := -lpthread -lrt
+# libseccomp: the lock-down's syscall allowlist (src/api/lockdown.c).
+SECCOMP_CFLAGS := $(shell pkg-config --cflags libseccomp)
+SECCOMP_LIBS := $(shell pkg-config --libs libseccomp)
+ALL_CFLAGS += $(SECCOMP_CFLAGS)
+LDLIBS := -lpthread -lrt $(SECCOMP_LIBS)
 ifeq ($(SANITIZE),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined

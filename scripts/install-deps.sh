@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
 	# host build and tests
 	build-essential make pkg-config clang clang-format clang-tidy cppcheck
+	# the lock-down of VMM processes (seccomp allowlist, src/api/lockdown.c)
+	libseccomp-dev
 	# guest kernel build (Debian's kernel source, built with our fragment)
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev xz-utils kmod
 	# guest user space: static init, busybox, initramfs, system image
