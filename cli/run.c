@@ -67,6 +67,9 @@ static void run_usage(FILE *f)
 	      "                        configuration (built by the first run), or fail\n"
 	      "  --no-snapshot         boot the guest (by default a snapshot is used when\n"
 	      "                        one can be: see vmproc snapshot --help)\n"
+	      "  --no-lockdown         do not lock vmproc down before the VM starts (by\n"
+	      "                        default: a seccomp allowlist, no_new_privs and,\n"
+	      "                        where the kernel has it, Landlock; for debugging)\n"
 	      "  -h, --help            this help\n"
 	      "\n"
 	      "Signals: SIGINT, SIGTERM and SIGHUP sent to vmproc are passed on to the\n"
@@ -85,7 +88,7 @@ static void run_usage(FILE *f)
 	      f);
 }
 
-enum { O_ROOT = CLI_OPT_OWN, O_SNAPSHOT, O_NO_SNAPSHOT };
+enum { O_ROOT = CLI_OPT_OWN, O_SNAPSHOT, O_NO_SNAPSHOT, O_NO_LOCKDOWN };
 
 struct run_opts {
 	const char **env; /* -e values, already checked; as many as argc */
@@ -97,6 +100,7 @@ struct run_opts {
 	unsigned long uid, gid;
 	int has_user;
 	int interactive, no_stdin, tty;
+	int no_lockdown;
 	vmproc_snapshot_mode snapshot;
 };
 
@@ -152,6 +156,7 @@ static int run_option(void *ctx, int c, const char *arg)
 	case 't': o->tty = 1; break;
 	case O_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_ALWAYS; break;
 	case O_NO_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_NEVER; break;
+	case O_NO_LOCKDOWN: o->no_lockdown = 1; break;
 	}
 	return 0;
 }
@@ -171,6 +176,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o, struct vm_option
 	    {"root", required_argument, NULL, O_ROOT},
 	    {"snapshot", no_argument, NULL, O_SNAPSHOT},
 	    {"no-snapshot", no_argument, NULL, O_NO_SNAPSHOT},
+	    {"no-lockdown", no_argument, NULL, O_NO_LOCKDOWN},
 	    {NULL, 0, NULL, 0},
 	};
 	const struct cli_parser parser = {
@@ -427,6 +433,29 @@ static int run_exit_status(const vmproc_child *child, int rc, const vmproc_statu
 	return st->failure == VMPROC_FAILURE_TIMEOUT ? EXIT_TIMEOUT : EXIT_VMPROC_VM;
 }
 
+/* From here on vmproc is a VMM and nothing else (docs/security.md): it
+ * locks itself down before the VM's threads exist, so that Landlock, which
+ * the kernel applies to the calling thread and its new threads only,
+ * covers them too; the seccomp filter allows everything the spawn needs,
+ * the snapshot cache's first boot included. */
+static int lock_down(const vmproc_cmd *cmd, const vmproc_config *cfg)
+{
+	vmproc_lockdown *ld;
+	int rc = vmproc_lockdown_new(&ld);
+	if (rc) {
+		fprintf(stderr, "vmproc: cannot lock down: %s\n", strerror(-rc));
+		return rc;
+	}
+	if (!(rc = vmproc_lockdown_allow_config(ld, cfg)) &&
+	    !(rc = vmproc_lockdown_allow_cmd(ld, cmd)))
+		rc = vmproc_lockdown_apply(ld);
+	if (rc)
+		fprintf(stderr, "vmproc: cannot lock down (--no-lockdown goes without): %s\n",
+		        vmproc_lockdown_error(ld));
+	vmproc_lockdown_free(ld);
+	return rc;
+}
+
 /* Spawns the command, waits for it with signals passed on, and returns
  * vmproc run's exit status. */
 static int run_child(vmproc_cmd *cmd, const struct vm_options *vm, const struct run_opts *o)
@@ -435,6 +464,10 @@ static int run_child(vmproc_cmd *cmd, const struct vm_options *vm, const struct 
 	int sfd = block_signals(o->tty);
 	if (sfd < 0)
 		return EXIT_VMPROC_VM;
+	if (!o->no_lockdown && lock_down(cmd, vm->cfg)) {
+		close(sfd);
+		return EXIT_VMPROC_VM;
+	}
 	if (o->tty && o->interactive && isatty(STDIN_FILENO))
 		terminal_make_raw(&term);
 	vmproc_child *child = NULL;
