@@ -68,6 +68,40 @@ printf 'typed\n' >"$tmp/typed"
 # shellcheck disable=SC2016 # expanded by the shells inside
 tty_cmd='stty rows 33 cols 101; '"$vmproc"' run --timeout '"$LIMIT"' -t -i /bin/sh -c '\''busybox tty; busybox stty size; read x; echo "got $x"; kill -TERM $$'\''; echo "rc=$?"; stty -a'
 run_case tty "$tmp/typed" script -qec "$tty_cmd" /dev/null &
+# -t -i, and a raw terminal restored on every way out: while vmproc is
+# stopped (SIGTSTP; raw again once continued) and after SIGQUIT, which
+# goes to the program (128+3). In script(1)'s terminal, vmproc runs in
+# the foreground while a helper signals it and says how the terminal is
+# set at each step.
+cat >"$tmp/quit.sh" <<'EOF'
+vmproc=$1 out=$2 limit=$3 shell=$$
+ulimit -c 0
+icanon() { stty -a </dev/tty | grep -o -- '-\?icanon'; }
+state() { cut -d' ' -f3 "/proc/$1/stat"; }
+(
+	i=0
+	while ! grep -q started "$out" && [ $i -lt "$limit" ]; do sleep 1; i=$((i + 1)); done
+	pid=$(pgrep -P "$shell" -x vmproc)
+	echo "running: $(icanon)"
+	kill -TSTP "$pid"
+	i=0
+	while [ "$(state "$pid")" != T ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	echo "stopped: $(state "$pid") $(icanon)"
+	kill -CONT "$pid"
+	i=0
+	while [ "$(icanon)" != -icanon ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	echo "continued: $(icanon)"
+	kill -QUIT "$pid"
+) &
+# As from an interactive shell: the test runs in the background, where
+# SIGINT and SIGQUIT are inherited ignored (and vmproc leaves them so).
+env --default-signal=INT,QUIT "$vmproc" run --timeout "$limit" -t -i /bin/sh -c \
+	'echo started; exec sleep 600'
+echo "rc=$?"
+wait
+echo "after: $(icanon)"
+EOF
+run_case quit /dev/null script -qec "sh $tmp/quit.sh $vmproc $tmp/quit.out $LIMIT" /dev/null &
 # --timeout ends a guest that is not done in time (here: still booting).
 run_case timeout /dev/null "$vmproc" run --timeout 2 /bin/sleep 100 &
 # -v: a read-write and a read-only share; --root: a host tree as /.
