@@ -116,6 +116,31 @@ run_case volumes /dev/null "$vmproc" run --timeout "$LIMIT" -v "$tmp/rw:/mnt/rw"
 	'cat /mnt/ro/f; echo guest > /mnt/rw/g; echo no > /mnt/ro/h || echo refused' &
 run_case root /dev/null "$vmproc" run --timeout "$LIMIT" --root "$tmp/root:ro" \
 	/bin/sh -c 'cat /etc/hostname; echo x > /etc/hostname || echo refused' &
+# The lock-down: while the guest's program runs, vmproc is under its
+# seccomp filter with no_new_privs (/proc/PID/status), unless
+# --no-lockdown; signals still reach the program (SIGTERM: 128+15), but
+# not SIGINT, which this background job inherited ignored.
+lockdown_case() { # NAME VMPROC-RUN-OPTIONS...
+	local name=$1 pid i
+	shift
+	"$vmproc" run --timeout "$LIMIT" "$@" /bin/sh -c 'echo started; exec sleep 600' \
+		</dev/null >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	pid=$!
+	for ((i = 0; i < LIMIT; i++)); do
+		grep -q started "$tmp/$name.out" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	grep -E '^(Seccomp|NoNewPrivs):' "/proc/$pid/status" | tr -d '\t' | tr '\n' ' ' \
+		>"$tmp/$name.status"
+	kill -INT "$pid"
+	sleep 1
+	kill -TERM "$pid"
+	wait "$pid"
+	echo $? >"$tmp/$name.rc"
+}
+lockdown_case locked &
+lockdown_case unlocked --no-lockdown &
 wait
 
 # --- checks -----------------------------------------------------------------
@@ -148,6 +173,17 @@ check run_signal_128_plus_n "no 'rc=143' (SIGTERM) in the output: $tty_out" \
 	grep -qx 'rc=143' <<<"$tty_out"
 check run_tty_terminal_restored "host terminal left raw: $tty_out" \
 	grep -qx -- 'icanon' <<<"$(grep -o -- '-\?icanon' <<<"$tty_out")"
+
+check run_lockdown_seccomp "vmproc's status while the guest ran: '$(cat "$tmp/locked.status")', exit $(rc locked); stderr: $(head -c 300 "$tmp/locked.err")" \
+	[ "$(cat "$tmp/locked.status")|$(rc locked)" = "NoNewPrivs:1 Seccomp:2 |143" ]
+check run_no_lockdown "vmproc --no-lockdown's status: '$(cat "$tmp/unlocked.status")', exit $(rc unlocked); stderr: $(head -c 300 "$tmp/unlocked.err")" \
+	[ "$(cat "$tmp/unlocked.status")|$(rc unlocked)" = "NoNewPrivs:0 Seccomp:0 |143" ]
+
+quit_out=$(out quit | grep -E '^(running|stopped|continued|rc|after)' | tr '\n' '|')
+check run_tty_stop_restores "$quit_out" \
+	grep -q '^running: -icanon|stopped: T icanon|continued: -icanon|' <<<"$quit_out"
+check run_tty_sigquit_restores "$quit_out" \
+	grep -q '|rc=131|after: icanon|$' <<<"$quit_out"
 
 check run_timeout_124 "exit status $(rc timeout), wanted 124; stderr: $(head -c 300 "$tmp/timeout.err")" \
 	[ "$(rc timeout)" = 124 ]
