@@ -8,6 +8,7 @@
 #include <linux/kvm.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -289,9 +290,13 @@ static int build_filter(scmp_filter_ctx *out, struct vmp_error *err)
 	for (size_t i = 0;
 	     !rc && sanitizer_runtime() && i < sizeof(sanitizer) / sizeof(sanitizer[0]); i++)
 		rc = add_rule(ctx, SCMP_ACT_ALLOW, sanitizer[i], 0, NULL, err);
-	/* ... and its leak checker's thread is a clone that is no thread. */
-	if (!rc && sanitizer_runtime())
-		rc = add_rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 0, NULL, err);
+	/* ... and its leak checker's helper is a clone that shares memory
+	 * but is no thread (a fork, which shares none, stays refused). */
+	if (!rc && sanitizer_runtime()) {
+		const struct scmp_arg_cmp vm =
+		    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_VM | NEW_NAMESPACE, CLONE_VM);
+		rc = add_rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, &vm, err);
+	}
 	/* clone3 passes its flags in memory, where a filter cannot check
 	 * them: glibc falls back to clone, whose flags are checked. */
 	if (!rc)
@@ -455,6 +460,26 @@ int vmproc_lockdown_landlock(vmproc_lockdown *ld, vmproc_landlock_mode mode)
 	return 0;
 }
 
+/* A sanitizer's report reads the program and its libraries for their
+ * symbols: every file mapped now, read only. */
+static int allow_mapped_files(vmproc_lockdown *ld)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return 0;
+	char line[4096 + 128];
+	int rc = 0;
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char *path = strchr(line, '/');
+		if (!path)
+			continue;
+		path[strcspn(path, "\n")] = '\0';
+		rc = add_path(ld, path, VMPROC_LOCKDOWN_READ);
+	}
+	fclose(f);
+	return rc;
+}
+
 /* What every VM needs beside the caller's paths. */
 static int add_builtin_paths(vmproc_lockdown *ld)
 {
@@ -466,10 +491,8 @@ static int add_builtin_paths(vmproc_lockdown *ld)
 	/* glibc and the FUSE server's /proc/self/fd reopening. */
 	if (!rc)
 		rc = add_path(ld, "/proc/self", VMPROC_LOCKDOWN_READ);
-	/* A sanitizer's report reads the program and its libraries for
-	 * symbols, wherever they are. */
 	if (!rc && sanitizer_runtime())
-		rc = add_path(ld, "/", VMPROC_LOCKDOWN_READ);
+		rc = allow_mapped_files(ld);
 	return rc;
 }
 
