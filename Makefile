@@ -20,8 +20,11 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -Isrc -Iguest/i
 # libcrypto (OpenSSL, libssl-dev): HMAC-SHA256 for snapshot files.
 CRYPTO_CFLAGS := $(shell pkg-config --cflags libcrypto 2>/dev/null)
 CRYPTO_LIBS := $(or $(shell pkg-config --libs libcrypto 2>/dev/null),-lcrypto)
-ALL_CFLAGS += $(CRYPTO_CFLAGS)
-LDLIBS := -lpthread -lrt $(CRYPTO_LIBS)
+# libseccomp: the lock-down's syscall allowlist (src/api/lockdown.c).
+SECCOMP_CFLAGS := $(shell pkg-config --cflags libseccomp)
+SECCOMP_LIBS := $(shell pkg-config --libs libseccomp)
+ALL_CFLAGS += $(CRYPTO_CFLAGS) $(SECCOMP_CFLAGS)
+LDLIBS := -lpthread -lrt $(CRYPTO_LIBS) $(SECCOMP_LIBS)
 ifeq ($(SANITIZE),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined

@@ -11,11 +11,11 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "options.h"
+#include "terminal.h"
 #include "vmproc.h"
 
 /* Exit codes for failures of vmproc itself, as docker run does. */
@@ -67,12 +67,17 @@ static void run_usage(FILE *f)
 	      "                        configuration (built by the first run), or fail\n"
 	      "  --no-snapshot         boot the guest (by default a snapshot is used when\n"
 	      "                        one can be: see vmproc snapshot --help)\n"
+	      "  --no-lockdown         do not lock vmproc down before the VM starts (by\n"
+	      "                        default: a seccomp allowlist, no_new_privs and,\n"
+	      "                        where the kernel has it, Landlock; for debugging)\n"
 	      "  -h, --help            this help\n"
 	      "\n"
-	      "Signals: SIGINT, SIGTERM and SIGHUP sent to vmproc are passed on to the\n"
-	      "program (while the VM boots, they wait for the program to start). A\n"
-	      "second one stops the VM at once. With -t, Ctrl-C typed on a raw\n"
-	      "terminal is a key for the program's terminal, not a signal to vmproc.\n"
+	      "Signals: SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to vmproc are passed\n"
+	      "on to the program (while the VM boots, they wait for the program to\n"
+	      "start). A second one stops the VM at once. With -t, Ctrl-C typed on a\n"
+	      "raw terminal is a key for the program's terminal, not a signal to\n"
+	      "vmproc. A raw terminal is restored on every way out, and while vmproc\n"
+	      "is stopped (SIGTSTP).\n"
 	      "\n"
 	      "Exit status:\n"
 	      "  0-255    the program's exit status (which may itself be 124-127)\n"
@@ -85,7 +90,7 @@ static void run_usage(FILE *f)
 	      f);
 }
 
-enum { O_ROOT = CLI_OPT_OWN, O_SNAPSHOT, O_NO_SNAPSHOT };
+enum { O_ROOT = CLI_OPT_OWN, O_SNAPSHOT, O_NO_SNAPSHOT, O_NO_LOCKDOWN };
 
 struct run_opts {
 	const char **env; /* -e values, already checked; as many as argc */
@@ -97,6 +102,7 @@ struct run_opts {
 	unsigned long uid, gid;
 	int has_user;
 	int interactive, no_stdin, tty;
+	int no_lockdown;
 	vmproc_snapshot_mode snapshot;
 };
 
@@ -152,6 +158,7 @@ static int run_option(void *ctx, int c, const char *arg)
 	case 't': o->tty = 1; break;
 	case O_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_ALWAYS; break;
 	case O_NO_SNAPSHOT: o->snapshot = VMPROC_SNAPSHOT_NEVER; break;
+	case O_NO_LOCKDOWN: o->no_lockdown = 1; break;
 	}
 	return 0;
 }
@@ -171,6 +178,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o, struct vm_option
 	    {"root", required_argument, NULL, O_ROOT},
 	    {"snapshot", no_argument, NULL, O_SNAPSHOT},
 	    {"no-snapshot", no_argument, NULL, O_NO_SNAPSHOT},
+	    {"no-lockdown", no_argument, NULL, O_NO_LOCKDOWN},
 	    {NULL, 0, NULL, 0},
 	};
 	const struct cli_parser parser = {
@@ -320,47 +328,37 @@ static int build_cmd(vmproc_cmd *cmd, const struct run_opts *o, int argc, char *
 	return rc;
 }
 
-/* The host terminal in raw mode while a -t -i program runs on it, so that
- * every key (Ctrl-C, Ctrl-Z, ...) reaches the guest's terminal, which does
- * its own line editing and signals. */
-struct raw_terminal {
-	int active;
-	struct termios saved;
-};
-
-static void terminal_make_raw(struct raw_terminal *t)
-{
-	struct termios raw;
-	if (tcgetattr(STDIN_FILENO, &t->saved))
-		return;
-	raw = t->saved;
-	cfmakeraw(&raw);
-	if (!tcsetattr(STDIN_FILENO, TCSADRAIN, &raw))
-		t->active = 1;
-}
-
-static void terminal_restore(struct raw_terminal *t)
-{
-	if (t->active)
-		tcsetattr(STDIN_FILENO, TCSADRAIN, &t->saved);
-	t->active = 0;
-}
-
 /* The signals vmproc run passes on. They are blocked in every thread
  * (the library's threads inherit the mask at spawn) and read from a
  * signalfd, so none can end vmproc with the terminal still raw. They stay
  * blocked until vmproc exits: one arriving after the child has ended is
  * not for anyone. */
-static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP};
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
-static int block_signals(int tty)
+/* Adds sig to set unless vmproc inherited it ignored (nohup, a
+ * background job of a non-interactive shell): then it stays ignored. A
+ * blocked signal would be queued for the signalfd even so. */
+static void add_unless_ignored(sigset_t *set, int sig)
+{
+	struct sigaction old;
+	if (sigaction(sig, NULL, &old) || old.sa_handler != SIG_IGN)
+		sigaddset(set, sig);
+}
+
+/* The forwarded signals; with -t SIGWINCH too, and with a raw terminal
+ * the job-control signals that must restore it (terminal.h). */
+static int block_signals(int tty, int raw)
 {
 	sigset_t set;
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
-		sigaddset(&set, forwarded_signals[i]);
+		add_unless_ignored(&set, forwarded_signals[i]);
 	if (tty)
 		sigaddset(&set, SIGWINCH);
+	if (raw) {
+		add_unless_ignored(&set, SIGTSTP);
+		sigaddset(&set, SIGCONT);
+	}
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
 		return -1;
 	int fd = signalfd(-1, &set, SFD_CLOEXEC);
@@ -369,9 +367,9 @@ static int block_signals(int tty)
 	return fd;
 }
 
-/* Passes signals on until the child has ended. The first SIGINT, SIGTERM
- * or SIGHUP goes to the program; a second one stops the VM, and its
- * number is returned (0 if the child ended by itself). */
+/* Passes signals on until the child has ended. The first SIGINT, SIGTERM,
+ * SIGHUP or SIGQUIT goes to the program; a second one stops the VM, and
+ * its number is returned (0 if the child ended by itself). */
 static int wait_child(vmproc_child *child, int sfd)
 {
 	struct pollfd fds[2] = {
@@ -391,7 +389,12 @@ static int wait_child(vmproc_child *child, int sfd)
 		if (!(fds[1].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		int sig = (int)si.ssi_signo;
-		if (sig == SIGWINCH) {
+		if (sig == SIGTSTP)
+			terminal_stop();
+		else if (sig == SIGCONT)
+			terminal_continued();
+		if (sig == SIGWINCH || sig == SIGTSTP || sig == SIGCONT) {
+			/* The size may have changed meanwhile too. */
 			unsigned rows, cols;
 			terminal_size(&rows, &cols);
 			vmproc_child_resize(child, rows, cols);
@@ -427,26 +430,53 @@ static int run_exit_status(const vmproc_child *child, int rc, const vmproc_statu
 	return st->failure == VMPROC_FAILURE_TIMEOUT ? EXIT_TIMEOUT : EXIT_VMPROC_VM;
 }
 
+/* From here on vmproc is a VMM and nothing else (docs/security.md): it
+ * locks itself down before the VM's threads exist, so that Landlock, which
+ * the kernel applies to the calling thread and its new threads only,
+ * covers them too; the seccomp filter allows everything the spawn needs,
+ * the snapshot cache's first boot included. */
+static int lock_down(const vmproc_cmd *cmd, const vmproc_config *cfg)
+{
+	vmproc_lockdown *ld;
+	int rc = vmproc_lockdown_new(&ld);
+	if (rc) {
+		fprintf(stderr, "vmproc: cannot lock down: %s\n", strerror(-rc));
+		return rc;
+	}
+	if (!(rc = vmproc_lockdown_allow_config(ld, cfg)) &&
+	    !(rc = vmproc_lockdown_allow_cmd(ld, cmd)))
+		rc = vmproc_lockdown_apply(ld);
+	if (rc)
+		fprintf(stderr, "vmproc: cannot lock down (--no-lockdown goes without): %s\n",
+		        vmproc_lockdown_error(ld));
+	vmproc_lockdown_free(ld);
+	return rc;
+}
+
 /* Spawns the command, waits for it with signals passed on, and returns
  * vmproc run's exit status. */
 static int run_child(vmproc_cmd *cmd, const struct vm_options *vm, const struct run_opts *o)
 {
-	struct raw_terminal term = {0};
-	int sfd = block_signals(o->tty);
+	int raw = o->tty && o->interactive && isatty(STDIN_FILENO);
+	int sfd = block_signals(o->tty, raw);
 	if (sfd < 0)
 		return EXIT_VMPROC_VM;
-	if (o->tty && o->interactive && isatty(STDIN_FILENO))
-		terminal_make_raw(&term);
+	if (!o->no_lockdown && lock_down(cmd, vm->cfg)) {
+		close(sfd);
+		return EXIT_VMPROC_VM;
+	}
+	if (raw)
+		terminal_make_raw();
 	vmproc_child *child = NULL;
 	int status = EXIT_VMPROC_VM;
 	if (vmproc_spawn(cmd, vm->cfg, &child)) {
-		terminal_restore(&term);
+		terminal_restore();
 		fprintf(stderr, "vmproc: %s\n", vmproc_cmd_error(cmd));
 	} else {
 		int stopped_by = wait_child(child, sfd);
 		vmproc_status st = {0};
 		int rc = vmproc_child_wait(child, &st);
-		terminal_restore(&term);
+		terminal_restore();
 		vm_options_print_trace(vm, vmproc_child_vm(child));
 		status = run_exit_status(child, rc, &st, stopped_by);
 		vmproc_child_free(child);

@@ -562,6 +562,80 @@ VMPROC_API int vmproc_child_from_snapshot(const vmproc_child *child);
 VMPROC_API int vmproc_output(vmproc_cmd *cmd, const vmproc_config *cfg, vmproc_status *st,
                              vmproc_child **out_child);
 
+/* ------------------------------------------------------------------ */
+/* Lock-down: a process that is only a VMM drops what it does not need */
+/* ------------------------------------------------------------------ */
+
+/* vmproc_lockdown_apply confines the whole calling process, for good, to
+ * what running VMs needs, as Firecracker's jailer and Solo5 do:
+ * - PR_SET_NO_NEW_PRIVS;
+ * - a seccomp allowlist (libseccomp) for every thread of the process,
+ *   those that exist already included: the syscalls the VMM, its vCPU
+ *   and I/O threads, the virtio devices and the FUSE server make while
+ *   VMs run and while new ones are spawned (from a snapshot or booted),
+ *   and what glibc needs for them; KVM and terminal ioctls only, by
+ *   request number; threads but no processes; no exec, no sockets, no
+ *   signals to other processes, no executable memory, no set-user-ID
+ *   or set-group-ID modes, no device nodes. Any other syscall kills the
+ *   process (SIGSYS), it never fails or succeeds quietly. docs/security.md
+ *   lists every group and why;
+ * - where the kernel has Landlock, a ruleset that limits the files the
+ *   process can open to /dev/kvm, /proc/cpuinfo, /proc/self and the
+ *   paths allowed below, and forbids TCP bind/connect and signals out of
+ *   the process where the kernel can. Landlock covers the calling thread
+ *   and the threads it creates afterwards (the kernel cannot apply it to
+ *   threads that already exist): lock down before spawning VMs, from
+ *   the thread that will spawn them, for it to cover the VMs' threads.
+ * File descriptors opened before keep their access. The lock-down cannot
+ * be undone; the process's children (it can have none afterwards)
+ * would inherit it. Library code that needs what the list lacks
+ * (dlopen, getaddrinfo, fork) must run before. */
+typedef struct vmproc_lockdown vmproc_lockdown;
+
+/* A lock-down that allows no path yet. *out is owned by the caller
+ * (vmproc_lockdown_free). Any thread. */
+VMPROC_API int vmproc_lockdown_new(vmproc_lockdown **out);
+/* Frees ld (NULL is fine); an applied lock-down stays in force. */
+VMPROC_API void vmproc_lockdown_free(vmproc_lockdown *ld);
+/* Message for the last failed call on ld ("" if none). */
+VMPROC_API const char *vmproc_lockdown_error(const vmproc_lockdown *ld);
+
+/* What a path may be used for under Landlock. READ: read files, list
+ * directories. WRITE: also write and truncate files, create, rename,
+ * link and remove entries (never device nodes). A directory's access
+ * covers everything beneath it. */
+#define VMPROC_LOCKDOWN_READ  1u
+#define VMPROC_LOCKDOWN_WRITE 2u
+/* Allows path (copied; opened at apply, and skipped if it does not exist
+ * then, so it stays out of reach). */
+VMPROC_API int vmproc_lockdown_allow_path(vmproc_lockdown *ld, const char *path, unsigned access);
+/* Allows what VMs of cfg (NULL: defaults) need: the kernel, initramfs
+ * and system image (read), its disks (read, and write unless read-only)
+ * and the snapshot cache directory (read and write; created if it is
+ * missing). */
+VMPROC_API int vmproc_lockdown_allow_config(vmproc_lockdown *ld, const vmproc_config *cfg);
+/* Allows cmd's shares and root (vmproc_cmd_share, vmproc_cmd_root) as
+ * configured: read-only ones and an overlay root for reading only. */
+VMPROC_API int vmproc_lockdown_allow_cmd(vmproc_lockdown *ld, const vmproc_cmd *cmd);
+
+/* Whether apply uses Landlock. AUTO (the default): where the kernel has
+ * it; OFF: never; REQUIRE: apply fails with -EOPNOTSUPP without it. */
+typedef enum vmproc_landlock_mode {
+	VMPROC_LANDLOCK_AUTO = 0,
+	VMPROC_LANDLOCK_OFF = 1,
+	VMPROC_LANDLOCK_REQUIRE = 2,
+} vmproc_landlock_mode;
+VMPROC_API int vmproc_lockdown_landlock(vmproc_lockdown *ld, vmproc_landlock_mode mode);
+
+/* Locks the process down (see above). Once per ld. On failure
+ * vmproc_lockdown_error says why; if it failed after Landlock was
+ * enforced (seccomp refused), the process stays under Landlock. Must
+ * not race with another apply; other threads may go on meanwhile. */
+VMPROC_API int vmproc_lockdown_apply(vmproc_lockdown *ld);
+/* After a successful apply: the Landlock ABI version enforced, or 0 if
+ * Landlock was not used. */
+VMPROC_API int vmproc_lockdown_landlock_abi(const vmproc_lockdown *ld);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,8 @@ packages=(
 	# host build and tests; libssl-dev: libcrypto, whose HMAC-SHA256
 	# authenticates snapshot files (the guest kernel build needs it too)
 	build-essential make pkg-config clang clang-format clang-tidy cppcheck libssl-dev
+	# the lock-down of VMM processes (seccomp allowlist, src/api/lockdown.c)
+	libseccomp-dev
 	# guest kernel build (Debian's kernel source, built with our fragment)
 	linux-source-6.1 flex bison bc libelf-dev xz-utils kmod
 	# guest user space: static init, busybox, initramfs, system image

@@ -68,6 +68,40 @@ printf 'typed\n' >"$tmp/typed"
 # shellcheck disable=SC2016 # expanded by the shells inside
 tty_cmd='stty rows 33 cols 101; '"$vmproc"' run --timeout '"$LIMIT"' -t -i /bin/sh -c '\''busybox tty; busybox stty size; read x; echo "got $x"; kill -TERM $$'\''; echo "rc=$?"; stty -a'
 run_case tty "$tmp/typed" script -qec "$tty_cmd" /dev/null &
+# -t -i, and a raw terminal restored on every way out: while vmproc is
+# stopped (SIGTSTP; raw again once continued) and after SIGQUIT, which
+# goes to the program (128+3). In script(1)'s terminal, vmproc runs in
+# the foreground while a helper signals it and says how the terminal is
+# set at each step.
+cat >"$tmp/quit.sh" <<'EOF'
+vmproc=$1 out=$2 limit=$3 shell=$$
+ulimit -c 0
+icanon() { stty -a </dev/tty | grep -o -- '-\?icanon'; }
+state() { cut -d' ' -f3 "/proc/$1/stat"; }
+(
+	i=0
+	while ! grep -q started "$out" && [ $i -lt "$limit" ]; do sleep 1; i=$((i + 1)); done
+	pid=$(pgrep -P "$shell" -x vmproc)
+	echo "running: $(icanon)"
+	kill -TSTP "$pid"
+	i=0
+	while [ "$(state "$pid")" != T ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	echo "stopped: $(state "$pid") $(icanon)"
+	kill -CONT "$pid"
+	i=0
+	while [ "$(icanon)" != -icanon ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	echo "continued: $(icanon)"
+	kill -QUIT "$pid"
+) &
+# As from an interactive shell: the test runs in the background, where
+# SIGINT and SIGQUIT are inherited ignored (and vmproc leaves them so).
+env --default-signal=INT,QUIT "$vmproc" run --timeout "$limit" -t -i /bin/sh -c \
+	'echo started; exec sleep 600'
+echo "rc=$?"
+wait
+echo "after: $(icanon)"
+EOF
+run_case quit /dev/null script -qec "sh $tmp/quit.sh $vmproc $tmp/quit.out $LIMIT" /dev/null &
 # --timeout ends a guest that is not done in time (here: still booting).
 run_case timeout /dev/null "$vmproc" run --timeout 2 /bin/sleep 100 &
 # -v: a read-write and a read-only share; --root: a host tree as /.
@@ -82,6 +116,31 @@ run_case volumes /dev/null "$vmproc" run --timeout "$LIMIT" -v "$tmp/rw:/mnt/rw"
 	'cat /mnt/ro/f; echo guest > /mnt/rw/g; echo no > /mnt/ro/h || echo refused' &
 run_case root /dev/null "$vmproc" run --timeout "$LIMIT" --root "$tmp/root:ro" \
 	/bin/sh -c 'cat /etc/hostname; echo x > /etc/hostname || echo refused' &
+# The lock-down: while the guest's program runs, vmproc is under its
+# seccomp filter with no_new_privs (/proc/PID/status), unless
+# --no-lockdown; signals still reach the program (SIGTERM: 128+15), but
+# not SIGINT, which this background job inherited ignored.
+lockdown_case() { # NAME VMPROC-RUN-OPTIONS...
+	local name=$1 pid i
+	shift
+	"$vmproc" run --timeout "$LIMIT" "$@" /bin/sh -c 'echo started; exec sleep 600' \
+		</dev/null >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	pid=$!
+	for ((i = 0; i < LIMIT; i++)); do
+		grep -q started "$tmp/$name.out" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	grep -E '^(Seccomp|NoNewPrivs):' "/proc/$pid/status" | tr -d '\t' | tr '\n' ' ' \
+		>"$tmp/$name.status"
+	kill -INT "$pid"
+	sleep 1
+	kill -TERM "$pid"
+	wait "$pid"
+	echo $? >"$tmp/$name.rc"
+}
+lockdown_case locked &
+lockdown_case unlocked --no-lockdown &
 wait
 
 # --- checks -----------------------------------------------------------------
@@ -114,6 +173,17 @@ check run_signal_128_plus_n "no 'rc=143' (SIGTERM) in the output: $tty_out" \
 	grep -qx 'rc=143' <<<"$tty_out"
 check run_tty_terminal_restored "host terminal left raw: $tty_out" \
 	grep -qx -- 'icanon' <<<"$(grep -o -- '-\?icanon' <<<"$tty_out")"
+
+check run_lockdown_seccomp "vmproc's status while the guest ran: '$(cat "$tmp/locked.status")', exit $(rc locked); stderr: $(head -c 300 "$tmp/locked.err")" \
+	[ "$(cat "$tmp/locked.status")|$(rc locked)" = "NoNewPrivs:1 Seccomp:2 |143" ]
+check run_no_lockdown "vmproc --no-lockdown's status: '$(cat "$tmp/unlocked.status")', exit $(rc unlocked); stderr: $(head -c 300 "$tmp/unlocked.err")" \
+	[ "$(cat "$tmp/unlocked.status")|$(rc unlocked)" = "NoNewPrivs:0 Seccomp:0 |143" ]
+
+quit_out=$(out quit | grep -E '^(running|stopped|continued|rc|after)' | tr '\n' '|')
+check run_tty_stop_restores "$quit_out" \
+	grep -q '^running: -icanon|stopped: T icanon|continued: -icanon|' <<<"$quit_out"
+check run_tty_sigquit_restores "$quit_out" \
+	grep -q '|rc=131|after: icanon|$' <<<"$quit_out"
 
 check run_timeout_124 "exit status $(rc timeout), wanted 124; stderr: $(head -c 300 "$tmp/timeout.err")" \
 	[ "$(rc timeout)" = 124 ]
