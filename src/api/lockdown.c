@@ -104,6 +104,7 @@ static const int allowed[] = {
     SCMP_SYS(mkdirat),
     SCMP_SYS(symlinkat),
     SCMP_SYS(linkat),
+    SCMP_SYS(link), /* the cache secret is made once: a temporary file linked into place */
     SCMP_SYS(unlink),
     SCMP_SYS(unlinkat),
     SCMP_SYS(rename),
@@ -179,6 +180,9 @@ static const struct checked checked[] = {
     FCNTL(F_SETFL),
     FCNTL(F_DUPFD),
     FCNTL(F_DUPFD_CLOEXEC),
+    /* the snapshot's memory is a sealed memfd (src/snapshot/snapshot.c) */
+    FCNTL(F_ADD_SEALS),
+    FCNTL(F_GET_SEALS),
     /* resource limits may be read, not changed */
     {SCMP_SYS(prlimit64), 2, ~0ull, 0},
     /* the terminal: isatty, raw mode for -t, its size, job control */
