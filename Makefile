@@ -169,7 +169,7 @@ $(FUZZ_DIR)/obj/%.o: %.c
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_objs,$$*) \
 		$(wildcard tests/fuzz/*.h) tests/unit/mmio_driver.h $(wildcard src/*/*.h) \
 		include/vmproc.h
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_objs,$*) -lpthread -lrt $(CRYPTO_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_objs,$*) -lpthread -lrt $(CRYPTO_LIBS) $(SECCOMP_LIBS)
 $(FUZZ_DIR)/seeds/%.stamp: $$(wildcard tests/fuzz/corpus/$$(call fuzz_corpus,$$*)/*.hex) \
 		tests/fuzz/make_seeds.py
 	rm -rf $(FUZZ_DIR)/seeds/$*
