@@ -92,7 +92,8 @@ $(HOSTBUILD)/tests/test_cli_options: tests/unit/test_cli_options.c tests/harness
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -I. -o $@ $< $(HOSTBUILD)/obj/cli/options.o \
 		$(HOSTBUILD)/libvmproc.a $(LDLIBS)
-$(HOSTBUILD)/tests/%: tests/e2e/%.c tests/harness.h tests/e2e/scenarios.h $(HOSTBUILD)/libvmproc.a
+$(HOSTBUILD)/tests/%: tests/e2e/%.c tests/harness.h tests/e2e/scenarios.h tests/e2e/proc_counts.h \
+		$(HOSTBUILD)/libvmproc.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(HOSTBUILD)/libvmproc.a $(LDLIBS)
 

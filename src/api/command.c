@@ -83,8 +83,10 @@ int vmproc_cmd_new(vmproc_cmd **out, const char *program)
 		rc = env_put_copy(cmd, DEFAULT_PATH);
 	if (!rc)
 		rc = env_put_copy(cmd, "HOME=/root");
-	if (!rc && vm_host_guest_env())
-		rc = env_put_copy(cmd, vm_host_guest_env());
+	/* Reads /proc/cpuinfo: once per command. */
+	const char *host_env = rc ? NULL : vm_host_guest_env();
+	if (host_env)
+		rc = env_put_copy(cmd, host_env);
 	if (rc) {
 		vmproc_cmd_free(cmd);
 		return rc;

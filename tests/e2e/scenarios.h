@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "harness.h"
+#include "proc_counts.h"
 #include "vmproc.h"
 
 #define TIMEOUT_MS (15 * 60 * 1000) /* a safety net only: boots may be slow */
@@ -149,30 +150,6 @@ static void *scenario_thread(void *arg)
 	pthread_cond_broadcast(&a->r->cond);
 	pthread_mutex_unlock(&a->r->lock);
 	return NULL;
-}
-
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-/* The count of entries in path once it is back to expected (or after 3 s). */
-static int settled(const char *path, int expected)
-{
-	int n = count_dir(path);
-	for (int i = 0; i < 300 && n != expected; i++) {
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-		n = count_dir(path);
-	}
-	return n;
 }
 
 /* Runs every scenario whose name contains filter (NULL: all), at_once at

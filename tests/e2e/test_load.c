@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "proc_counts.h"
 #include "vmproc.h"
 
 #define DEFAULT_VMS   50
@@ -76,18 +77,6 @@ static enum role role_of(unsigned i)
 	}
 }
 
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static long rss_kib(void)
 {
 	FILE *f = fopen("/proc/self/status", "r");
@@ -99,18 +88,6 @@ static long rss_kib(void)
 	if (f)
 		fclose(f);
 	return v;
-}
-
-/* Threads leave /proc/self/task a moment after pthread_join returns. */
-static int threads_settled(int expected)
-{
-	int n = count_dir("/proc/self/task");
-	for (int i = 0; i < 300 && n != expected; i++) {
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-		n = count_dir("/proc/self/task");
-	}
-	return n;
 }
 
 static void fill(uint8_t *p, size_t n, unsigned seed)
@@ -273,7 +250,7 @@ static void free_all(void)
 	cases = NULL;
 	malloc_trim(0);
 	fds_after = count_dir("/proc/self/fd");
-	threads_after = threads_settled(threads_before);
+	threads_after = settled("/proc/self/task", threads_before);
 	rss_after_kib = rss_kib();
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);

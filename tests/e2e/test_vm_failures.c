@@ -10,22 +10,11 @@
 #include <time.h>
 
 #include "harness.h"
+#include "proc_counts.h"
 #include "tiny_kernel.h"
 #include "vmproc.h"
 
 static char tmpdir[] = "/tmp/vmproc-test-XXXXXX";
-
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static int open_fds(void)
 {
@@ -36,18 +25,9 @@ static int threads(void)
 	return count_dir("/proc/self/task");
 }
 
-/* pthread_join returns when the kernel clears the thread's tid, a moment
- * before the thread leaves /proc/self/task: wait (up to 2 s) for the count
- * to come back to what is expected before comparing. */
 static int threads_settled(int expected)
 {
-	int n = threads();
-	for (int i = 0; i < 200 && n != expected; i++) {
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-		n = threads();
-	}
-	return n;
+	return settled("/proc/self/task", expected);
 }
 
 static const char *tiny(const char *name, const unsigned char *code, size_t len)
